@@ -1,0 +1,73 @@
+// cz — run OCI containers in lightweight Linux VMs. The command-line tool.
+//
+// Each group of commands lives in its own cmd_*.cpp file and registers itself here. main() owns
+// error reporting: every failure becomes one line on stderr and exit code 1.
+#include "cli.hpp"
+
+#include <cz/core/config.hpp>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <fcntl.h>
+
+namespace cz::cli {
+
+unique_fd open_input(const std::string& path) {
+    if (path == "-") return unique_fd(::fcntl(0, F_DUPFD_CLOEXEC, 3));
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_error(last_system_error(), "{}", path);
+    return fd;
+}
+
+} // namespace cz::cli
+
+int main(int argc, char** argv) {
+    // A closed stdout (`cz ... | head`) is an ordinary EPIPE error, not a silent death.
+    std::signal(SIGPIPE, SIG_IGN);
+
+    CLI::App app{"cz runs OCI containers inside lightweight Linux virtual machines.\n"
+                 "Each module also works alone: digests, compression, tar, ext4, ...",
+                 "cz"};
+    app.require_subcommand(1);
+    app.set_help_all_flag("--help-all", "Print help for every command");
+    app.footer("Run 'cz COMMAND --help' for a command's options.\n"
+               "Exit codes: 0 success, 1 error, 2 usage error.");
+
+    std::function<int()> run;
+    cz::cli::context ctx{app, run};
+
+    auto* version = app.add_subcommand("version", "Print cz's version");
+    version->callback([&] {
+        run = [] {
+            fmt::print("cz {}\n", cz::version_string);
+            return cz::cli::exit_ok;
+        };
+    });
+    cz::cli::register_core_commands(ctx);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return cz::cli::exit_usage;
+    }
+
+    try {
+        int rc = run ? run() : cz::cli::exit_ok;
+        if (std::fflush(stdout) != 0)
+            throw cz::system_error(cz::last_system_error(), "standard output");
+        return rc;
+    } catch (const std::system_error& e) {
+        fmt::print(stderr, "cz: {}\n", e.what());
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "cz: {}\n", e.what());
+    }
+    return cz::cli::exit_error;
+}
