@@ -1,0 +1,136 @@
+// benchmarks/bench.hpp — time cz and the tools people use today on the same input, in one run.
+//
+// Every benchmark follows the same shape: prepare an input, then for each case run cz's command
+// and the peer's command alternately `runs` times (alternating spreads the noise of a shared
+// machine over both), take the median wall time and the peak RSS of each, and print a table with
+// the ratio peer/cz (> 1 means cz is faster). Timing lives here, never in pass/fail tests.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace cz::bench {
+
+// One measured run.
+struct sample {
+    double seconds = 0;
+    long peak_rss_kib = 0; // of the child process; 0 for in-process measurements
+};
+
+// Runs `command` with /bin/sh -c and measures wall time and the child's peak RSS. Throws when the
+// command fails: a benchmark of a failing command measures nothing.
+inline sample run_command(const std::string& command) {
+    auto start = std::chrono::steady_clock::now();
+    pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    int status = 0;
+    rusage usage{};
+    while (::wait4(pid, &status, 0, &usage) < 0) {
+        if (errno != EINTR) throw std::runtime_error("wait4 failed");
+    }
+    auto end = std::chrono::steady_clock::now();
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error("benchmark command failed: " + command);
+    return {std::chrono::duration<double>(end - start).count(), usage.ru_maxrss};
+}
+
+// Measures an in-process function.
+inline sample run_function(const std::function<void()>& fn) {
+    auto start = std::chrono::steady_clock::now();
+    fn();
+    auto end = std::chrono::steady_clock::now();
+    return {std::chrono::duration<double>(end - start).count(), 0};
+}
+
+inline double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    if (v.empty()) return 0;
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// The medians of one contender.
+struct result {
+    std::string name;
+    double seconds = 0;
+    long peak_rss_kib = 0;
+};
+
+// A contender: a name and what to run.
+struct contender {
+    std::string name;
+    std::function<sample()> run;
+};
+
+inline contender command(std::string name, std::string cmd) {
+    return {std::move(name), [cmd] { return run_command(cmd); }};
+}
+
+// Runs every contender `runs` times, round-robin, and returns their medians in order.
+inline std::vector<result> compare(const std::vector<contender>& contenders, int runs) {
+    std::vector<std::vector<double>> times(contenders.size());
+    std::vector<long> rss(contenders.size(), 0);
+    for (int r = 0; r < runs; ++r) {
+        for (std::size_t i = 0; i < contenders.size(); ++i) {
+            auto s = contenders[i].run();
+            times[i].push_back(s.seconds);
+            rss[i] = std::max(rss[i], s.peak_rss_kib);
+        }
+    }
+    std::vector<result> out;
+    for (std::size_t i = 0; i < contenders.size(); ++i)
+        out.push_back({contenders[i].name, median(times[i]), rss[i]});
+    return out;
+}
+
+// Prints one table: the first result is cz's; each other row shows the ratio of its time to
+// cz's time (> 1: cz is faster). `bytes` (if not 0) adds a throughput column.
+inline void print_table(const std::string& title, const std::vector<result>& results,
+                        double bytes = 0) {
+    fmt::print("\n{}\n", title);
+    fmt::print("  {:<34} {:>10} {:>11} {:>12} {:>12}\n", "contender", "median s", "MB/s",
+               "peak RSS", "time/cz");
+    for (const auto& r : results) {
+        std::string mbs = bytes > 0 ? fmt::format("{:.0f}", bytes / r.seconds / 1e6) : "-";
+        std::string rss = r.peak_rss_kib ? fmt::format("{:.1f} MiB", r.peak_rss_kib / 1024.0) : "-";
+        fmt::print("  {:<34} {:>10.3f} {:>11} {:>12} {:>11.2f}x\n", r.name, r.seconds, mbs, rss,
+                   r.seconds / results.front().seconds);
+    }
+    std::fflush(stdout);
+}
+
+// A temporary directory removed at scope exit.
+struct temp_dir {
+    std::string path;
+    explicit temp_dir(const char* prefix = "cz-bench") {
+        std::string tmpl = std::string("/var/tmp/") + prefix + ".XXXXXX";
+        if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+        path = tmpl;
+    }
+    ~temp_dir() {
+        std::string cmd = "rm -rf '" + path + "'";
+        if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", path.c_str());
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+};
+
+inline bool have_tool(const std::string& tool) {
+    return std::system(("command -v " + tool + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+} // namespace cz::bench
