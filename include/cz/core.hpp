@@ -8,4 +8,5 @@
 #include <cz/core/error.hpp>
 #include <cz/core/sha256.hpp>
 #include <cz/core/stream.hpp>
+#include <cz/core/syscall.hpp>
 #include <cz/core/unique_fd.hpp>

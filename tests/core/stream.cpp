@@ -106,3 +106,46 @@ TEST_CASE("little- and big-endian loads and stores") {
 }
 
 }
+
+TEST_SUITE("core") {
+
+TEST_CASE("fd adapters retry EINTR and report any other failure, at every call") {
+    // Counts the syscalls one pipe round trip makes, then fails each one in turn: EINTR must be
+    // invisible to the caller, EIO must surface as the error.
+    auto round_trip = [](std::error_code& write_ec, std::error_code& read_ec) {
+        int fds[2];
+        REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+        cz::fd_sink out(fds[1]);
+        out.write(cz::as_bytes("payload"), write_ec);
+        ::close(fds[1]);
+        cz::fd_source in(fds[0]);
+        auto got = cz::read_all(in, 100, read_ec);
+        ::close(fds[0]);
+        return cz::to_string(got);
+    };
+    int calls = 0;
+    {
+        cz::sys::scoped_fault_injector count([&](const char*) { return ++calls, 0; });
+        std::error_code w, r;
+        CHECK(round_trip(w, r) == "payload");
+    }
+    REQUIRE(calls >= 3); // one write, reads until end of stream
+    for (int n = 0; n < calls; ++n) {
+        CAPTURE(n);
+        {
+            cz::sys::scoped_fault_injector eintr(cz::sys::fail_nth(n, EINTR));
+            std::error_code w, r;
+            CHECK(round_trip(w, r) == "payload");
+            CHECK(!w);
+            CHECK(!r);
+        }
+        {
+            cz::sys::scoped_fault_injector eio(cz::sys::fail_nth(n, EIO));
+            std::error_code w, r;
+            round_trip(w, r);
+            CHECK((w == std::errc::io_error || r == std::errc::io_error));
+        }
+    }
+}
+
+}

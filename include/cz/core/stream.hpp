@@ -19,6 +19,7 @@
 
 #include <cz/core/bytes.hpp>
 #include <cz/core/error.hpp>
+#include <cz/core/syscall.hpp>
 
 #include <cerrno>
 #include <concepts>

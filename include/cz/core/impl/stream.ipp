@@ -63,7 +63,7 @@ CZ_DECL void buffer_sink::write(bytes_view data, std::error_code& ec) {
 CZ_DECL std::size_t fd_source::read_some(mutable_bytes buf, std::error_code& ec) {
     ec.clear();
     for (;;) {
-        auto n = ::read(fd_, buf.data(), buf.size());
+        auto n = sys::read(fd_, buf.data(), buf.size());
         if (n >= 0) return static_cast<std::size_t>(n);
         if (errno == EINTR) continue;
         ec = last_system_error();
@@ -74,7 +74,7 @@ CZ_DECL std::size_t fd_source::read_some(mutable_bytes buf, std::error_code& ec)
 CZ_DECL void fd_sink::write(bytes_view data, std::error_code& ec) {
     ec.clear();
     while (!data.empty()) {
-        auto n = ::write(fd_, data.data(), data.size());
+        auto n = sys::write(fd_, data.data(), data.size());
         if (n < 0) {
             if (errno == EINTR) continue;
             ec = last_system_error();
