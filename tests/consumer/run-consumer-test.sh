@@ -11,3 +11,16 @@ ln -s "$(cd "$src" && pwd)" "$work/subprojects/cz"
 meson setup --wrap-mode=nodownload "$work/build" "$work" >"$work/setup.log" 2>&1 ||
     { cat "$work/setup.log"; exit 1; }
 meson test -C "$work/build" --print-errorlogs
+
+# The same program against an installed cz, found through its pkg-config file alone.
+meson setup --wrap-mode=nodownload --prefix "$work/prefix" -Dtests=false -Dexamples=false \
+    -Dbenchmarks=false "$work/cz-build" "$src" >"$work/install.log" 2>&1 &&
+    meson install -C "$work/cz-build" --quiet >>"$work/install.log" 2>&1 ||
+    { cat "$work/install.log"; exit 1; }
+pcdir=$(dirname "$(find "$work/prefix" -name cz-core.pc)")
+flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs cz-core)
+# shellcheck disable=SC2086 # flags are words
+${CXX:-c++} -std=c++20 -Wall -Wextra -Werror -o "$work/digest_pkgconfig" \
+    "$src/tests/consumer/main.cpp" $flags
+"$work/digest_pkgconfig"
+echo "consumer: pkg-config build ok"
