@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -330,6 +331,15 @@ TEST_CASE("reply reader: ACK, kernel error with extended ACK, capped error") {
     CHECK(!rr.feed(shortErr, out, ec));
     CHECK(ec == nl::errc::truncated);
     CHECK(out.empty());
+
+    // Errnos the kernel never sends (found by the fuzzer: -INT_MIN overflowed).
+    for (int bad : {1, -4096, std::numeric_limits<int>::min()}) {
+        byte_buffer weird;
+        append_message(weird, nl::nlmsg::error, 0, 14, 77, error_payload(bad, req, {}, {}));
+        rr.reset(14, 1, 77);
+        CHECK(!rr.feed(weird, out, ec));
+        CHECK(ec == nl::errc::bad_payload);
+    }
 }
 
 TEST_CASE("reply reader: multipart dump over several datagrams ends at NLMSG_DONE") {

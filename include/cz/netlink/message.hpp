@@ -224,7 +224,8 @@ CZ_DECL bool get_ip_address(bytes_view value, asio::ip::address& out) noexcept;
 
 // The decoded payload of NLMSG_ERROR or NLMSG_DONE: the errno it carries (negative, or 0) and,
 // when the kernel sent extended-ACK attributes, their message and offset.
-// errc::truncated when the payload is too short for the errno (or NLMSG_ERROR's request header).
+// errc::truncated when the payload is too short for the errno (or NLMSG_ERROR's request header),
+// errc::bad_payload when the errno is positive or below -4095 (MAX_ERRNO).
 CZ_DECL bool parse_error_payload(const message& msg, int& error, kernel_error& detail,
                                  std::error_code& ec) noexcept;
 

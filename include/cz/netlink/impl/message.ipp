@@ -111,7 +111,12 @@ CZ_DECL bool parse_error_payload(const message& msg, int& error, kernel_error& d
         }
         error = e;
     }
-    if (error > 0) error = -error; // not something the kernel does; never report "success"
+    // The kernel sends 0 or a negative errno no larger than MAX_ERRNO (4095); anything else is
+    // not an answer (and -INT_MIN cannot even be negated).
+    if (error > 0 || error < -4095) {
+        ec = errc::bad_payload;
+        return false;
+    }
     if (error) detail.code = std::error_code(-error, std::system_category());
     if (!(msg.header.flags & nlm_f::ack_tlvs)) return true;
 
