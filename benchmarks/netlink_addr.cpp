@@ -34,12 +34,15 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-std::string address_of(int i) { return fmt::format("10.{}.{}.{}", 100 + i / 65536, (i / 256) % 256, i % 256); }
+std::string address_of(int i) {
+    return fmt::format("10.{}.{}.{}", 100 + i / 65536, (i / 256) % 256, i % 256);
+}
 
 // Runs argv as a child process and waits; throws unless it exits 0.
 void spawn(const std::vector<std::string>& argv) {
     std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("fork failed");
@@ -95,43 +98,52 @@ int run(int pairs, int runs) {
     }
 
     std::vector<contender> contenders;
-    contenders.push_back({"cz", [&] {
+    contenders.push_back({"cz",
+                          [&] {
                               for (const auto& a : specs) {
                                   nl::add_address(s, a);
                                   nl::delete_address(s, a);
                               }
-                          }, {}});
-    contenders.push_back({"cz batched (100/datagram)", [&] {
-                              nl::message_builder b;
-                              std::size_t at = 0;
-                              while (at < specs.size()) {
-                                  b.clear();
-                                  for (std::size_t n = 0; n < 50 && at < specs.size(); ++n, ++at) {
-                                      for (auto type : {nl::rtm::newaddr, nl::rtm::deladdr}) {
-                                          const auto& a = specs[at];
-                                          b.begin(type, std::uint16_t(nl::nlm_f::ack |
-                                                      (type == nl::rtm::newaddr ? nl::nlm_f::create | nl::nlm_f::excl : 0)));
-                                          nl::address_header h;
-                                          h.family = AF_INET;
-                                          h.prefix_len = a.prefix_len;
-                                          h.index = std::uint32_t(a.index);
-                                          b.put(h);
-                                          b.attr_address(nl::ifa::local, a.local);
-                                          b.attr_address(nl::ifa::address, a.local);
-                                      }
-                                  }
-                                  std::error_code bec;
-                                  s.execute(b, bec);
-                                  if (bec) throw cz::system_error(bec, "batched add/del");
-                              }
-                          }, {}});
-    contenders.push_back({"ip per op", [&] {
+                          },
+                          {}});
+    contenders.push_back(
+        {"cz batched (100/datagram)",
+         [&] {
+             nl::message_builder b;
+             std::size_t at = 0;
+             while (at < specs.size()) {
+                 b.clear();
+                 for (std::size_t n = 0; n < 50 && at < specs.size(); ++n, ++at) {
+                     for (auto type : {nl::rtm::newaddr, nl::rtm::deladdr}) {
+                         const auto& a = specs[at];
+                         b.begin(type, std::uint16_t(nl::nlm_f::ack |
+                                                     (type == nl::rtm::newaddr
+                                                          ? nl::nlm_f::create | nl::nlm_f::excl
+                                                          : 0)));
+                         nl::address_header h;
+                         h.family = AF_INET;
+                         h.prefix_len = a.prefix_len;
+                         h.index = std::uint32_t(a.index);
+                         b.put(h);
+                         b.attr_address(nl::ifa::local, a.local);
+                         b.attr_address(nl::ifa::address, a.local);
+                     }
+                 }
+                 std::error_code bec;
+                 s.execute(b, bec);
+                 if (bec) throw cz::system_error(bec, "batched add/del");
+             }
+         },
+         {}});
+    contenders.push_back({"ip per op",
+                          [&] {
                               for (int i = 0; i < pairs; ++i) {
                                   std::string a = address_of(i) + "/32";
                                   spawn({"ip", "address", "add", a, "dev", dev});
                                   spawn({"ip", "address", "del", a, "dev", dev});
                               }
-                          }, {}});
+                          },
+                          {}});
     contenders.push_back({"ip -batch", [&] { spawn({"ip", "-batch", batch_file}); }, {}});
 
     for (int r = 0; r < runs; ++r) {
@@ -182,7 +194,8 @@ int main(int argc, char** argv) {
     if (pid == 0) {
         int rc = 1;
         try {
-            if (::unshare(CLONE_NEWNET) != 0) throw cz::system_error(cz::last_system_error(), "unshare(CLONE_NEWNET)");
+            if (::unshare(CLONE_NEWNET) != 0)
+                throw cz::system_error(cz::last_system_error(), "unshare(CLONE_NEWNET)");
             rc = run(pairs, runs);
         } catch (const std::exception& e) {
             fmt::print(stderr, "netlink_addr: {}\n", e.what());

@@ -18,10 +18,13 @@ namespace {
 
 std::string flag_list(std::uint32_t flags) {
     using namespace cz::netlink;
-    const std::pair<std::uint32_t, const char*> names[] = {
-        {iff::loopback, "LOOPBACK"}, {iff::broadcast, "BROADCAST"},
-        {iff::pointopoint, "POINTOPOINT"}, {iff::multicast, "MULTICAST"},
-        {iff::noarp, "NOARP"}, {iff::up, "UP"}, {iff::lower_up, "LOWER_UP"}};
+    const std::pair<std::uint32_t, const char*> names[] = {{iff::loopback, "LOOPBACK"},
+                                                           {iff::broadcast, "BROADCAST"},
+                                                           {iff::pointopoint, "POINTOPOINT"},
+                                                           {iff::multicast, "MULTICAST"},
+                                                           {iff::noarp, "NOARP"},
+                                                           {iff::up, "UP"},
+                                                           {iff::lower_up, "LOWER_UP"}};
     std::string out;
     for (const auto& [bit, name] : names)
         if (flags & bit) out += (out.empty() ? "" : ",") + std::string(name);
@@ -30,24 +33,33 @@ std::string flag_list(std::uint32_t flags) {
 
 std::string scope_name(std::uint8_t scope) {
     switch (scope) {
-    case netlink::rt_scope::universe: return "global";
-    case netlink::rt_scope::site: return "site";
-    case netlink::rt_scope::link: return "link";
-    case netlink::rt_scope::host: return "host";
+    case netlink::rt_scope::universe:
+        return "global";
+    case netlink::rt_scope::site:
+        return "site";
+    case netlink::rt_scope::link:
+        return "link";
+    case netlink::rt_scope::host:
+        return "host";
     }
     return std::to_string(scope);
 }
 
 std::string protocol_name(std::uint8_t p) {
     switch (p) {
-    case netlink::rtprot::kernel: return "kernel";
-    case netlink::rtprot::boot: return "boot";
-    case netlink::rtprot::static_: return "static";
+    case netlink::rtprot::kernel:
+        return "kernel";
+    case netlink::rtprot::boot:
+        return "boot";
+    case netlink::rtprot::static_:
+        return "static";
     }
     return std::to_string(p);
 }
 
-int family_of(bool v4, bool v6) { return v4 && !v6 ? AF_INET : v6 && !v4 ? AF_INET6 : 0; }
+int family_of(bool v4, bool v6) {
+    return v4 && !v6 ? AF_INET : v6 && !v4 ? AF_INET6 : 0;
+}
 
 } // namespace
 
@@ -96,9 +108,10 @@ void register_netlink_commands(context ctx) {
                 for (const auto& a : netlink::list_addresses(s, family_of(*v4, *v6)))
                     by_link[a.index].push_back(netlink::to_string(a));
                 for (const auto& l : links) {
-                    std::string line = fmt::format("{:<16} {:<8}", l.name,
-                                                   netlink::operstate_name(l.operstate));
-                    for (const auto& a : by_link[l.index]) line += " " + a;
+                    std::string line =
+                        fmt::format("{:<16} {:<8}", l.name, netlink::operstate_name(l.operstate));
+                    for (const auto& a : by_link[l.index])
+                        line += " " + a;
                     fmt::print("{}\n", line);
                 }
                 return exit_ok;
@@ -108,7 +121,8 @@ void register_netlink_commands(context ctx) {
 
     // cz net route
     {
-        auto* cmd = net->add_subcommand("route", "List the main routing table, IPv4 and IPv6 (-4, -6 to choose)");
+        auto* cmd = net->add_subcommand(
+            "route", "List the main routing table, IPv4 and IPv6 (-4, -6 to choose)");
         auto v4 = std::make_shared<bool>(false), v6 = std::make_shared<bool>(false);
         auto all = std::make_shared<bool>(false);
         cmd->add_flag("-4", *v4, "IPv4 only");
@@ -119,7 +133,8 @@ void register_netlink_commands(context ctx) {
                 asio::io_context io;
                 netlink::session s(io.get_executor());
                 std::map<int, std::string> names;
-                for (const auto& l : netlink::list_links(s)) names[l.index] = l.name;
+                for (const auto& l : netlink::list_links(s))
+                    names[l.index] = l.name;
                 for (const auto& r : netlink::list_routes(s, family_of(*v4, *v6))) {
                     if (!*all && r.table != netlink::rt_table::main) continue;
                     std::string line = netlink::destination_string(r);
@@ -148,7 +163,8 @@ void register_netlink_commands(context ctx) {
                 asio::io_context io;
                 netlink::session s(io.get_executor());
                 std::map<int, std::string> names;
-                for (const auto& l : netlink::list_links(s)) names[l.index] = l.name;
+                for (const auto& l : netlink::list_links(s))
+                    names[l.index] = l.name;
                 for (const auto& n : netlink::list_neighbours(s)) {
                     if (n.state & netlink::nud::noarp) continue; // as ip neigh
                     std::string line = n.dst.to_string() + " dev " + names[n.index];

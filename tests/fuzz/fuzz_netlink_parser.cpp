@@ -48,8 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* bytes, std::size_t si
         nl::kernel_error detail;
         nl::parse_error_payload(m, error, detail, ec);
         walk(m.payload, 0);
-        for (std::uint16_t type : {nl::rtm::newlink, nl::rtm::newaddr, nl::rtm::newroute,
-                                   nl::rtm::newneigh}) {
+        for (std::uint16_t type :
+             {nl::rtm::newlink, nl::rtm::newaddr, nl::rtm::newroute, nl::rtm::newneigh}) {
             nl::message as = m;
             as.header.type = type;
             nl::link_info l;

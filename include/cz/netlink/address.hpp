@@ -30,7 +30,7 @@ struct address_info {
     std::uint8_t scope = rt_scope::universe;
     std::uint32_t flags = 0; // ifa_f::* (IFA_FLAGS when present: all 32 bits)
     asio::ip::address local; // IFA_LOCAL, or IFA_ADDRESS when there is no IFA_LOCAL (IPv6)
-    std::optional<asio::ip::address> peer;        // IFA_ADDRESS when it differs from IFA_LOCAL
+    std::optional<asio::ip::address> peer;         // IFA_ADDRESS when it differs from IFA_LOCAL
     std::optional<asio::ip::address_v4> broadcast; // IFA_BROADCAST
     std::string label;                             // IFA_LABEL (IPv4)
     std::uint32_t valid_lifetime = 0xffffffff;     // IFA_CACHEINFO, seconds; ~0 = forever
@@ -41,7 +41,7 @@ struct address_info {
 struct address_spec {
     int index = 0;
     asio::ip::address local;
-    std::uint8_t prefix_len = 0; // the kernel rejects > 32 (IPv4) / > 128 (IPv6)
+    std::uint8_t prefix_len = 0;                   // the kernel rejects > 32 (IPv4) / > 128 (IPv6)
     std::optional<asio::ip::address> peer;         // point-to-point peer (IFA_ADDRESS)
     std::optional<asio::ip::address_v4> broadcast; // IPv4 only
     std::optional<std::uint8_t> scope;             // default: host for 127/8 and ::1, else global

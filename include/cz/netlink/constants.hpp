@@ -231,10 +231,10 @@ inline constexpr std::uint16_t none = 0x00;
 
 // <linux/if_tun.h>
 namespace tun {
-inline constexpr unsigned long setiff = 0x400454ca;    // TUNSETIFF = _IOW('T', 202, int)
+inline constexpr unsigned long setiff = 0x400454ca;     // TUNSETIFF = _IOW('T', 202, int)
 inline constexpr unsigned long setpersist = 0x400454cb; // TUNSETPERSIST = _IOW('T', 203, int)
-inline constexpr unsigned long setowner = 0x400454cc;  // TUNSETOWNER = _IOW('T', 204, int)
-inline constexpr unsigned long getiff = 0x800454d2;    // TUNGETIFF = _IOR('T', 210, unsigned int)
+inline constexpr unsigned long setowner = 0x400454cc;   // TUNSETOWNER = _IOW('T', 204, int)
+inline constexpr unsigned long getiff = 0x800454d2;     // TUNGETIFF = _IOR('T', 210, unsigned int)
 inline constexpr std::uint16_t iff_tun = 0x0001;
 inline constexpr std::uint16_t iff_tap = 0x0002;
 inline constexpr std::uint16_t iff_multi_queue = 0x0100;

@@ -58,8 +58,8 @@ inline std::error_code make_error_code(errc e) noexcept {
 // NETLINK_EXT_ACK, its message and the byte offset of the attribute it objected to.
 struct kernel_error {
     std::error_code code;
-    std::string message;        // empty when the kernel sent none
-    std::uint32_t offset = 0;   // NLMSGERR_ATTR_OFFS, 0 when absent
+    std::string message;      // empty when the kernel sent none
+    std::uint32_t offset = 0; // NLMSGERR_ATTR_OFFS, 0 when absent
     bool has_offset = false;
 };
 

@@ -32,8 +32,8 @@ struct hw_address {
     bool empty() const noexcept { return size == 0; }
     bytes_view view() const noexcept { return std::as_bytes(std::span(bytes.data(), size)); }
     friend bool operator==(const hw_address& a, const hw_address& b) noexcept {
-        return a.size == b.size && std::equal(a.bytes.begin(), a.bytes.begin() + a.size,
-                                              b.bytes.begin());
+        return a.size == b.size &&
+               std::equal(a.bytes.begin(), a.bytes.begin() + a.size, b.bytes.begin());
     }
 };
 
@@ -68,15 +68,15 @@ struct link_statistics {
 struct link_info {
     int index = 0;
     std::string name;
-    std::uint16_t type = 0;   // ARPHRD_* (1 Ethernet, 772 loopback, 65534 none)
-    std::uint32_t flags = 0;  // iff::*
+    std::uint16_t type = 0;  // ARPHRD_* (1 Ethernet, 772 loopback, 65534 none)
+    std::uint32_t flags = 0; // iff::*
     std::uint32_t mtu = 0;
     std::uint32_t txqlen = 0;
     std::uint8_t operstate = if_oper::unknown;
-    int master = 0;           // IFLA_MASTER: the bridge (or bond) it belongs to, 0 if none
-    int link = 0;             // IFLA_LINK: the peer (veth) or lower device, 0 if none
-    std::string kind;         // IFLA_INFO_KIND: "veth", "bridge", "dummy", "tun", "" if none
-    std::string slave_kind;   // IFLA_INFO_SLAVE_KIND: "bridge" for a bridge port
+    int master = 0;         // IFLA_MASTER: the bridge (or bond) it belongs to, 0 if none
+    int link = 0;           // IFLA_LINK: the peer (veth) or lower device, 0 if none
+    std::string kind;       // IFLA_INFO_KIND: "veth", "bridge", "dummy", "tun", "" if none
+    std::string slave_kind; // IFLA_INFO_SLAVE_KIND: "bridge" for a bridge port
     std::string qdisc;
     hw_address address;
     hw_address broadcast;
@@ -114,8 +114,7 @@ CZ_DECL void rename_link(session& s, int index, std::string_view name);
 CZ_DECL void set_link_master(session& s, int index, int master_index, std::error_code& ec);
 CZ_DECL void set_link_master(session& s, int index, int master_index);
 // ip link set address.
-CZ_DECL void set_link_address(session& s, int index, const hw_address& mac,
-                              std::error_code& ec);
+CZ_DECL void set_link_address(session& s, int index, const hw_address& mac, std::error_code& ec);
 CZ_DECL void set_link_address(session& s, int index, const hw_address& mac);
 // ip link delete (deleting one end of a veth pair deletes both).
 CZ_DECL void delete_link(session& s, int index, std::error_code& ec);

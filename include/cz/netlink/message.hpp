@@ -40,7 +40,9 @@
 namespace cz::netlink {
 
 // NLMSG_ALIGN and NLA_ALIGN: messages and attributes start on 4-byte boundaries.
-constexpr std::size_t align(std::size_t n) noexcept { return (n + 3) & ~std::size_t(3); }
+constexpr std::size_t align(std::size_t n) noexcept {
+    return (n + 3) & ~std::size_t(3);
+}
 
 // Wire structs. Netlink uses the host's byte order and natural alignment, so unlike ext4 or tar
 // (little-endian or ASCII fields behind getters) these plain structs *are* the wire layout:
@@ -208,7 +210,7 @@ CZ_DECL bool parse_attributes(bytes_view data, std::span<std::optional<bytes_vie
 
 // Typed views of attribute values. Each returns false when the value has the wrong size.
 template <class T>
-    requires std::is_integral_v<T>
+requires std::is_integral_v<T>
 bool get_integer(bytes_view value, T& out) noexcept {
     if (value.size() != sizeof(T)) return false;
     // SAFETY: exactly sizeof(T) bytes, checked above.

@@ -26,10 +26,10 @@ struct neighbour_info {
     int family = 0;
     int index = 0;
     asio::ip::address dst;
-    hw_address lladdr;            // empty while unresolved
-    std::uint16_t state = 0;      // nud::*
-    std::uint8_t flags = 0;       // NTF_*
-    std::uint8_t type = 0;        // RTN_*
+    hw_address lladdr;       // empty while unresolved
+    std::uint16_t state = 0; // nud::*
+    std::uint8_t flags = 0;  // NTF_*
+    std::uint8_t type = 0;   // RTN_*
 };
 
 // What to add or delete.

@@ -34,7 +34,7 @@ struct route_info {
     std::uint8_t protocol = rtprot::unspec;
     std::uint8_t scope = rt_scope::universe;
     std::uint8_t type = rtn::unicast;
-    std::uint32_t flags = 0; // rtnh_f::onlink, ...
+    std::uint32_t flags = 0;               // rtnh_f::onlink, ...
     std::optional<std::uint32_t> priority; // RTA_PRIORITY: the metric
 
     bool is_default() const noexcept { return dst_len == 0; }
@@ -43,7 +43,7 @@ struct route_info {
 // What to add or delete.
 struct route_spec {
     std::optional<asio::ip::address> dst; // absent: default route (0.0.0.0/0 or ::/0)
-    std::uint8_t dst_len = 0;              // ignored without dst
+    std::uint8_t dst_len = 0;             // ignored without dst
     std::optional<asio::ip::address> gateway;
     int oif = 0; // the link; 0 lets the kernel find it from the gateway
     std::optional<asio::ip::address> prefsrc;

@@ -32,8 +32,8 @@ namespace detail {
 class message_handler {
 public:
     template <class F>
-        requires(!std::is_same_v<std::remove_cvref_t<F>, message_handler>)
-    message_handler(F& f) noexcept // NOLINT: implicit on purpose
+    requires(!std::is_same_v<std::remove_cvref_t<F>, message_handler>) message_handler(F& f)
+    noexcept // NOLINT: implicit on purpose
         : object_(static_cast<void*>(&f)),
           call_([](void* o, const message& m, std::error_code& ec) {
               (*static_cast<F*>(o))(m, ec);

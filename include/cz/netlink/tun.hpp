@@ -27,10 +27,10 @@ enum class tun_mode {
 
 struct tun_options {
     tun_mode mode = tun_mode::tap;
-    bool packet_info = false;  // prefix each frame with struct tun_pi (IFF_NO_PI when false)
-    bool vnet_header = false;  // prefix each frame with struct virtio_net_hdr (IFF_VNET_HDR)
-    bool multi_queue = false;  // IFF_MULTI_QUEUE: one fd per queue, same name
-    bool persist = false;      // TUNSETPERSIST: keep the device after the fd closes
+    bool packet_info = false;   // prefix each frame with struct tun_pi (IFF_NO_PI when false)
+    bool vnet_header = false;   // prefix each frame with struct virtio_net_hdr (IFF_VNET_HDR)
+    bool multi_queue = false;   // IFF_MULTI_QUEUE: one fd per queue, same name
+    bool persist = false;       // TUNSETPERSIST: keep the device after the fd closes
     std::optional<uid_t> owner; // TUNSETOWNER: let this user attach without CAP_NET_ADMIN
 };
 

@@ -19,7 +19,9 @@ CZ_DECL asio::ip::address_v4 broadcast_for(const asio::ip::address_v4& a,
 }
 
 namespace detail {
-inline int family_of(const asio::ip::address& a) noexcept { return a.is_v4() ? AF_INET : AF_INET6; }
+inline int family_of(const asio::ip::address& a) noexcept {
+    return a.is_v4() ? AF_INET : AF_INET6;
+}
 } // namespace detail
 
 CZ_DECL bool parse_address(const message& m, address_info& out, std::error_code& ec) {

@@ -58,13 +58,20 @@ CZ_DECL hw_address parse_hw_address(std::string_view text, std::error_code& ec) 
 
 CZ_DECL std::string_view operstate_name(std::uint8_t operstate) noexcept {
     switch (operstate) {
-    case if_oper::unknown: return "UNKNOWN";
-    case if_oper::notpresent: return "NOTPRESENT";
-    case if_oper::down: return "DOWN";
-    case if_oper::lowerlayerdown: return "LOWERLAYERDOWN";
-    case if_oper::testing: return "TESTING";
-    case if_oper::dormant: return "DORMANT";
-    case if_oper::up: return "UP";
+    case if_oper::unknown:
+        return "UNKNOWN";
+    case if_oper::notpresent:
+        return "NOTPRESENT";
+    case if_oper::down:
+        return "DOWN";
+    case if_oper::lowerlayerdown:
+        return "LOWERLAYERDOWN";
+    case if_oper::testing:
+        return "TESTING";
+    case if_oper::dormant:
+        return "DORMANT";
+    case if_oper::up:
+        return "UP";
     }
     return "UNKNOWN";
 }
@@ -265,7 +272,8 @@ CZ_DECL void set_link_up(session& s, int index, bool up, std::error_code& ec) {
 CZ_DECL void set_link_up(session& s, int index, bool up) {
     std::error_code ec;
     set_link_up(s, index, up, ec);
-    if (ec) detail::throw_link_error(ec, s, fmt::format("set link {} {}", index, up ? "up" : "down"));
+    if (ec)
+        detail::throw_link_error(ec, s, fmt::format("set link {} {}", index, up ? "up" : "down"));
 }
 
 CZ_DECL void set_link_mtu(session& s, int index, std::uint32_t mtu, std::error_code& ec) {
@@ -312,8 +320,7 @@ CZ_DECL void set_link_master(session& s, int index, int master_index) {
         detail::throw_link_error(ec, s, fmt::format("set link {} master {}", index, master_index));
 }
 
-CZ_DECL void set_link_address(session& s, int index, const hw_address& mac,
-                              std::error_code& ec) {
+CZ_DECL void set_link_address(session& s, int index, const hw_address& mac, std::error_code& ec) {
     if (mac.empty()) {
         ec = errc::invalid_hw_address;
         return;
@@ -407,11 +414,15 @@ CZ_DECL void create_veth(session& s, std::string_view name, std::string_view pee
 CZ_DECL void create_bridge(session& s, std::string_view name, std::error_code& ec) {
     create_link(s, name, "bridge", ec);
 }
-CZ_DECL void create_bridge(session& s, std::string_view name) { create_link(s, name, "bridge"); }
+CZ_DECL void create_bridge(session& s, std::string_view name) {
+    create_link(s, name, "bridge");
+}
 
 CZ_DECL void create_dummy(session& s, std::string_view name, std::error_code& ec) {
     create_link(s, name, "dummy", ec);
 }
-CZ_DECL void create_dummy(session& s, std::string_view name) { create_link(s, name, "dummy"); }
+CZ_DECL void create_dummy(session& s, std::string_view name) {
+    create_link(s, name, "dummy");
+}
 
 } // namespace cz::netlink

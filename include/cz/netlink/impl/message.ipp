@@ -260,8 +260,11 @@ CZ_DECL bool reply_reader::feed(bytes_view datagram, std::vector<message>& out,
             return false;
         }
         switch (m.header.type) {
-        case nlmsg::noop: continue;
-        case nlmsg::overrun: ec = errc::overrun; return false;
+        case nlmsg::noop:
+            continue;
+        case nlmsg::overrun:
+            ec = errc::overrun;
+            return false;
         case nlmsg::error:
         case nlmsg::done: {
             int error = 0;

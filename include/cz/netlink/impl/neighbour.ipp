@@ -109,8 +109,7 @@ CZ_DECL void delete_neighbour(session& s, const neighbour_spec& spec, std::error
 CZ_DECL void delete_neighbour(session& s, const neighbour_spec& spec) {
     std::error_code ec;
     delete_neighbour(s, spec, ec);
-    if (ec)
-        detail::throw_with_kernel_message(ec, s, "delete neighbour " + detail::describe(spec));
+    if (ec) detail::throw_with_kernel_message(ec, s, "delete neighbour " + detail::describe(spec));
 }
 
 CZ_DECL std::vector<neighbour_info> list_neighbours(session& s, int family, std::error_code& ec) {

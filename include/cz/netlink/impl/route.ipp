@@ -72,8 +72,8 @@ inline bool build_route_request(message_builder& b, std::uint16_t type, std::uin
         return !a || (family == AF_INET ? a->is_v4() : a->is_v6());
     };
     std::uint8_t max_len = family == AF_INET ? 32 : 128;
-    if ((family != AF_INET && family != AF_INET6) || !matches(spec.dst) ||
-        !matches(spec.gateway) || !matches(spec.prefsrc) || (spec.dst && spec.dst_len > max_len) ||
+    if ((family != AF_INET && family != AF_INET6) || !matches(spec.dst) || !matches(spec.gateway) ||
+        !matches(spec.prefsrc) || (spec.dst && spec.dst_len > max_len) ||
         (spec.onlink && !spec.gateway)) {
         ec = errc::invalid_argument;
         return false;
@@ -88,7 +88,7 @@ inline bool build_route_request(message_builder& b, std::uint16_t type, std::uin
         h.protocol = spec.protocol;
         h.type = spec.type;
         // iproute2: routes through a gateway reach the universe, the others are on the link.
-        h.scope = spec.scope ? *spec.scope
+        h.scope = spec.scope                                     ? *spec.scope
                   : (spec.type == rtn::unicast && !spec.gateway) ? rt_scope::link
                                                                  : rt_scope::universe;
     } else {

@@ -57,8 +57,7 @@ CZ_DECL void session::execute_impl(message_builder& request, detail::message_han
     next_seq_ += std::uint32_t(count);
     reader_.reset(first, std::uint32_t(count), port_);
 
-    socket_.send_to(asio::buffer(request.data().data(), request.data().size()), endpoint(0), 0,
-                    ec);
+    socket_.send_to(asio::buffer(request.data().data(), request.data().size()), endpoint(0), 0, ec);
     if (ec) return;
 
     std::error_code handler_ec;

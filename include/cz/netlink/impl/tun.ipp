@@ -34,7 +34,8 @@ CZ_DECL unique_fd open_tun(std::string& name, const tun_options& options, std::e
         ec = last_system_error();
         return {};
     }
-    if (options.owner && ::ioctl(fd.get(), tun::setowner, static_cast<unsigned long>(*options.owner)) < 0) {
+    if (options.owner &&
+        ::ioctl(fd.get(), tun::setowner, static_cast<unsigned long>(*options.owner)) < 0) {
         ec = last_system_error();
         return {};
     }
