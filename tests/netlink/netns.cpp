@@ -269,11 +269,23 @@ std::set<std::string> ip_neighbours() {
 }
 
 void ensure_same_as_ip(nl::session& s, const std::string& when) {
-    ensure_equal(cz_links(s), ip_links(), when + ": links");
-    ensure_equal(cz_addresses(s), ip_addresses(), when + ": addresses");
-    ensure_equal(cz_routes(s, AF_INET), ip_routes(AF_INET), when + ": IPv4 routes");
-    ensure_equal(cz_routes(s, AF_INET6), ip_routes(AF_INET6), when + ": IPv6 routes");
-    ensure_equal(cz_neighbours(s), ip_neighbours(), when + ": neighbours");
+    // Some state changes after the request that caused it has been answered (operstate through
+    // linkwatch, IPv6 link-local addresses and routes when a carrier appears), so cz's view and
+    // ip's, taken moments apart, may straddle such a change: compare again for up to 2 s, and
+    // fail on a difference that does not settle.
+    for (int attempt = 0;; ++attempt) {
+        try {
+            ensure_equal(cz_links(s), ip_links(), when + ": links");
+            ensure_equal(cz_addresses(s), ip_addresses(), when + ": addresses");
+            ensure_equal(cz_routes(s, AF_INET), ip_routes(AF_INET), when + ": IPv4 routes");
+            ensure_equal(cz_routes(s, AF_INET6), ip_routes(AF_INET6), when + ": IPv6 routes");
+            ensure_equal(cz_neighbours(s), ip_neighbours(), when + ": neighbours");
+            return;
+        } catch (const failure&) {
+            if (attempt == 40) throw;
+            ::usleep(50 * 1000);
+        }
+    }
 }
 
 } // namespace netns

@@ -73,6 +73,12 @@ public:
     // The kernel's answer to the last request: errno (clear on success) and extended ACK.
     const kernel_error& last_error() const noexcept { return last_error_; }
 
+    // Replies skipped so far in the last request as leftovers of earlier ones.
+    std::size_t stray_messages() const noexcept { return reader_.stray(); }
+    // The sequence number the next request will start at (for code that also sends its own
+    // messages on socket()).
+    std::uint32_t next_sequence() const noexcept { return next_seq_; }
+
     raw_protocol::socket& socket() noexcept { return socket_; }
     // The port id the kernel assigned to this socket.
     std::uint32_t port() const noexcept { return port_; }
