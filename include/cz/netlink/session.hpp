@@ -7,6 +7,10 @@
 // request at a time; not thread-safe. Replies left over from an abandoned request (an error
 // thrown out of a handler) are recognised by their older sequence number and skipped.
 //
+// After errc::truncated, errc::bad_length or a receive error the replies still queued for that
+// request can no longer be told apart, and an unfinished dump makes the kernel refuse the next
+// dump on this socket (EBUSY): discard such a session and open a new one.
+//
 // The socket has NETLINK_EXT_ACK on, so a refused request comes with the kernel's message:
 // last_error() keeps it next to the errno until the next request.
 #pragma once
