@@ -52,6 +52,8 @@ TEST_CASE("errors: missing device") {
         ensure(ec == std::errc::no_such_device, "set up: " + ec.message());
         nl::add_address(c.s, spec(4242, "10.0.0.1", 24), ec);
         ensure(ec == std::errc::no_such_device, "add address: " + ec.message());
+        ensure(!c.s.last_error().message.empty(), "the kernel names the missing device");
+        MESSAGE("kernel on a missing device: '", c.s.last_error().message, "'");
         // The throwing overload names the operation and the link.
         try {
             nl::delete_link(c.s, 4242);
@@ -106,6 +108,7 @@ TEST_CASE("errors: bad prefix lengths are refused by the kernel, with its messag
         MESSAGE("kernel on /33: ", v4_message);
         nl::add_address(c.s, spec(i, "2001:db8::1", 129), ec);
         ensure(ec == std::errc::invalid_argument, "IPv6 /129: " + ec.message());
+        ensure(!c.s.last_error().message.empty(), "IPv6 /129: the kernel explains");
         MESSAGE("kernel on /129: ", c.s.last_error().message);
         // Routes: cz checks dst_len itself, before the kernel.
         nl::route_spec r;
@@ -134,6 +137,8 @@ TEST_CASE("errors: permission denied without CAP_NET_ADMIN") {
         std::error_code ec;
         nl::add_address(c.s, spec(i, "10.0.0.1", 24), ec);
         ensure(ec == std::errc::operation_not_permitted, "add address: " + ec.message());
+        // rtnetlink checks CAP_NET_ADMIN before any handler runs, so no extended ACK here.
+        MESSAGE("kernel without CAP_NET_ADMIN: '", c.s.last_error().message, "'");
         nl::set_link_up(c.s, i, true, ec);
         ensure(ec == std::errc::operation_not_permitted, "set up: " + ec.message());
         nl::create_bridge(c.s, "cz-nope", ec);
