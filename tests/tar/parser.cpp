@@ -278,6 +278,35 @@ TEST_CASE("GNU sparse files: old format with extension blocks, pax 0.0, 0.1, 1.0
     }
 }
 
+TEST_CASE("a reader over memory hands out views of the archive itself, holes as zeros") {
+    auto map10 = padded("2\n3\n2\n10\n0\n");
+    auto archive = file("a", "hello") +
+                   pax(record("GNU.sparse.major", "1") + record("GNU.sparse.minor", "0") +
+                       record("GNU.sparse.realsize", "10")) +
+                   header("s", '0', map10.size() + 2) + map10 + padded("xy") + end_blocks;
+    cz::tar::reader r(cz::as_bytes(archive));
+    std::error_code ec;
+    auto* e = r.next(ec);
+    REQUIRE(e);
+    auto v = r.read_view(100, ec);
+    REQUIRE(v.size() == 5);
+    CHECK(cz::as_chars(v) == "hello");
+    CHECK(v.data() == cz::as_bytes(archive).data() + 512); // no copy
+    CHECK(r.read_view(100, ec).empty());
+    e = r.next(ec);
+    REQUIRE(e);
+    CHECK(e->size == 10);
+    std::string content;
+    std::vector<cz::bytes_view> views;
+    for (auto piece = r.read_view(2, ec); !piece.empty(); piece = r.read_view(2, ec))
+        views.push_back(piece);
+    for (auto piece : views) content += cz::as_chars(piece); // earlier views are still valid
+    CHECK(content == std::string(3, '\0') + "xy" + std::string(5, '\0'));
+    CHECK_FALSE(ec);
+    CHECK_FALSE(r.next(ec));
+    CHECK_FALSE(ec);
+}
+
 TEST_CASE("bad sparse maps are errors") {
     auto bad = [](std::string map) {
         auto archive = pax(record("GNU.sparse.size", "100") + record("GNU.sparse.map", map)) +
