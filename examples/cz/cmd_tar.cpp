@@ -339,11 +339,7 @@ void register_tar_commands(context ctx) {
                     }
                 }
                 std::fwrite(out.data(), 1, out.size(), stdout);
-                if (ec) {
-                    if (ec.category() == tar::tar_category())
-                        throw_error(ec, "{}: tar header at offset {}", *file, r.error_offset());
-                    throw_error(ec, "{}: at archive offset {}", *file, r.offset());
-                }
+                if (ec) report(ec, *file, r);
                 return exit_ok;
             };
         });
@@ -366,8 +362,8 @@ void register_tar_commands(context ctx) {
                 auto mapped = input.plain_mapping();
                 std::error_code ec;
                 if (!mapped.empty()) {
-                    // A mapped plain archive: contents go from the mapping to standard output
-                    // with writev(2), never copied.
+                    // A mapped plain archive: contents go from the mapping to standard output with
+                    // writev(2), never copied (views of a reader over memory live as long as it).
                     tar::reader r(mapped, options);
                     gather_writer out(1);
                     while (const tar::entry* e = r.next(ec)) {
@@ -384,11 +380,11 @@ void register_tar_commands(context ctx) {
                     if (ec) report(ec, *file, r);
                     return exit_ok;
                 }
+                // Otherwise contents are gathered in a buffer small enough to stay in cache:
+                // archives of small files would cost a write(2) per file.
                 tar::reader r(plain, options);
                 fd_sink out(1);
-                // Contents go through one 1 MiB buffer: archives of many small files would
-                // otherwise cost a write(2) per file.
-                std::vector<std::byte> buf(1 << 20);
+                std::vector<std::byte> buf(std::size_t(128) << 10);
                 std::size_t fill = 0;
                 while (const tar::entry* e = r.next(ec)) {
                     if (!e->is_file()) continue;
@@ -405,11 +401,7 @@ void register_tar_commands(context ctx) {
                     if (ec) break;
                 }
                 if (!ec && fill) out.write(std::span(buf).first(fill), ec);
-                if (ec) {
-                    if (ec.category() == tar::tar_category())
-                        throw_error(ec, "{}: tar header at offset {}", *file, r.error_offset());
-                    throw_error(ec, "{}: at archive offset {}", *file, r.offset());
-                }
+                if (ec) report(ec, *file, r);
                 return exit_ok;
             };
         });

@@ -73,5 +73,23 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
             if (ec) break;
         }
     }
+    // 3. The reader over memory, with views: the same entries and stored sizes again.
+    {
+        cz::tar::reader r(input, opt);
+        std::error_code ec;
+        std::size_t index = 0;
+        while (const cz::tar::entry* e = r.next(ec)) {
+            if (index >= stored_sizes.size() || e->stored_size != stored_sizes[index]) __builtin_trap();
+            ++index;
+            std::uint64_t total = 0;
+            for (auto v = r.read_view(4096, ec); !v.empty() && total < (64u << 10);
+                 v = r.read_view(4096, ec)) {
+                if (!e->is_sparse() && (v.data() < input.data() || v.data() + v.size() > input.data() + size))
+                    __builtin_trap(); // views of a reader over memory point into the input
+                total += v.size();
+            }
+            if (ec) break;
+        }
+    }
     return 0;
 }

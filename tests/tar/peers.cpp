@@ -283,6 +283,15 @@ TEST_CASE("archives written by GNU tar and bsdtar: every format feature") {
         if (a.name.starts_with("gnu-v7") || a.name.starts_with("bsdtar-ustar")) rc = 0; // warns about what it cannot store
         REQUIRE(rc == 0);
         if (!cz.empty()) check_listing(cz, path);
+        if (!cz.empty() && !a.sparse) {
+            // `cz tar cat` writes what `tar -xOf` writes: from a mapped file and from a pipe.
+            std::string gnu, mapped, piped;
+            REQUIRE(sh("tar -xOf " + quote(path), &gnu) == 0);
+            CHECK(sh(cz + " tar cat " + quote(path), &mapped) == 0);
+            CHECK(sh("cat " + quote(path) + " | " + cz + " tar cat", &piped) == 0);
+            CHECK(mapped == gnu);
+            CHECK(piped == gnu);
+        }
         int files = a.name == "bsdtar-devices.tar" ? 0 : a.name.find("sparse0") != std::string::npos ? 2 : 3;
         CHECK(check_contents_against_gnu_tar(path) >= files);
 

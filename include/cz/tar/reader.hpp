@@ -55,8 +55,8 @@ public:
 
     // Zero-copy variants: the next at most `max` bytes of content (or of stored data) as a view,
     // empty at the end. A view lives until the next call on the reader; for a reader over memory
-    // it lives as long as the archive (holes of sparse files are views of a block of zeros the
-    // reader owns, which lives as long as the reader).
+    // it lives as long as the archive. Holes of sparse files are views of a block of zeros that
+    // lives as long as the reader.
     CZ_DECL bytes_view read_view(std::size_t max, std::error_code& ec);
     CZ_DECL bytes_view read_stored_view(std::size_t max, std::error_code& ec);
 
