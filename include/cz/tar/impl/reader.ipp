@@ -131,7 +131,8 @@ CZ_DECL std::size_t reader::read_stored_some(mutable_bytes out, std::error_code&
         eof_ = true;
     }
     auto v = read_stored_view(want, ec);
-    std::memcpy(out.data(), v.data(), v.size());
+    // SAFETY: v.size() <= want <= out.size(); memcpy needs a non-null source even for 0 bytes.
+    if (!v.empty()) std::memcpy(out.data(), v.data(), v.size());
     return v.size();
 }
 
