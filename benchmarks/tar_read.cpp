@@ -6,12 +6,14 @@
 //
 // The input is a tar of the small (< 128 KiB) regular files of /usr, in sorted order, until
 // SIZE_MIB of data (about 150,000 files for 1 GiB), made by GNU tar. cz reads a plain archive
-// file through a mapping and writes contents with writev; a compressed one through the decoder. Every command writes to /dev/null; the figure is the median wall time, with
-// throughput in uncompressed MiB/s and the ratio peer/cz (> 1: cz is faster). The contenders run
-// alternately so the noise of a shared machine falls on all of them alike.
+// file through a mapping and writes contents with writev; a compressed one through the decoder.
+// Every command writes to /dev/null; the figure is the median wall time, with throughput in
+// uncompressed MiB/s and the ratio peer/cz (> 1: cz is faster). The contenders run alternately so
+// the noise of a shared machine falls on all of them alike.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -19,7 +21,6 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
-#include <cerrno>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -113,8 +114,8 @@ int main(int argc, char** argv) {
     fmt::print("making {} ({} files, {:.0f} MiB of data) and its .gz and .zst ...\n", tar,
                files.size(), double(total) / (1 << 20));
     run("tar -cf " + tar + " -C / --no-recursion -T " + dir + "/list");
-    run("(command -v pigz >/dev/null && pigz -6 -c " + tar + " || gzip -6 -c " + tar + ") > " + tar +
-        ".gz && zstd -q -3 -c " + tar + " > " + tar + ".zst");
+    run("(command -v pigz >/dev/null && pigz -6 -c " + tar + " || gzip -6 -c " + tar + ") > " +
+        tar + ".gz && zstd -q -3 -c " + tar + " > " + tar + ".zst");
     double size_mib = double(std::filesystem::file_size(tar)) / (1 << 20);
     fmt::print("archive: {:.0f} MiB uncompressed, {} entries\n", size_mib, files.size());
 
@@ -126,7 +127,8 @@ int main(int argc, char** argv) {
             {"bsdtar -xOf", "bsdtar -xOf " + a + " >/dev/null", {}, {}},
         };
         if (!ext.empty())
-            cs.push_back({"raw decode (cz decompress)", cz + " decompress " + a + " >/dev/null", {}, {}});
+            cs.push_back(
+                {"raw decode (cz decompress)", cz + " decompress " + a + " >/dev/null", {}, {}});
         compare(fmt::format("read {} (median of {}, uncompressed MiB/s)",
                             ext.empty() ? "plain tar" : ext.substr(1) + " tar", runs),
                 cs, runs, size_mib);

@@ -18,18 +18,18 @@
 #include <cstdio>
 #include <cwchar>
 #include <cwctype>
+#include <dirent.h>
 #include <fcntl.h>
 #include <map>
-#include <optional>
-#include <sys/mman.h>
-#include <sys/uio.h>
 #include <memory>
+#include <optional>
 #include <string>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-#include <dirent.h>
 #include <vector>
 
 namespace cz::cli {
@@ -45,18 +45,46 @@ std::string gnu_escape(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         auto c = static_cast<unsigned char>(s[i]);
         switch (c) {
-        case '\\': out += "\\\\"; ++i; continue;
-        case '\a': out += "\\a"; ++i; continue;
-        case '\b': out += "\\b"; ++i; continue;
-        case '\f': out += "\\f"; ++i; continue;
-        case '\n': out += "\\n"; ++i; continue;
-        case '\r': out += "\\r"; ++i; continue;
-        case '\t': out += "\\t"; ++i; continue;
-        case '\v': out += "\\v"; ++i; continue;
-        default: break;
+        case '\\':
+            out += "\\\\";
+            ++i;
+            continue;
+        case '\a':
+            out += "\\a";
+            ++i;
+            continue;
+        case '\b':
+            out += "\\b";
+            ++i;
+            continue;
+        case '\f':
+            out += "\\f";
+            ++i;
+            continue;
+        case '\n':
+            out += "\\n";
+            ++i;
+            continue;
+        case '\r':
+            out += "\\r";
+            ++i;
+            continue;
+        case '\t':
+            out += "\\t";
+            ++i;
+            continue;
+        case '\v':
+            out += "\\v";
+            ++i;
+            continue;
+        default:
+            break;
         }
         if (c < 0x80) {
-            if (c >= 0x20 && c < 0x7f) out += char(c); else octal(c);
+            if (c >= 0x20 && c < 0x7f)
+                out += char(c);
+            else
+                octal(c);
             ++i;
             continue;
         }
@@ -68,8 +96,11 @@ std::string gnu_escape(std::string_view s) {
             ++i;
             continue;
         }
-        if (std::iswprint(wint_t(wc))) out.append(s.substr(i, r));
-        else for (std::size_t k = 0; k < r; ++k) octal(static_cast<unsigned char>(s[i + k]));
+        if (std::iswprint(wint_t(wc)))
+            out.append(s.substr(i, r));
+        else
+            for (std::size_t k = 0; k < r; ++k)
+                octal(static_cast<unsigned char>(s[i + k]));
         i += r;
     }
     return out;
@@ -84,7 +115,8 @@ std::string base64(std::string_view in) {
         auto v = (unsigned(static_cast<unsigned char>(in[i])) << 16) |
                  (unsigned(static_cast<unsigned char>(in[i + 1])) << 8) |
                  unsigned(static_cast<unsigned char>(in[i + 2]));
-        for (int k = 3; k >= 0; --k) out += alphabet[(v >> (6 * k)) & 63];
+        for (int k = 3; k >= 0; --k)
+            out += alphabet[(v >> (6 * k)) & 63];
     }
     if (i < in.size()) {
         auto v = unsigned(static_cast<unsigned char>(in[i])) << 16;
@@ -118,11 +150,13 @@ nlohmann::json entry_json(const tar::entry& e) {
     }
     // Values are bytes (security.capability is binary): base64.
     auto xattrs = nlohmann::json::object();
-    for (const auto& x : e.xattrs) xattrs[x.name] = base64(x.value);
+    for (const auto& x : e.xattrs)
+        xattrs[x.name] = base64(x.value);
     j["xattrs"] = xattrs;
     if (e.is_sparse()) {
         auto map = nlohmann::json::array();
-        for (const auto& s : e.sparse_map) map.push_back({s.offset, s.length});
+        for (const auto& s : e.sparse_map)
+            map.push_back({s.offset, s.length});
         j["sparse_map"] = map;
         j["stored_size"] = e.stored_size;
     }
@@ -137,8 +171,8 @@ public:
     explicit archive_input(const std::string& path) : fd_(open_input(path)), file_(fd_.get()) {
         struct stat st {};
         if (::fstat(fd_.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-            void* p = ::mmap(nullptr, std::size_t(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE,
-                             fd_.get(), 0);
+            void* p = ::mmap(nullptr, std::size_t(st.st_size), PROT_READ,
+                             MAP_PRIVATE | MAP_POPULATE, fd_.get(), 0);
             if (p != MAP_FAILED) {
                 ::madvise(p, std::size_t(st.st_size), MADV_SEQUENTIAL);
                 map_ = {static_cast<const std::byte*>(p), std::size_t(st.st_size)};
@@ -184,7 +218,8 @@ public:
                 return;
             }
             auto done = std::size_t(n);
-            while (first < iov_.size() && done >= iov_[first].iov_len) done -= iov_[first++].iov_len;
+            while (first < iov_.size() && done >= iov_[first].iov_len)
+                done -= iov_[first++].iov_len;
             if (first < iov_.size()) {
                 iov_[first].iov_base = static_cast<char*>(iov_[first].iov_base) + done;
                 iov_[first].iov_len -= done;
@@ -239,7 +274,8 @@ struct tree_writer {
             if (n != "." && n != "..") names.push_back(n);
         }
         std::sort(names.begin(), names.end());
-        for (const auto& n : names) add(dir + "/" + n, prefix + n);
+        for (const auto& n : names)
+            add(dir + "/" + n, prefix + n);
     }
 
     void add(const std::string& path, const std::string& name) {
@@ -283,7 +319,8 @@ struct tree_writer {
             e.linkname = target;
             w.add(e);
         } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-            e.type = S_ISCHR(st.st_mode) ? tar::entry_type::char_device : tar::entry_type::block_device;
+            e.type =
+                S_ISCHR(st.st_mode) ? tar::entry_type::char_device : tar::entry_type::block_device;
             e.devmajor = ::major(st.st_rdev);
             e.devminor = ::minor(st.st_rdev);
             w.add(e);
@@ -306,13 +343,15 @@ void register_tar_commands(context ctx) {
     // cz tar list FILE
     {
         auto* cmd = tar_cmd->add_subcommand(
-            "list", "Print the member names of a tar archive (plain, gzip or zstd) as `tar -tf` does");
+            "list",
+            "Print the member names of a tar archive (plain, gzip or zstd) as `tar -tf` does");
         auto file = std::make_shared<std::string>("-");
         auto json = std::make_shared<bool>(false);
         auto ignore_zeros = std::make_shared<bool>(false);
         cmd->add_option("FILE", *file, "Archive; - for standard input (the default)");
-        cmd->add_flag("--json", *json, "One JSON object per entry: type, size, mode, ids, times, "
-                                       "link name, xattrs (base64 values), sparse map");
+        cmd->add_flag("--json", *json,
+                      "One JSON object per entry: type, size, mode, ids, times, "
+                      "link name, xattrs (base64 values), sparse map");
         cmd->add_flag("-i,--ignore-zeros", *ignore_zeros,
                       "Read past zero blocks (concatenated archives), as tar -i does");
         cmd->callback([=, &run = ctx.run] {
@@ -322,7 +361,8 @@ void register_tar_commands(context ctx) {
                 decompressing_source plain(input.source());
                 tar::parser_options options{.ignore_zeros = *ignore_zeros};
                 auto mapped = input.plain_mapping();
-                auto r = mapped.empty() ? tar::reader(plain, options) : tar::reader(mapped, options);
+                auto r =
+                    mapped.empty() ? tar::reader(plain, options) : tar::reader(mapped, options);
                 std::error_code ec;
                 std::string out;
                 while (const tar::entry* e = r.next(ec)) {
@@ -348,7 +388,8 @@ void register_tar_commands(context ctx) {
     // cz tar cat FILE: all regular files' contents, in order, as `tar -xOf` writes them.
     {
         auto* cmd = tar_cmd->add_subcommand(
-            "cat", "Write the contents of every regular file to standard output, as `tar -xOf` does");
+            "cat",
+            "Write the contents of every regular file to standard output, as `tar -xOf` does");
         auto file = std::make_shared<std::string>("-");
         auto ignore_zeros = std::make_shared<bool>(false);
         cmd->add_option("FILE", *file, "Archive; - for standard input (the default)");
@@ -410,7 +451,8 @@ void register_tar_commands(context ctx) {
     // cz tar create DIR
     {
         auto* cmd = tar_cmd->add_subcommand(
-            "create", "Write a deterministic pax archive of DIR's contents (names relative to DIR)");
+            "create",
+            "Write a deterministic pax archive of DIR's contents (names relative to DIR)");
         auto dir = std::make_shared<std::string>();
         auto output = std::make_shared<std::string>("-");
         auto mtime = std::make_shared<std::int64_t>(0);
@@ -426,7 +468,8 @@ void register_tar_commands(context ctx) {
                 if (*output == "-") {
                     fd = unique_fd(::fcntl(1, F_DUPFD_CLOEXEC, 3));
                 } else {
-                    fd = unique_fd(::open(output->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+                    fd = unique_fd(
+                        ::open(output->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
                     if (!fd) throw_error(last_system_error(), "{}", *output);
                 }
                 fd_sink raw(fd.get());
@@ -434,9 +477,11 @@ void register_tar_commands(context ctx) {
                               : *compress == "zstd" ? compression::zstd
                                                     : compression::none;
                 std::unique_ptr<compressing_sink> packed;
-                if (format != compression::none) packed = std::make_unique<compressing_sink>(raw, format);
+                if (format != compression::none)
+                    packed = std::make_unique<compressing_sink>(raw, format);
                 auto sink = packed ? sink_ref(*packed) : sink_ref(raw);
-                tar::writer w(sink, {.deterministic = true, .fixed_mtime_ns = *mtime * 1'000'000'000});
+                tar::writer w(sink,
+                              {.deterministic = true, .fixed_mtime_ns = *mtime * 1'000'000'000});
                 tree_writer tree{w, {}};
                 tree.walk(*dir, "");
                 w.finish();

@@ -15,6 +15,8 @@
 //     }
 //     // ec clear here: end of archive. Otherwise r.error_offset() is the bad header's offset.
 //
+// An archive already in memory (a mapped file): cz::tar::reader r(bytes); r.read_view(max, ec)
+// then lends views of the archive itself, with no copy.
 // Writing: cz::tar::writer (writer.hpp). Parsing without I/O: cz::tar::parser (parser.hpp).
 #pragma once
 

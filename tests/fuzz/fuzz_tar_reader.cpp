@@ -55,7 +55,8 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
         std::error_code ec;
         std::size_t index = 0;
         while (const cz::tar::entry* e = r.next(ec)) {
-            if (index >= stored_sizes.size() || e->stored_size != stored_sizes[index]) __builtin_trap();
+            if (index >= stored_sizes.size() || e->stored_size != stored_sizes[index])
+                __builtin_trap();
             ++index;
             if (e->is_sparse()) {
                 std::uint64_t logical = 0;
@@ -67,7 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
             } else {
                 auto stored = r.stored_data();
                 std::uint64_t total = 0;
-                while (auto n = stored.read_some(buf, ec)) total += n;
+                while (auto n = stored.read_some(buf, ec))
+                    total += n;
                 if (!ec && total != e->stored_size) __builtin_trap();
             }
             if (ec) break;
@@ -79,12 +81,14 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
         std::error_code ec;
         std::size_t index = 0;
         while (const cz::tar::entry* e = r.next(ec)) {
-            if (index >= stored_sizes.size() || e->stored_size != stored_sizes[index]) __builtin_trap();
+            if (index >= stored_sizes.size() || e->stored_size != stored_sizes[index])
+                __builtin_trap();
             ++index;
             std::uint64_t total = 0;
             for (auto v = r.read_view(4096, ec); !v.empty() && total < (64u << 10);
                  v = r.read_view(4096, ec)) {
-                if (!e->is_sparse() && (v.data() < input.data() || v.data() + v.size() > input.data() + size))
+                if (!e->is_sparse() &&
+                    (v.data() < input.data() || v.data() + v.size() > input.data() + size))
                     __builtin_trap(); // views of a reader over memory point into the input
                 total += v.size();
             }

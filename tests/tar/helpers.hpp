@@ -107,7 +107,8 @@ inline int sh(const std::string& cmd, std::string* out = nullptr) {
     REQUIRE(p);
     std::string text;
     char buf[65536];
-    while (auto n = std::fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+    while (auto n = std::fread(buf, 1, sizeof buf, p))
+        text.append(buf, n);
     int status = ::pclose(p);
     if (out) *out = std::move(text);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
@@ -126,7 +127,10 @@ inline void write_file(const std::string& path, std::string_view data) {
 inline std::string quote(const std::string& s) {
     std::string q = "'";
     for (char c : s) {
-        if (c == '\'') q += "'\\''"; else q += c;
+        if (c == '\'')
+            q += "'\\''";
+        else
+            q += c;
     }
     return q + "'";
 }

@@ -28,17 +28,28 @@ enum class entry_type : std::uint8_t {
 // "regular", "hardlink", "symlink", "char", "block", "directory", "fifo", "contiguous", ...
 constexpr std::string_view to_string(entry_type t) noexcept {
     switch (t) {
-    case entry_type::regular: return "regular";
-    case entry_type::hard_link: return "hardlink";
-    case entry_type::symlink: return "symlink";
-    case entry_type::char_device: return "char";
-    case entry_type::block_device: return "block";
-    case entry_type::directory: return "directory";
-    case entry_type::fifo: return "fifo";
-    case entry_type::contiguous: return "contiguous";
-    case entry_type::gnu_dumpdir: return "gnu-dumpdir";
-    case entry_type::gnu_volume: return "gnu-volume";
-    case entry_type::gnu_multivol: return "gnu-multivolume";
+    case entry_type::regular:
+        return "regular";
+    case entry_type::hard_link:
+        return "hardlink";
+    case entry_type::symlink:
+        return "symlink";
+    case entry_type::char_device:
+        return "char";
+    case entry_type::block_device:
+        return "block";
+    case entry_type::directory:
+        return "directory";
+    case entry_type::fifo:
+        return "fifo";
+    case entry_type::contiguous:
+        return "contiguous";
+    case entry_type::gnu_dumpdir:
+        return "gnu-dumpdir";
+    case entry_type::gnu_volume:
+        return "gnu-volume";
+    case entry_type::gnu_multivol:
+        return "gnu-multivolume";
     }
     return "unknown";
 }

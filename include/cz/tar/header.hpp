@@ -123,7 +123,8 @@ CZ_DECL bool format_base256(char* field, std::size_t width, std::int64_t value) 
 // A NUL-terminated string field, up to its width.
 inline std::string_view field_string(const char* field, std::size_t width) noexcept {
     std::size_t n = 0;
-    while (n < width && field[n] != '\0') ++n;
+    while (n < width && field[n] != '\0')
+        ++n;
     return {field, n};
 }
 

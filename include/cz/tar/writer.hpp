@@ -13,7 +13,8 @@
 //
 // Deterministic mode makes the output depend on names, types, modes, link targets, devices, xattrs
 // and data only: mtime is `fixed_mtime_ns`, uid/gid are 0 with no user or group names, atime and
-// ctime are dropped, xattrs are sorted by name, and pax headers are named "<dir>/PaxHeaders/<name>".
+// ctime are dropped, xattrs are sorted by name, and pax headers are named
+// "<dir>/PaxHeaders/<name>".
 #pragma once
 
 #include <cz/core/bytes.hpp>

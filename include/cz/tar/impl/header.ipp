@@ -46,7 +46,8 @@ CZ_DECL bool header_block::is_zero() const noexcept {
     // SAFETY: header_block is exactly block_size bytes (static_assert above).
     const auto* p = reinterpret_cast<const unsigned char*>(this);
     unsigned char acc = 0;
-    for (std::size_t i = 0; i < block_size; ++i) acc |= p[i];
+    for (std::size_t i = 0; i < block_size; ++i)
+        acc |= p[i];
     return acc == 0;
 }
 
@@ -62,13 +63,15 @@ CZ_DECL std::optional<std::int64_t> parse_number(std::string_view f) noexcept {
         // Bytes that cannot fit in 64 bits must be pure sign extension.
         for (; i + 8 < f.size(); ++i)
             if (static_cast<unsigned char>(f[i]) != (negative ? 0xff : 0x00)) return std::nullopt;
-        for (; i < f.size(); ++i) v = (v << 8) | static_cast<unsigned char>(f[i]);
+        for (; i < f.size(); ++i)
+            v = (v << 8) | static_cast<unsigned char>(f[i]);
         auto s = static_cast<std::int64_t>(v);
         if ((s < 0) != negative) return std::nullopt;
         return s;
     }
     std::size_t i = 0;
-    while (i < f.size() && (f[i] == ' ' || (f[i] >= '\t' && f[i] <= '\r'))) ++i;
+    while (i < f.size() && (f[i] == ' ' || (f[i] >= '\t' && f[i] <= '\r')))
+        ++i;
     if (i == f.size()) return std::nullopt; // blanks where a number was expected
     std::uint64_t v = 0;
     for (; i < f.size() && f[i] >= '0' && f[i] <= '7'; ++i) {

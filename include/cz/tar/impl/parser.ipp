@@ -58,7 +58,10 @@ inline std::optional<std::int64_t> parse_pax_time(std::string_view s) noexcept {
     bool overflow = false, digits = false;
     for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
         digits = true;
-        if (sec > 10'000'000'000ull) overflow = true; else sec = sec * 10 + std::uint64_t(s[i] - '0');
+        if (sec > 10'000'000'000ull)
+            overflow = true;
+        else
+            sec = sec * 10 + std::uint64_t(s[i] - '0');
     }
     std::uint64_t frac = 0;
     if (i < s.size() && s[i] == '.') {
@@ -68,12 +71,15 @@ inline std::optional<std::int64_t> parse_pax_time(std::string_view s) noexcept {
             digits = true;
             if (n < 9) frac = frac * 10 + std::uint64_t(s[i] - '0');
         }
-        for (; n < 9; ++n) frac *= 10;
+        for (; n < 9; ++n)
+            frac *= 10;
     }
     if (!digits) return std::nullopt;
-    constexpr std::uint64_t limit = std::uint64_t(std::numeric_limits<std::int64_t>::max()) / 1'000'000'000ull;
+    constexpr std::uint64_t limit =
+        std::uint64_t(std::numeric_limits<std::int64_t>::max()) / 1'000'000'000ull;
     if (overflow || sec >= limit)
-        return negative ? std::numeric_limits<std::int64_t>::min() : std::numeric_limits<std::int64_t>::max();
+        return negative ? std::numeric_limits<std::int64_t>::min()
+                        : std::numeric_limits<std::int64_t>::max();
     auto ns = std::int64_t(sec * 1'000'000'000ull + frac);
     return negative ? -ns : ns;
 }
@@ -90,7 +96,10 @@ inline std::optional<std::string> url_decode(std::string_view s) {
     std::string out;
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') { out += s[i]; continue; }
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
         if (i + 2 >= s.size()) return std::nullopt;
         int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
         if (hi < 0 || lo < 0) return std::nullopt;
@@ -110,7 +119,8 @@ inline std::optional<std::string> base64_decode(std::string_view s) {
         if (c == '/') return 63;
         return -1;
     };
-    while (!s.empty() && s.back() == '=') s.remove_suffix(1);
+    while (!s.empty() && s.back() == '=')
+        s.remove_suffix(1);
     std::string out;
     out.reserve(s.size() * 3 / 4);
     std::uint32_t acc = 0;
@@ -153,33 +163,63 @@ void apply_pax_record(Pax& st, std::string_view key, std::string_view value,
     constexpr auto u32max = std::uint64_t(std::numeric_limits<std::uint32_t>::max());
     auto string_value = [&](std::optional<std::string>& field, std::size_t max) {
         auto v = cut_at_nul(value);
-        if (v.size() > max) { ec = errc::name_too_long; return; }
-        if (v.empty()) field.reset(); else field.emplace(v);
+        if (v.size() > max) {
+            ec = errc::name_too_long;
+            return;
+        }
+        if (v.empty())
+            field.reset();
+        else
+            field.emplace(v);
     };
     auto number = [&](auto& field, std::uint64_t max) {
-        if (value.empty()) { field.reset(); return; }
+        if (value.empty()) {
+            field.reset();
+            return;
+        }
         auto v = parse_decimal(value, max);
-        if (!v) { ec = errc::bad_pax_record; return; }
+        if (!v) {
+            ec = errc::bad_pax_record;
+            return;
+        }
         field = static_cast<typename std::remove_reference_t<decltype(field)>::value_type>(*v);
     };
     auto time = [&](std::optional<std::int64_t>& field) {
-        if (value.empty()) { field.reset(); return; }
+        if (value.empty()) {
+            field.reset();
+            return;
+        }
         auto v = parse_pax_time(value);
-        if (!v) { ec = errc::bad_pax_record; return; }
+        if (!v) {
+            ec = errc::bad_pax_record;
+            return;
+        }
         field = *v;
     };
     auto add_segment_number = [&](bool is_offset) {
         auto v = parse_decimal(value, u64max);
-        if (!v) { ec = errc::bad_sparse_map; return; }
+        if (!v) {
+            ec = errc::bad_sparse_map;
+            return;
+        }
         if (st.map_format == sparse_format::pax_0_1) st.sparse_map.clear();
         st.map_format = sparse_format::pax_0_0;
         if (is_offset) {
-            if (st.sparse_offset) { ec = errc::bad_sparse_map; return; }
+            if (st.sparse_offset) {
+                ec = errc::bad_sparse_map;
+                return;
+            }
             st.sparse_offset = *v;
             return;
         }
-        if (!st.sparse_offset) { ec = errc::bad_sparse_map; return; }
-        if (st.sparse_map.size() >= opt.max_sparse_entries) { ec = errc::sparse_map_too_large; return; }
+        if (!st.sparse_offset) {
+            ec = errc::bad_sparse_map;
+            return;
+        }
+        if (st.sparse_map.size() >= opt.max_sparse_entries) {
+            ec = errc::sparse_map_too_large;
+            return;
+        }
         st.sparse_map.push_back({*st.sparse_offset, *v});
         st.sparse_offset.reset();
     };
@@ -203,7 +243,10 @@ void apply_pax_record(Pax& st, std::string_view key, std::string_view value,
     if (key.starts_with(libarchive)) {
         auto name = url_decode(key.substr(libarchive.size()));
         auto decoded = base64_decode(value);
-        if (!name || !decoded) { ec = errc::bad_pax_record; return; }
+        if (!name || !decoded) {
+            ec = errc::bad_pax_record;
+            return;
+        }
         return set_xattr(st.xattrs, st.xattr_bytes, std::move(*name), std::move(*decoded), opt, ec);
     }
     if (key.starts_with("GNU.sparse.")) {
@@ -224,11 +267,18 @@ void apply_pax_record(Pax& st, std::string_view key, std::string_view value,
             bool have_off = false;
             while (!value.empty() && pos <= value.size()) {
                 auto comma = value.find(',', pos);
-                auto item = value.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+                auto item = value.substr(
+                    pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
                 auto v = parse_decimal(item, u64max);
-                if (!v) { ec = errc::bad_sparse_map; return; }
+                if (!v) {
+                    ec = errc::bad_sparse_map;
+                    return;
+                }
                 if (have_off) {
-                    if (st.sparse_map.size() >= opt.max_sparse_entries) { ec = errc::sparse_map_too_large; return; }
+                    if (st.sparse_map.size() >= opt.max_sparse_entries) {
+                        ec = errc::sparse_map_too_large;
+                        return;
+                    }
                     st.sparse_map.push_back({off, *v});
                     have_off = false;
                 } else {
@@ -263,10 +313,16 @@ void parse_pax_records(std::string_view payload, Pax& st, const parser_options& 
             return;
         }
         auto record = rest.substr(0, std::size_t(len));
-        if (record.back() != '\n') { ec = errc::bad_pax_record; return; }
+        if (record.back() != '\n') {
+            ec = errc::bad_pax_record;
+            return;
+        }
         auto body = record.substr(digits + 1, record.size() - digits - 2);
         auto eq = body.find('=');
-        if (eq == std::string_view::npos) { ec = errc::bad_pax_record; return; }
+        if (eq == std::string_view::npos) {
+            ec = errc::bad_pax_record;
+            return;
+        }
         apply_pax_record(st, body.substr(0, eq), body.substr(eq + 1), opt, ec);
         pos += std::size_t(len);
     }
@@ -274,17 +330,28 @@ void parse_pax_records(std::string_view payload, Pax& st, const parser_options& 
 
 inline entry_type type_of(char typeflag) noexcept {
     switch (typeflag) {
-    case '1': return entry_type::hard_link;
-    case '2': return entry_type::symlink;
-    case '3': return entry_type::char_device;
-    case '4': return entry_type::block_device;
-    case '5': return entry_type::directory;
-    case '6': return entry_type::fifo;
-    case '7': return entry_type::contiguous;
-    case 'D': return entry_type::gnu_dumpdir;
-    case 'V': return entry_type::gnu_volume;
-    case 'M': return entry_type::gnu_multivol;
-    default: return entry_type::regular;
+    case '1':
+        return entry_type::hard_link;
+    case '2':
+        return entry_type::symlink;
+    case '3':
+        return entry_type::char_device;
+    case '4':
+        return entry_type::block_device;
+    case '5':
+        return entry_type::directory;
+    case '6':
+        return entry_type::fifo;
+    case '7':
+        return entry_type::contiguous;
+    case 'D':
+        return entry_type::gnu_dumpdir;
+    case 'V':
+        return entry_type::gnu_volume;
+    case 'M':
+        return entry_type::gnu_multivol;
+    default:
+        return entry_type::regular;
     }
 }
 
@@ -296,8 +363,14 @@ inline void read_gnu_sparse(const gnu_sparse_wire* wire, std::size_t count,
         if (wire[i].offset[0] == '\0') return;
         auto off = parse_number({wire[i].offset, sizeof wire[i].offset});
         auto len = parse_number({wire[i].numbytes, sizeof wire[i].numbytes});
-        if (!off || !len || *off < 0 || *len < 0) { ec = errc::bad_sparse_map; return; }
-        if (map.size() >= opt.max_sparse_entries) { ec = errc::sparse_map_too_large; return; }
+        if (!off || !len || *off < 0 || *len < 0) {
+            ec = errc::bad_sparse_map;
+            return;
+        }
+        if (map.size() >= opt.max_sparse_entries) {
+            ec = errc::sparse_map_too_large;
+            return;
+        }
         map.push_back({std::uint64_t(*off), std::uint64_t(*len)});
     }
 }
@@ -365,8 +438,11 @@ CZ_DECL std::size_t parser::feed(bytes_view input, std::error_code& ec) {
     for (;;) {
         auto avail = input.size() - used;
         switch (state_) {
-        case state::failed: return used;
-        case state::ended: event_ = parse_event::end; return used;
+        case state::failed:
+            return used;
+        case state::ended:
+            event_ = parse_event::end;
+            return used;
         case state::data: {
             if (avail == 0) break;
             auto n = std::size_t(std::min<std::uint64_t>(data_remaining_, avail));
@@ -470,15 +546,21 @@ CZ_DECL void parser::on_header(const header_block& h, std::error_code& ec) {
         if (meta_remaining_ == 0) on_meta_complete(ec);
         return;
     }
-    default: start_entry(h, ec); return;
+    default:
+        start_entry(h, ec);
+        return;
     }
 }
 
 CZ_DECL void parser::on_meta_complete(std::error_code& ec) {
     state_ = skip_ ? state::skip : state::header;
     switch (meta_type_) {
-    case 'L': long_name_.emplace(detail::cut_at_nul(meta_)); break;
-    case 'K': long_link_.emplace(detail::cut_at_nul(meta_)); break;
+    case 'L':
+        long_name_.emplace(detail::cut_at_nul(meta_));
+        break;
+    case 'K':
+        long_link_.emplace(detail::cut_at_nul(meta_));
+        break;
     case 'g':
         if (!global_) global_ = std::make_unique<pax_state>();
         detail::parse_pax_records(meta_, *global_, opt_, ec);
@@ -531,8 +613,10 @@ CZ_DECL void parser::start_entry(const header_block& h, std::error_code& ec) {
     } else {
         e.name.assign(field_string(h.name, sizeof h.name));
     }
-    if (long_link_) e.linkname = std::move(*long_link_);
-    else e.linkname.assign(field_string(h.linkname, sizeof h.linkname));
+    if (long_link_)
+        e.linkname = std::move(*long_link_);
+    else
+        e.linkname.assign(field_string(h.linkname, sizeof h.linkname));
 
     if (layout != header_block::layout::v7) {
         e.uname.assign(field_string(h.uname, sizeof h.uname));
@@ -584,7 +668,8 @@ CZ_DECL void parser::start_entry(const header_block& h, std::error_code& ec) {
         if (st->devmajor) e.devmajor = *st->devmajor;
         if (st->devminor) e.devminor = *st->devminor;
         std::size_t bytes = 0;
-        for (auto& x : e.xattrs) bytes += x.name.size() + x.value.size();
+        for (auto& x : e.xattrs)
+            bytes += x.name.size() + x.value.size();
         for (auto& x : st->xattrs) {
             detail::set_xattr(e.xattrs, bytes, x.name, x.value, opt_, ec);
             if (ec) return;
@@ -748,7 +833,8 @@ CZ_DECL void parser::finish(std::error_code& ec) {
         // zeros: GNU tar takes both silently.
         // SAFETY: block_fill_ < block_size bytes of block_ have been written.
         auto* partial = reinterpret_cast<const unsigned char*>(block_.get());
-        bool zeros = std::all_of(partial, partial + block_fill_, [](unsigned char c) { return c == 0; });
+        bool zeros =
+            std::all_of(partial, partial + block_fill_, [](unsigned char c) { return c == 0; });
         if (zeros && !opt_.require_end_marker) {
             state_ = state::ended;
             return;

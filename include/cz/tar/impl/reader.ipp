@@ -72,9 +72,12 @@ CZ_DECL const entry* reader::next(std::error_code& ec) {
             pos_ = 0;
             segment_ = 0;
             return &parser_.current();
-        case parse_event::end: ended_ = true; return nullptr;
+        case parse_event::end:
+            ended_ = true;
+            return nullptr;
         case parse_event::data: // the rest of an entry the caller did not read
-        case parse_event::none: break;
+        case parse_event::none:
+            break;
         }
     }
 }
@@ -154,7 +157,8 @@ CZ_DECL bytes_view reader::read_view(std::size_t max, std::error_code& ec) {
         pos_ += n;
         return {zeros_.get(), n};
     }
-    auto n = std::size_t(std::min<std::uint64_t>(map[segment_].offset + map[segment_].length - pos_, max));
+    auto n = std::size_t(
+        std::min<std::uint64_t>(map[segment_].offset + map[segment_].length - pos_, max));
     auto v = read_stored_view(n, ec);
     if (ec) return {};
     if (v.empty()) return fail(ec, errc::truncated), bytes_view();
@@ -179,8 +183,8 @@ CZ_DECL std::size_t reader::read_some(mutable_bytes out, std::error_code& ec) {
         pos_ += n;
         return n;
     }
-    auto n = std::size_t(std::min<std::uint64_t>(map[segment_].offset + map[segment_].length - pos_,
-                                                  out.size()));
+    auto n = std::size_t(
+        std::min<std::uint64_t>(map[segment_].offset + map[segment_].length - pos_, out.size()));
     auto got = read_stored_some(out.first(n), ec);
     if (ec) return 0;
     if (got == 0) return fail(ec, errc::truncated);

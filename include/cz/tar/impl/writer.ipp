@@ -19,7 +19,8 @@ namespace detail {
 inline void append_pax_record(std::string& out, std::string_view key, std::string_view value) {
     std::size_t body = 1 + key.size() + 1 + value.size() + 1;
     std::size_t len = body + 1;
-    while (std::to_string(len).size() + body != len) len = std::to_string(len).size() + body;
+    while (std::to_string(len).size() + body != len)
+        len = std::to_string(len).size() + body;
     out += std::to_string(len);
     out += ' ';
     out += key;
@@ -36,7 +37,8 @@ inline std::string format_pax_time(std::int64_t ns) {
     if (auto frac = mag % 1'000'000'000) {
         auto f = std::to_string(frac);
         f.insert(0, 9 - f.size(), '0');
-        while (f.back() == '0') f.pop_back();
+        while (f.back() == '0')
+            f.pop_back();
         s += '.';
         s += f;
     }
@@ -45,15 +47,24 @@ inline std::string format_pax_time(std::int64_t ns) {
 
 inline char typeflag_of(const entry& e) noexcept {
     switch (e.type) {
-    case entry_type::regular: return '0';
-    case entry_type::hard_link: return '1';
-    case entry_type::symlink: return '2';
-    case entry_type::char_device: return '3';
-    case entry_type::block_device: return '4';
-    case entry_type::directory: return '5';
-    case entry_type::fifo: return '6';
-    case entry_type::contiguous: return '7';
-    default: return e.typeflag;
+    case entry_type::regular:
+        return '0';
+    case entry_type::hard_link:
+        return '1';
+    case entry_type::symlink:
+        return '2';
+    case entry_type::char_device:
+        return '3';
+    case entry_type::block_device:
+        return '4';
+    case entry_type::directory:
+        return '5';
+    case entry_type::fifo:
+        return '6';
+    case entry_type::contiguous:
+        return '7';
+    default:
+        return e.typeflag;
     }
 }
 
@@ -104,10 +115,12 @@ CZ_DECL void writer::add(const entry& e, std::error_code& ec) {
         detail::put_string(h.name, sizeof h.name, e.name);
     } else {
         bool split = false;
-        for (auto cut = e.name.find('/'); cut != std::string::npos; cut = e.name.find('/', cut + 1)) {
+        for (auto cut = e.name.find('/'); cut != std::string::npos;
+             cut = e.name.find('/', cut + 1)) {
             if (cut > sizeof h.prefix) break;
             if (e.name.size() - cut - 1 <= sizeof h.name && cut > 0 && cut + 1 < e.name.size()) {
-                detail::put_string(h.prefix, sizeof h.prefix, std::string_view(e.name).substr(0, cut));
+                detail::put_string(h.prefix, sizeof h.prefix,
+                                   std::string_view(e.name).substr(0, cut));
                 detail::put_string(h.name, sizeof h.name, std::string_view(e.name).substr(cut + 1));
                 split = true;
                 break;
@@ -115,7 +128,8 @@ CZ_DECL void writer::add(const entry& e, std::error_code& ec) {
         }
         if (!split) {
             detail::append_pax_record(pax, "path", e.name);
-            detail::put_string(h.name, sizeof h.name, std::string_view(e.name).substr(0, sizeof h.name));
+            detail::put_string(h.name, sizeof h.name,
+                               std::string_view(e.name).substr(0, sizeof h.name));
         }
     }
     if (e.linkname.size() > sizeof h.linkname) {
@@ -144,18 +158,25 @@ CZ_DECL void writer::add(const entry& e, std::error_code& ec) {
         format_base256(h.mtime, sizeof h.mtime, seconds);
     }
     if (!det) {
-        if (e.atime_ns) detail::append_pax_record(pax, "atime", detail::format_pax_time(*e.atime_ns));
-        if (e.ctime_ns) detail::append_pax_record(pax, "ctime", detail::format_pax_time(*e.ctime_ns));
-        auto owner = [&](char* field, std::size_t width, const std::string& s, std::string_view key) {
-            if (s.size() > width) detail::append_pax_record(pax, key, s);
-            else detail::put_string(field, width, s);
+        if (e.atime_ns)
+            detail::append_pax_record(pax, "atime", detail::format_pax_time(*e.atime_ns));
+        if (e.ctime_ns)
+            detail::append_pax_record(pax, "ctime", detail::format_pax_time(*e.ctime_ns));
+        auto owner = [&](char* field, std::size_t width, const std::string& s,
+                         std::string_view key) {
+            if (s.size() > width)
+                detail::append_pax_record(pax, key, s);
+            else
+                detail::put_string(field, width, s);
         };
         owner(h.uname, sizeof h.uname, e.uname, "uname");
         owner(h.gname, sizeof h.gname, e.gname, "gname");
     }
     if (e.type == entry_type::char_device || e.type == entry_type::block_device) {
-        if (!detail::put_number(h.devmajor, sizeof h.devmajor, e.devmajor, "SCHILY.devmajor", pax) ||
-            !detail::put_number(h.devminor, sizeof h.devminor, e.devminor, "SCHILY.devminor", pax)) {
+        if (!detail::put_number(h.devmajor, sizeof h.devmajor, e.devmajor, "SCHILY.devmajor",
+                                pax) ||
+            !detail::put_number(h.devminor, sizeof h.devminor, e.devminor, "SCHILY.devminor",
+                                pax)) {
             ec = errc::unrepresentable;
             return;
         }
@@ -172,7 +193,8 @@ CZ_DECL void writer::add(const entry& e, std::error_code& ec) {
     if (det)
         std::stable_sort(xattrs.begin(), xattrs.end(),
                          [](const xattr* a, const xattr* b) { return a->name < b->name; });
-    for (auto* x : xattrs) detail::append_pax_record(pax, "SCHILY.xattr." + x->name, x->value);
+    for (auto* x : xattrs)
+        detail::append_pax_record(pax, "SCHILY.xattr." + x->name, x->value);
 
     std::memcpy(h.magic, "ustar", 6);
     std::memcpy(h.version, "00", 2);
@@ -182,7 +204,8 @@ CZ_DECL void writer::add(const entry& e, std::error_code& ec) {
         std::memset(&x, 0, sizeof x);
         // "<dir>/PaxHeaders/<base>", cut to the name field, as GNU tar's default without the pid.
         std::string_view full = e.name;
-        while (full.size() > 1 && full.back() == '/') full.remove_suffix(1);
+        while (full.size() > 1 && full.back() == '/')
+            full.remove_suffix(1);
         auto slash = full.rfind('/');
         std::string xname = slash == std::string_view::npos
                                 ? "PaxHeaders/" + std::string(full)
