@@ -6,3 +6,4 @@
 #include <cz/ext4/error.hpp>
 #include <cz/ext4/formatter.hpp>
 #include <cz/ext4/layout.hpp>
+#include <cz/ext4/reader.hpp>

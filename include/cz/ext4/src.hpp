@@ -7,3 +7,4 @@
 
 #include <cz/ext4/impl/error.ipp>
 #include <cz/ext4/impl/formatter.ipp>
+#include <cz/ext4/impl/reader.ipp>
