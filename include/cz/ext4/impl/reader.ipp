@@ -180,6 +180,7 @@ inline std::error_code parse_xattrs(bytes_view area, std::size_t begin, std::siz
 } // namespace detail
 
 CZ_DECL void reader::init(std::error_code& ec) {
+    ec = {};
     byte_buffer sbb(sizeof(superblock));
     img_.read(superblock_offset, sbb, ec);
     if (ec) return;
