@@ -1,0 +1,91 @@
+// cz/tar/reader.hpp — a blocking tar reader over any byte source (no seeking: a pipe or a socket
+// will do), built on cz::tar::parser.
+//
+//     cz::tar::reader r(src);                       // src: any cz::byte_source
+//     while (const cz::tar::entry* e = r.next()) {  // throws cz::system_error on a bad archive
+//         if (e->is_file()) cz::copy(r, sink, ec);  // the reader is the entry's byte_source
+//     }
+//
+// The reader itself is a byte_source over the current entry's content, with the holes of sparse
+// files read as zeros (entry::size bytes in all). stored_data() reads only what the archive
+// stores (for sparse files, the data regions back to back, as described by entry::sparse_map),
+// for consumers that write holes themselves. Unread data is skipped by next().
+#pragma once
+
+#include <cz/core/bytes.hpp>
+#include <cz/core/config.hpp>
+#include <cz/core/stream.hpp>
+#include <cz/tar/entry.hpp>
+#include <cz/tar/error.hpp>
+#include <cz/tar/parser.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <system_error>
+
+namespace cz::tar {
+
+class reader {
+public:
+    // `src` must outlive the reader. Reads nothing until next().
+    CZ_DECL explicit reader(source_ref src, parser_options options = {});
+    CZ_DECL ~reader();
+    reader(reader&&) noexcept;
+    reader& operator=(reader&&) noexcept;
+
+    // Moves to the next entry, skipping what is left of the current one. Returns nullptr at the
+    // end of the archive (ec clear) or on error (ec set; error_offset() says where).
+    CZ_DECL const entry* next(std::error_code& ec);
+    // Throws cz::system_error("tar header at offset N: <why>") on error.
+    CZ_DECL const entry* next();
+
+    // The current entry (after next() returned it). Its strings may be moved from.
+    entry& current() noexcept { return parser_.current(); }
+
+    // byte_source over the current entry's content: entry::size bytes, sparse holes as zeros.
+    // Returns 0 at the end of the content.
+    CZ_DECL std::size_t read_some(mutable_bytes buf, std::error_code& ec);
+    // Reads the stored data only: entry::stored_size bytes.
+    CZ_DECL std::size_t read_stored_some(mutable_bytes buf, std::error_code& ec);
+
+    // A byte_source over the current entry's stored data (see read_stored_some).
+    class stored_source {
+    public:
+        explicit stored_source(reader& r) noexcept : r_(&r) {}
+        std::size_t read_some(mutable_bytes buf, std::error_code& ec) {
+            return r_->read_stored_some(buf, ec);
+        }
+
+    private:
+        reader* r_;
+    };
+    stored_source stored_data() noexcept { return stored_source(*this); }
+
+    // Archive bytes consumed so far, and the offset of the header an error concerns.
+    std::uint64_t offset() const noexcept { return parser_.offset(); }
+    std::uint64_t error_offset() const noexcept { return parser_.error_offset(); }
+
+private:
+    bool refill(std::error_code& ec);
+    std::size_t fail(std::error_code& ec, std::error_code what);
+
+    source_ref src_;
+    parser parser_;
+    std::unique_ptr<std::byte[]> buf_;
+    std::size_t begin_ = 0;
+    std::size_t end_ = 0;
+    bool eof_ = false;
+    bool ended_ = false;
+    bool in_entry_ = false;
+    std::error_code error_;
+    // Logical position in a sparse entry and the map segment it is in or before.
+    std::uint64_t pos_ = 0;
+    std::size_t segment_ = 0;
+};
+
+} // namespace cz::tar
+
+#if CZ_HEADER_ONLY
+#include <cz/tar/impl/reader.ipp>
+#endif
