@@ -8,3 +8,5 @@
 #include <cz/ext4/impl/error.ipp>
 #include <cz/ext4/impl/formatter.ipp>
 #include <cz/ext4/impl/reader.ipp>
+#include <cz/ext4/impl/applier.ipp>
+#include <cz/ext4/impl/export.ipp>
