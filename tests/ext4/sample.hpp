@@ -17,7 +17,10 @@ struct sample_builder {
     std::error_code ec{};
 
     static std::string hash_of(std::string_view data) {
-        return cz::sha256(cz::as_bytes(data)).hex().substr(0, 16);
+        chunk_hasher h;
+        std::error_code ec;
+        h.write(cz::as_bytes(data), ec);
+        return h.hex();
     }
 
     cz::ext4::metadata md(std::uint32_t mode, std::uint32_t uid = 0, std::uint32_t gid = 0,

@@ -243,7 +243,10 @@ CZ_DECL void layer_applier::apply(source_ref layer, std::error_code& ec) {
             if (!ec) f.set_file_size(n, e->size, ec);
             break;
         }
-        case tar::entry_type::symlink: f.add_symlink(dir, name, e->linkname, md, ec); break;
+        case tar::entry_type::symlink:
+            md.mode = 0777; // Linux symlinks are always 0777, whatever the archive says
+            f.add_symlink(dir, name, e->linkname, md, ec);
+            break;
         case tar::entry_type::hard_link: {
             std::string lpath = tar::normalize_path(e->linkname, tar::dotdot_policy::clamp, ec);
             if (ec) return;
