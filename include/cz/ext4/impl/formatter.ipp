@@ -968,9 +968,9 @@ inline void formatter::state::finish(std::error_code& ec) {
             if (need <= groups) break;
             groups = need;
         }
-        // More groups than blocks need (for their inodes): every group gets blocks, the last at
-        // least 1024.
-        blocks = std::max<std::uint64_t>(blocks, (groups - 1) * blocks_per_group + 1024);
+        // More groups than the blocks need (for their inodes): every group gets blocks, the last
+        // at least 64.
+        if (groups > 1) blocks = std::max<std::uint64_t>(blocks, (groups - 1) * blocks_per_group + 64);
         if (blocks > limit_blocks) {
             ec = errc::no_space;
             return;

@@ -320,6 +320,14 @@ CZ_DECL void reader::for_each_run(std::uint32_t ino, const std::function<bool(co
     }
     bool stop = false;
     std::uint64_t next_logical = 0; // runs must come in increasing logical order
+    // Tree and indirect blocks read for this file: a file cannot own more blocks than the
+    // image has, so a tree whose pointers repeat one block is caught before it multiplies.
+    std::uint64_t budget = nblocks;
+    auto spend = [&]() -> bool {
+        if (budget == 0) return ec = errc::corrupt_image, false;
+        --budget;
+        return true;
+    };
     auto emit = [&](std::uint64_t logical, std::uint64_t physical, std::uint64_t len) -> bool {
         if (len == 0) return true;
         if (logical < next_logical || (physical != 0 && (physical >= nblocks || len > nblocks - physical))) {
@@ -356,7 +364,7 @@ CZ_DECL void reader::for_each_run(std::uint32_t ino, const std::function<bool(co
                 } else {
                     const auto* x = reinterpret_cast<const extent_index*>(e);
                     std::uint64_t p = x->leaf_lo.get() | (std::uint64_t(x->leaf_hi.get()) << 32);
-                    if (p == 0 || p >= nblocks) return ec = errc::corrupt_image, false;
+                    if (p == 0 || p >= nblocks || !spend()) return ec = errc::corrupt_image, false;
                     byte_buffer child(bs);
                     img_.read(p * bs, child, ec);
                     if (ec) return false;
@@ -389,6 +397,7 @@ CZ_DECL void reader::for_each_run(std::uint32_t ino, const std::function<bool(co
         if (blk == 0 || logical >= file_blocks) return true;
         if (blk >= nblocks) return ec = errc::corrupt_image, false;
         if (level == 0) return add(logical, blk);
+        if (!spend()) return false;
         byte_buffer b(bs);
         img_.read(blk * bs, b, ec);
         if (ec) return false;
@@ -508,7 +517,8 @@ CZ_DECL std::vector<dir_entry> reader::read_dir(std::uint32_t ino, std::error_co
         ec = errc::unsupported_image;
         return out;
     }
-    if (st.size > detail::max_dir_bytes || st.size % info_.block_size != 0) {
+    // A directory's blocks are in the image: it cannot be larger.
+    if (st.size > detail::max_dir_bytes || st.size > img_.size() || st.size % info_.block_size != 0) {
         ec = errc::corrupt_image;
         return out;
     }
