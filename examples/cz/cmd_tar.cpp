@@ -20,6 +20,9 @@
 #include <cwctype>
 #include <fcntl.h>
 #include <map>
+#include <optional>
+#include <sys/mman.h>
+#include <sys/uio.h>
 #include <memory>
 #include <string>
 #include <sys/stat.h>
@@ -124,6 +127,81 @@ nlohmann::json entry_json(const tar::entry& e) {
         j["stored_size"] = e.stored_size;
     }
     return j;
+}
+
+// The archive to read: a regular file is mapped into memory (no read(2) copy through the
+// kernel, the biggest cost of reading an archive of small files); anything else (a pipe,
+// standard input, a device) is read with read(2).
+class archive_input {
+public:
+    explicit archive_input(const std::string& path) : fd_(open_input(path)), file_(fd_.get()) {
+        struct stat st {};
+        if (::fstat(fd_.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+            void* p = ::mmap(nullptr, std::size_t(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE,
+                             fd_.get(), 0);
+            if (p != MAP_FAILED) {
+                ::madvise(p, std::size_t(st.st_size), MADV_SEQUENTIAL);
+                map_ = {static_cast<const std::byte*>(p), std::size_t(st.st_size)};
+                mem_.emplace(map_);
+            }
+        }
+    }
+    ~archive_input() {
+        if (!map_.empty()) ::munmap(const_cast<std::byte*>(map_.data()), map_.size());
+    }
+    archive_input(const archive_input&) = delete;
+    archive_input& operator=(const archive_input&) = delete;
+
+    source_ref source() noexcept { return mem_ ? source_ref(*mem_) : source_ref(file_); }
+    // The whole file when it is mapped and not compressed: read it with no copy at all.
+    bytes_view plain_mapping() const noexcept {
+        return detect_compression(map_) == compression::none ? map_ : bytes_view();
+    }
+
+private:
+    unique_fd fd_;
+    fd_source file_;
+    bytes_view map_;
+    std::optional<memory_source> mem_;
+};
+
+// Collects views and writes them with writev(2), IOV_MAX at a time.
+class gather_writer {
+public:
+    explicit gather_writer(int fd) : fd_(fd) {}
+    void add(bytes_view v, std::error_code& ec) {
+        // SAFETY: writev only reads the iovecs; the views outlive the flush.
+        iov_.push_back({const_cast<std::byte*>(v.data()), v.size()});
+        if (iov_.size() == 1024) flush(ec);
+    }
+    void flush(std::error_code& ec) {
+        std::size_t first = 0;
+        while (first < iov_.size()) {
+            auto n = ::writev(fd_, iov_.data() + first, int(iov_.size() - first));
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                ec = last_system_error();
+                return;
+            }
+            auto done = std::size_t(n);
+            while (first < iov_.size() && done >= iov_[first].iov_len) done -= iov_[first++].iov_len;
+            if (first < iov_.size()) {
+                iov_[first].iov_base = static_cast<char*>(iov_[first].iov_base) + done;
+                iov_[first].iov_len -= done;
+            }
+        }
+        iov_.clear();
+    }
+
+private:
+    int fd_;
+    std::vector<iovec> iov_;
+};
+
+[[noreturn]] void report(std::error_code ec, const std::string& file, const tar::reader& r) {
+    if (ec.category() == tar::tar_category())
+        throw_error(ec, "{}: tar header at offset {}", file, r.error_offset());
+    throw_error(ec, "{}: at archive offset {}", file, r.offset());
 }
 
 // Walks DIR for `cz tar create`: sorted by byte order, directories before their contents.
@@ -240,10 +318,11 @@ void register_tar_commands(context ctx) {
         cmd->callback([=, &run = ctx.run] {
             run = [=] {
                 std::setlocale(LC_ALL, "");
-                auto fd = open_input(*file);
-                fd_source src(fd.get());
-                decompressing_source plain(src);
-                tar::reader r(plain, {.ignore_zeros = *ignore_zeros});
+                archive_input input(*file);
+                decompressing_source plain(input.source());
+                tar::parser_options options{.ignore_zeros = *ignore_zeros};
+                auto mapped = input.plain_mapping();
+                auto r = mapped.empty() ? tar::reader(plain, options) : tar::reader(mapped, options);
                 std::error_code ec;
                 std::string out;
                 while (const tar::entry* e = r.next(ec)) {
@@ -260,11 +339,7 @@ void register_tar_commands(context ctx) {
                     }
                 }
                 std::fwrite(out.data(), 1, out.size(), stdout);
-                if (ec) {
-                    if (ec.category() == tar::tar_category())
-                        throw_error(ec, "{}: tar header at offset {}", *file, r.error_offset());
-                    throw_error(ec, "{}: at archive offset {}", *file, r.offset());
-                }
+                if (ec) report(ec, *file, r);
                 return exit_ok;
             };
         });
@@ -275,25 +350,58 @@ void register_tar_commands(context ctx) {
         auto* cmd = tar_cmd->add_subcommand(
             "cat", "Write the contents of every regular file to standard output, as `tar -xOf` does");
         auto file = std::make_shared<std::string>("-");
+        auto ignore_zeros = std::make_shared<bool>(false);
         cmd->add_option("FILE", *file, "Archive; - for standard input (the default)");
+        cmd->add_flag("-i,--ignore-zeros", *ignore_zeros,
+                      "Read past zero blocks (concatenated archives), as tar -i does");
         cmd->callback([=, &run = ctx.run] {
             run = [=] {
-                auto fd = open_input(*file);
-                fd_source src(fd.get());
-                decompressing_source plain(src);
-                tar::reader r(plain);
-                fd_sink out(1);
+                archive_input input(*file);
+                decompressing_source plain(input.source());
+                tar::parser_options options{.ignore_zeros = *ignore_zeros};
+                auto mapped = input.plain_mapping();
                 std::error_code ec;
+                if (!mapped.empty()) {
+                    // A mapped plain archive: contents go from the mapping to standard output with
+                    // writev(2), never copied (views of a reader over memory live as long as it).
+                    tar::reader r(mapped, options);
+                    gather_writer out(1);
+                    while (const tar::entry* e = r.next(ec)) {
+                        if (!e->is_file()) continue;
+                        for (;;) {
+                            auto v = r.read_view(std::size_t(1) << 30, ec);
+                            if (v.empty()) break;
+                            out.add(v, ec);
+                            if (ec) break;
+                        }
+                        if (ec) break;
+                    }
+                    if (!ec) out.flush(ec);
+                    if (ec) report(ec, *file, r);
+                    return exit_ok;
+                }
+                // Otherwise contents are gathered in a buffer small enough to stay in cache:
+                // archives of small files would cost a write(2) per file.
+                tar::reader r(plain, options);
+                fd_sink out(1);
+                std::vector<std::byte> buf(std::size_t(128) << 10);
+                std::size_t fill = 0;
                 while (const tar::entry* e = r.next(ec)) {
                     if (!e->is_file()) continue;
-                    copy(r, out, ec);
+                    for (;;) {
+                        if (fill == buf.size()) {
+                            out.write(buf, ec);
+                            fill = 0;
+                            if (ec) break;
+                        }
+                        auto n = r.read_some(std::span(buf).subspan(fill), ec);
+                        if (n == 0) break;
+                        fill += n;
+                    }
                     if (ec) break;
                 }
-                if (ec) {
-                    if (ec.category() == tar::tar_category())
-                        throw_error(ec, "{}: tar header at offset {}", *file, r.error_offset());
-                    throw_error(ec, "{}: at archive offset {}", *file, r.offset());
-                }
+                if (!ec && fill) out.write(std::span(buf).first(fill), ec);
+                if (ec) report(ec, *file, r);
                 return exit_ok;
             };
         });

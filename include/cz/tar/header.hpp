@@ -58,18 +58,20 @@ struct header_block {
     char gname[32];
     char devmajor[8];
     char devminor[8];
+    // The GNU variant's use of the POSIX prefix area.
+    struct gnu_area {
+        char atime[12];
+        char ctime[12];
+        char offset[12];
+        char longnames[4];
+        char unused;
+        gnu_sparse_wire sparse[4];
+        char isextended;
+        char realsize[12];
+    };
     union {
         char prefix[155]; // POSIX ustar
-        struct {
-            char atime[12];
-            char ctime[12];
-            char offset[12];
-            char longnames[4];
-            char unused;
-            gnu_sparse_wire sparse[4];
-            char isextended;
-            char realsize[12];
-        } gnu;
+        gnu_area gnu;
     };
     char pad[12];
 

@@ -54,6 +54,8 @@ struct parser_options {
     std::size_t max_header_bytes = 4 << 20;
     // Read through zero blocks to the end of the input (`tar -i`, concatenated archives).
     bool ignore_zeros = false;
+    // Treat input that ends without a zero block as truncated (GNU tar accepts it).
+    bool require_end_marker = false;
 };
 
 enum class parse_event {

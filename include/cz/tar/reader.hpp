@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <system_error>
 
 namespace cz::tar {
@@ -30,6 +31,9 @@ class reader {
 public:
     // `src` must outlive the reader. Reads nothing until next().
     CZ_DECL explicit reader(source_ref src, parser_options options = {});
+    // Reads an archive that is all in memory (a mapped file, a received buffer) without copying
+    // it: views returned by read_view() point into `archive`, which must outlive the reader.
+    CZ_DECL explicit reader(bytes_view archive, parser_options options = {});
     CZ_DECL ~reader();
     reader(reader&&) noexcept;
     reader& operator=(reader&&) noexcept;
@@ -48,6 +52,13 @@ public:
     CZ_DECL std::size_t read_some(mutable_bytes buf, std::error_code& ec);
     // Reads the stored data only: entry::stored_size bytes.
     CZ_DECL std::size_t read_stored_some(mutable_bytes buf, std::error_code& ec);
+
+    // Zero-copy variants: the next at most `max` bytes of content (or of stored data) as a view,
+    // empty at the end. A view lives until the next call on the reader; for a reader over memory
+    // it lives as long as the archive. Holes of sparse files are views of a block of zeros that
+    // lives as long as the reader.
+    CZ_DECL bytes_view read_view(std::size_t max, std::error_code& ec);
+    CZ_DECL bytes_view read_stored_view(std::size_t max, std::error_code& ec);
 
     // A byte_source over the current entry's stored data (see read_stored_some).
     class stored_source {
@@ -70,11 +81,12 @@ private:
     bool refill(std::error_code& ec);
     std::size_t fail(std::error_code& ec, std::error_code what);
 
-    source_ref src_;
+    std::optional<source_ref> src_; // empty for a reader over memory
     parser parser_;
     std::unique_ptr<std::byte[]> buf_;
-    std::size_t begin_ = 0;
-    std::size_t end_ = 0;
+    // Input not yet given to the parser: part of buf_, or of the in-memory archive.
+    bytes_view pending_;
+    std::unique_ptr<std::byte[]> zeros_;
     bool eof_ = false;
     bool ended_ = false;
     bool in_entry_ = false;

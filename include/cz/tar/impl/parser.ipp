@@ -743,9 +743,17 @@ CZ_DECL void parser::finish(std::error_code& ec) {
         return;
     }
     if (state_ == state::ended) return;
-    if (state_ == state::header && block_fill_ == 0 && !entry_start_) {
-        state_ = state::ended;
-        return;
+    if (state_ == state::header && !entry_start_) {
+        // A clean end between entries, without zero blocks, or with a short last block of
+        // zeros: GNU tar takes both silently.
+        // SAFETY: block_fill_ < block_size bytes of block_ have been written.
+        auto* partial = reinterpret_cast<const unsigned char*>(block_.get());
+        bool zeros = std::all_of(partial, partial + block_fill_, [](unsigned char c) { return c == 0; });
+        if (zeros && !opt_.require_end_marker) {
+            state_ = state::ended;
+            return;
+        }
+        current_header_offset_ = offset_ - block_fill_;
     }
     if (state_ == state::data || state_ == state::skip || state_ == state::sparse_map ||
         state_ == state::sparse_ext)

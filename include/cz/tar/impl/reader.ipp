@@ -18,6 +18,8 @@ inline constexpr std::size_t direct_read_threshold = 64 << 10;
 CZ_DECL reader::reader(source_ref src, parser_options options)
     : src_(src), parser_(options),
       buf_(std::make_unique_for_overwrite<std::byte[]>(detail::reader_buffer_size)) {}
+CZ_DECL reader::reader(bytes_view archive, parser_options options)
+    : parser_(options), pending_(archive) {}
 CZ_DECL reader::~reader() = default;
 inline reader::reader(reader&&) noexcept = default;
 inline reader& reader::operator=(reader&&) noexcept = default;
@@ -29,17 +31,19 @@ CZ_DECL std::size_t reader::fail(std::error_code& ec, std::error_code what) {
     return 0;
 }
 
-// Reads more input into an empty buffer. False at the end of the input or on error.
+// Reads more input once pending_ is used up. False at the end of the input or on error.
 CZ_DECL bool reader::refill(std::error_code& ec) {
-    begin_ = end_ = 0;
-    if (eof_) return false;
-    auto n = src_.read_some({buf_.get(), detail::reader_buffer_size}, ec);
+    if (eof_ || !src_) {
+        eof_ = true; // a reader over memory had all its input from the start
+        return false;
+    }
+    auto n = src_->read_some({buf_.get(), detail::reader_buffer_size}, ec);
     if (ec) return false;
     if (n == 0) {
         eof_ = true;
         return false;
     }
-    end_ = n;
+    pending_ = {buf_.get(), n};
     return true;
 }
 
@@ -52,7 +56,7 @@ CZ_DECL const entry* reader::next(std::error_code& ec) {
     if (ended_) return nullptr;
     in_entry_ = false;
     for (;;) {
-        if (begin_ == end_ && !refill(ec)) {
+        if (pending_.empty() && !refill(ec)) {
             if (ec) return fail(ec, ec), nullptr;
             parser_.finish(ec);
             if (ec) return fail(ec, ec), nullptr;
@@ -60,7 +64,7 @@ CZ_DECL const entry* reader::next(std::error_code& ec) {
             return nullptr;
         }
         std::error_code perr;
-        begin_ += parser_.feed({buf_.get() + begin_, end_ - begin_}, perr);
+        pending_ = pending_.subspan(parser_.feed(pending_, perr));
         if (perr && perr != errc::need_more) return fail(ec, perr), nullptr;
         switch (parser_.event()) {
         case parse_event::entry:
@@ -82,46 +86,80 @@ CZ_DECL const entry* reader::next() {
     return e;
 }
 
+CZ_DECL bytes_view reader::read_stored_view(std::size_t max, std::error_code& ec) {
+    ec.clear();
+    if (error_) return fail(ec, error_), bytes_view();
+    if (!in_entry_ || max == 0) return {};
+    auto remaining = parser_.data_remaining();
+    if (remaining == 0) return {};
+    auto want = std::size_t(std::min<std::uint64_t>(remaining, max));
+    for (;;) {
+        if (!pending_.empty()) {
+            // The parser is in the data state and is given no more than `want`: what it
+            // consumes comes back as one data event, a view into pending_.
+            std::error_code perr;
+            auto used = parser_.feed(pending_.first(std::min(want, pending_.size())), perr);
+            pending_ = pending_.subspan(used);
+            if (perr && perr != errc::need_more) return fail(ec, perr), bytes_view();
+            if (parser_.event() == parse_event::data) return parser_.data();
+            continue;
+        }
+        if (!refill(ec)) {
+            if (ec) return fail(ec, ec), bytes_view();
+            parser_.finish(ec);
+            return fail(ec, ec ? ec : std::error_code(errc::truncated)), bytes_view();
+        }
+    }
+}
+
 CZ_DECL std::size_t reader::read_stored_some(mutable_bytes out, std::error_code& ec) {
     ec.clear();
     if (error_) return fail(ec, error_);
     if (!in_entry_ || out.empty()) return 0;
-    auto remaining = parser_.data_remaining();
-    if (remaining == 0) return 0;
-    auto want = std::size_t(std::min<std::uint64_t>(remaining, out.size()));
-    for (;;) {
-        if (begin_ < end_) {
-            std::error_code perr;
-            auto give = std::min(want, end_ - begin_);
-            begin_ += parser_.feed({buf_.get() + begin_, give}, perr);
-            if (perr && perr != errc::need_more) return fail(ec, perr);
-            if (parser_.event() == parse_event::data) {
-                auto d = parser_.data();
-                std::memcpy(out.data(), d.data(), d.size());
-                return d.size();
-            }
-            continue;
-        }
-        if (eof_) {
-            parser_.finish(ec);
-            return fail(ec, ec ? ec : std::error_code(errc::truncated));
-        }
-        if (want >= detail::direct_read_threshold) {
-            // Straight into the caller's buffer: the parser is in the data state and is given no
-            // more than the data left, so all of it comes back as one data event.
-            auto n = src_.read_some(out.first(want), ec);
-            if (ec) return fail(ec, ec);
-            if (n == 0) {
-                eof_ = true;
-                continue;
-            }
+    auto want = std::size_t(std::min<std::uint64_t>(parser_.data_remaining(), out.size()));
+    if (want >= detail::direct_read_threshold && pending_.empty() && src_ && !eof_) {
+        // Straight into the caller's buffer: the parser is in the data state and is given no
+        // more than the data left, so all of it comes back as one data event.
+        auto n = src_->read_some(out.first(want), ec);
+        if (ec) return fail(ec, ec);
+        if (n > 0) {
             std::error_code perr;
             parser_.feed(out.first(n), perr);
             if (perr && perr != errc::need_more) return fail(ec, perr);
             return n;
         }
-        if (!refill(ec) && ec) return fail(ec, ec);
+        eof_ = true;
     }
+    auto v = read_stored_view(want, ec);
+    // SAFETY: v.size() <= want <= out.size(); memcpy needs a non-null source even for 0 bytes.
+    if (!v.empty()) std::memcpy(out.data(), v.data(), v.size());
+    return v.size();
+}
+
+CZ_DECL bytes_view reader::read_view(std::size_t max, std::error_code& ec) {
+    ec.clear();
+    if (error_) return fail(ec, error_), bytes_view();
+    if (!in_entry_ || max == 0) return {};
+    const entry& e = parser_.current();
+    if (!e.is_sparse()) return read_stored_view(max, ec);
+    if (pos_ >= e.size) return {};
+    const auto& map = e.sparse_map;
+    while (segment_ < map.size() && pos_ >= map[segment_].offset + map[segment_].length)
+        ++segment_;
+    if (segment_ == map.size() || pos_ < map[segment_].offset) {
+        constexpr std::size_t zero_block = 64 << 10;
+        if (!zeros_) zeros_ = std::make_unique<std::byte[]>(zero_block); // value-initialised
+        auto hole_end = segment_ == map.size() ? e.size : map[segment_].offset;
+        auto n = std::size_t(std::min<std::uint64_t>({hole_end - pos_, max, zero_block}));
+        pos_ += n;
+        return {zeros_.get(), n};
+    }
+    auto n = std::size_t(std::min<std::uint64_t>(map[segment_].offset + map[segment_].length - pos_, max));
+    auto v = read_stored_view(n, ec);
+    if (ec) return {};
+    if (v.empty()) return fail(ec, errc::truncated), bytes_view();
+    pos_ += v.size();
+    return v;
 }
 
 CZ_DECL std::size_t reader::read_some(mutable_bytes out, std::error_code& ec) {
