@@ -313,8 +313,10 @@ struct generated_layer {
 };
 
 TEST_CASE("applier: 100k files in one directory and 1M empty files") {
-    for (auto [dirs, per_dir] : {std::pair<std::size_t, std::size_t>{1, 100000}, {1000, 1000}}) {
-        CAPTURE(dirs * per_dir);
+    for (auto shape : {std::pair<std::size_t, std::size_t>{1, 100000}, {1000, 1000}}) {
+        const std::size_t dirs = shape.first, per_dir = shape.second;
+        const std::size_t total = dirs * per_dir;
+        CAPTURE(total);
         temp_dir tmp;
         auto image = tmp / "many.img";
         {
