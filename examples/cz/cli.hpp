@@ -29,6 +29,7 @@ struct context {
 
 void register_core_commands(context ctx);
 void register_tar_commands(context ctx);
+void register_ext4_commands(context ctx);
 void register_netlink_commands(context ctx);
 
 // Opens a file for reading, "-" meaning standard input. Throws cz::system_error naming the path.

@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
     });
     cz::cli::register_core_commands(ctx);
     cz::cli::register_tar_commands(ctx);
+    cz::cli::register_ext4_commands(ctx);
     cz::cli::register_netlink_commands(ctx);
 
     try {
