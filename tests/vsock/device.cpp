@@ -411,6 +411,14 @@ TEST_CASE("device: host-side buffering is bounded") {
     REQUIRE(!ev.empty());
     CHECK(ev[0].kind == event_kind::rx_space);
     CHECK(mux.send_space(id) > 0);
+    // A reader that filled the buffer exactly (never a short send) asks to be told explicitly.
+    while (mux.send_space(id) > 0) mux.send(id, cz::bytes_view(big).first(mux.send_space(id)));
+    CHECK(events(dev).empty());
+    mux.notify_send_space(id);
+    g.receive();
+    ev = events(dev);
+    REQUIRE(ev.size() == 1);
+    CHECK(ev[0].kind == event_kind::rx_space);
 }
 
 }

@@ -146,6 +146,8 @@ public:
     // Buffers host->guest bytes; returns how many were taken (0 when full or not connected).
     CZ_DECL std::size_t send(connection_id id, bytes_view data);
     CZ_DECL std::size_t send_space(connection_id id) const;
+    // Asks for an rx_space event once send_space(id) grows again (call when it is 0).
+    CZ_DECL void notify_send_space(connection_id id);
     // Guest->host bytes not yet consumed (the contiguous front part), and consuming them.
     CZ_DECL bytes_view pending_tx(connection_id id) const;
     CZ_DECL void consume_tx(connection_id id, std::size_t n);

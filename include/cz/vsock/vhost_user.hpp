@@ -149,7 +149,8 @@ private:
     };
     CZ_DECL virtqueue& queue(std::uint32_t i) noexcept;
     CZ_DECL void try_start(std::uint32_t i, std::error_code& ec);
-    CZ_DECL void stop(std::uint32_t i);
+    CZ_DECL void halt(std::uint32_t i); // stops a running ring, keeping its fds
+    CZ_DECL void stop(std::uint32_t i); // halt + drop the kick fd (GET_VRING_BASE)
 
     device& dev_;
     std::array<ring, ring_count> rings_;

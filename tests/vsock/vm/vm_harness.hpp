@@ -153,7 +153,9 @@ public:
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
-        throw std::runtime_error("guest not ready in time: " + log());
+        throw std::runtime_error("guest not ready in time (backend: " +
+                                 std::to_string(be_->stats().frontends) + " frontends, last error: " +
+                                 be_->stats().last_frontend_error.message() + ")" + log());
     }
 
     bool alive() {

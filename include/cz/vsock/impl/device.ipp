@@ -376,6 +376,10 @@ CZ_DECL std::size_t muxer::send_space(connection_id id) const {
     return c->rx.space(cfg_.rx_buffer_limit);
 }
 
+CZ_DECL void muxer::notify_send_space(connection_id id) {
+    if (connection* c = find(id)) c->rx_space_wanted = true;
+}
+
 CZ_DECL bytes_view muxer::pending_tx(connection_id id) const {
     const connection* c = find(id);
     return c ? c->tx.front() : bytes_view{};

@@ -205,6 +205,7 @@ CZ_DECL void hybrid_host_end::start_read(std::shared_ptr<stream> s) {
     std::size_t space = mux_.send_space(s->id);
     if (space == 0) {
         s->read_paused = true;
+        mux_.notify_send_space(s->id); // rx_space resumes reading
         return;
     }
     s->read_paused = false;

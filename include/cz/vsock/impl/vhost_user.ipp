@@ -61,16 +61,23 @@ CZ_DECL void session::try_start(std::uint32_t i, std::error_code& ec) {
     ++generation_;
 }
 
+CZ_DECL void session::halt(std::uint32_t i) {
+    ring& r = rings_[i];
+    if (!r.running) return;
+    // A ring stops (GET_VRING_BASE, SET_VRING_ENABLE 0, a new kick fd, RESET_*) only when the
+    // guest driver is being reset — reboot, shutdown, kexec — and its sockets are gone with it,
+    // so every connection is.
+    dev_.connections().reset_all(make_error_code(errc::connection_reset));
+    r.base = queue(i).next_avail();
+    r.running = false;
+    queue(i).reset();
+    ++generation_;
+}
+
 CZ_DECL void session::stop(std::uint32_t i) {
     ring& r = rings_[i];
-    if (r.running) {
-        // A stopped ring means the guest driver is being reset (reboot, shutdown): its sockets
-        // are gone, so every connection is.
-        dev_.connections().reset_all(make_error_code(errc::connection_reset));
-        r.base = queue(i).next_avail();
-    }
+    halt(i);
     queue(i).reset();
-    r.running = false;
     r.kick.reset();
     ++generation_;
 }
@@ -229,11 +236,7 @@ CZ_DECL byte_buffer session::handle(const message_header& hdr, bytes_view payloa
             r.err = std::move(fd);
         } else {
             // A kick fd (re)starts the ring; without one (polling mode) it is not served.
-            if (r.running) {
-                r.base = queue(i).next_avail();
-                r.running = false;
-                queue(i).reset();
-            }
+            halt(i);
             r.kick = std::move(fd);
             ++generation_;
             try_start(i, ec);
@@ -245,12 +248,7 @@ CZ_DECL byte_buffer session::handle(const message_header& hdr, bytes_view payloa
         if (!state(i, num)) return fail(errc::malformed_message);
         if (!(features_ & f_protocol_features)) return fail(errc::protocol_error);
         rings_[i].enabled = num != 0;
-        if (num == 0 && rings_[i].running) {
-            rings_[i].base = queue(i).next_avail();
-            rings_[i].running = false;
-            queue(i).reset();
-            ++generation_;
-        }
+        if (num == 0) halt(i);
         try_start(i, ec);
         return {};
     }
