@@ -9,7 +9,7 @@
 //                        the answer until EOF, reply "<answer>" on this connection
 //   dialmany PORT K      K concurrent connections to CID 2 PORT, each sends "conn <i>\n" and
 //                        expects it echoed; replies "ok <count>\n"
-//   serial-sink DEV      read DEV until N bytes announced as "N\n" first arrived, reply like sink
+//   serial-sink DEV N    read N bytes from the virtio-serial port DEV (auto: the first), reply like sink
 //   serial-source DEV N  write N pattern bytes to DEV, reply "done\n"
 //   reboot               reboot(RB_AUTOBOOT)
 #include <fcntl.h>
@@ -105,6 +105,17 @@ int dial_host(unsigned port) {
 
 void reply(int fd, const std::string& s) { write_all(fd, s.data(), s.size()); }
 
+// "auto": the first virtio-serial port device (/dev/vport<N>p<M>, port 0 is the console's).
+std::string serial_device(const char* arg) {
+    if (std::strcmp(arg, "auto") != 0) return arg;
+    for (int d = 0; d < 4; ++d)
+        for (int p = 1; p < 8; ++p) {
+            std::string path = "/dev/vport" + std::to_string(d) + "p" + std::to_string(p);
+            if (::access(path.c_str(), F_OK) == 0) return path;
+        }
+    return "/dev/vport0p1";
+}
+
 void serve(int fd) {
     std::string cmd = read_line(fd);
     char arg1[128] = {0};
@@ -162,7 +173,7 @@ void serve(int fd) {
             reply(fd, answer);
         }
     } else if (std::sscanf(cmd.c_str(), "serial-sink %127s %llu", arg1, &n) == 2) {
-        int dev = ::open(arg1, O_RDONLY | O_CLOEXEC);
+        int dev = ::open(serial_device(arg1).c_str(), O_RDONLY | O_CLOEXEC);
         fnv sum;
         std::uint64_t total = dev >= 0 ? drain(dev, sum, n) : 0;
         if (dev >= 0) ::close(dev);
@@ -170,7 +181,7 @@ void serve(int fd) {
         std::snprintf(out, sizeof out, "%" PRIu64 " %016" PRIx64 "\n", total, sum.h);
         reply(fd, out);
     } else if (std::sscanf(cmd.c_str(), "serial-source %127s %llu", arg1, &n) == 2) {
-        int dev = ::open(arg1, O_WRONLY | O_CLOEXEC);
+        int dev = ::open(serial_device(arg1).c_str(), O_WRONLY | O_CLOEXEC);
         bool ok = dev >= 0 && send_pattern(dev, n);
         if (dev >= 0) ::close(dev);
         reply(fd, ok ? "done\n" : "error\n");
