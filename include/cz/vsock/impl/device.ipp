@@ -391,11 +391,13 @@ CZ_DECL void muxer::consume_tx(connection_id id, std::size_t n) {
     n = std::min(n, c->tx.size());
     c->tx.pop(n);
     c->fwd_cnt += static_cast<std::uint32_t>(n);
-    // Tell the guest about the freed space once what it believes is free drops below a quarter
-    // of the buffer (Firecracker uses a fixed 4 KiB of 64 KiB; rust-vmm a quarter).
+    // Tell the guest about freed space once a quarter of the buffer was freed since it last
+    // heard, or once what it believes is free drops below a quarter (rust-vmm's threshold;
+    // Firecracker uses 4 KiB of 64 KiB). Waiting longer stalls a bulk sender on credit.
     std::uint32_t seen_in_flight = c->tx_cnt - c->last_fwd_sent;
-    if (cfg_.buf_alloc - std::min(seen_in_flight, cfg_.buf_alloc) < cfg_.buf_alloc / 4 + 1 &&
-        c->fwd_cnt != c->last_fwd_sent) {
+    std::uint32_t seen_free = cfg_.buf_alloc - std::min(seen_in_flight, cfg_.buf_alloc);
+    if (c->fwd_cnt != c->last_fwd_sent &&
+        (c->fwd_cnt - c->last_fwd_sent >= cfg_.buf_alloc / 4 || seen_free < cfg_.buf_alloc / 4)) {
         c->send_credit_update = true;
         schedule(*c);
     }
