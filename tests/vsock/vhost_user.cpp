@@ -150,6 +150,22 @@ TEST_CASE("vhost-user session: memory table, rings, stop and restart") {
     CHECK(ev.kind == event_kind::closed);
     CHECK(ev.ec == errc::connection_reset);
 
+    // Regression (guest reboot under QEMU 7.2): SET_VRING_ENABLE 0 on a running ring is a driver
+    // reset too, and must reset connections even though GET_VRING_BASE follows.
+    f.call(request::set_vring_addr, t::addr_payload(0, uva(rx.desc), uva(rx.used), uva(rx.avail)));
+    f.fds.emplace_back(::eventfd(0, EFD_CLOEXEC));
+    f.call(request::set_vring_kick, t::u64_payload(0));
+    REQUIRE(!f.ec);
+    CHECK(f.s.running(0));
+    f.dev.connections().connect(1025, ec);
+    f.call(request::set_vring_enable, t::state_payload(0, 0));
+    CHECK(!f.s.running(0));
+    REQUIRE(f.dev.connections().poll_event(ev));
+    CHECK(ev.kind == event_kind::closed);
+    CHECK(f.dev.connections().connection_count() == 0);
+    f.call(request::set_vring_enable, t::state_payload(0, 1));
+    CHECK(f.s.running(0));
+
     // A ring address outside the memory table fails.
     f.call(request::set_vring_addr, t::addr_payload(0, 0x1000, 0x2000, 0x3000));
     CHECK(!f.ec); // recorded; checked when the ring starts
