@@ -54,7 +54,9 @@ public:
         if (next_ > size_) throw std::runtime_error("fake guest out of memory");
         return g;
     }
-    void put(std::uint64_t gpa, bytes_view b) { std::memcpy(host(gpa), b.data(), b.size()); }
+    void put(std::uint64_t gpa, bytes_view b) {
+        if (!b.empty()) std::memcpy(host(gpa), b.data(), b.size());
+    }
 
     struct ring {
         std::uint16_t size = 0;

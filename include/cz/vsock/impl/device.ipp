@@ -17,6 +17,7 @@ CZ_DECL std::size_t byte_ring::push(bytes_view data, std::size_t capacity) {
         head_ = 0;
     }
     std::size_t n = std::min(data.size(), capacity - size_);
+    if (n == 0) return 0; // (data.data() may be null: memcpy must not see it)
     std::size_t tail = (head_ + size_) % capacity;
     std::size_t first = std::min(n, capacity - tail);
     // SAFETY: tail < capacity and first <= capacity - tail; the rest wraps to the start and
