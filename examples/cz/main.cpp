@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
         };
     });
     cz::cli::register_core_commands(ctx);
+    cz::cli::register_vm_commands(ctx);
 
     try {
         app.parse(argc, argv);
