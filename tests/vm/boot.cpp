@@ -372,14 +372,15 @@ TEST_CASE("parallel: four VMs on one io_context") {
             ++done;
         });
     ctx.restart();
-    asio::steady_timer limit(ctx, 240s);
-    limit.async_wait([&](std::error_code ec) {
-        if (!ec)
-            for (auto& vm : vms) vm->async_stop({0ms, 1000ms}, [](std::error_code, exit_status) {});
-    });
-    while (done < 4 && ctx.run_one() > 0) {
+    {
+        asio::steady_timer limit(ctx, 240s);
+        limit.async_wait([&](std::error_code ec) {
+            if (!ec)
+                for (auto& vm : vms) vm->async_stop({0ms, 1000ms}, [](std::error_code, exit_status) {});
+        });
+        while (done < 4 && ctx.run_one() > 0) {
+        }
     }
-    limit.cancel();
     for (std::size_t i = 0; i < 4; ++i) {
         INFO("vm " << i << ": " << vms[i]->console());
         CHECK(results[i].reason == exit_reason::poweroff);

@@ -74,10 +74,13 @@ CZ_DECL initramfs_builder& initramfs_builder::add_file(std::string_view archive_
     it.host_file = host_file;
     it.from_host = true;
     struct stat st {};
-    if (::stat(host_file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    std::error_code ec;
+    if (::stat(host_file.c_str(), &st) != 0) ec = last_system_error();
+    else if (!S_ISREG(st.st_mode)) ec = std::make_error_code(std::errc::invalid_argument);
+    if (ec) {
+        // Reported by write(): the builder's calls chain, so the first failure waits there.
         if (!deferred_) {
-            deferred_ = ::stat(host_file.c_str(), &st) != 0 ? last_system_error()
-                                                           : std::make_error_code(std::errc::invalid_argument);
+            deferred_ = ec;
             deferred_what_ = host_file.string();
         }
         return *this;
