@@ -53,8 +53,12 @@ public:
     void write_gzip(const std::filesystem::path& path) const {
         std::error_code ec;
         write_gzip(path, ec);
+        if (ec && !deferred_what_.empty()) throw_error(ec, "initramfs {}: {}", path.string(), deferred_what_);
         if (ec) throw_error(ec, "initramfs {}", path.string());
     }
+
+    // The input that the first failed chained call named (a host file or an archive path).
+    const std::string& failed_input() const noexcept { return deferred_what_; }
 
     // What the builder holds, in archive order (for listings and tests).
     std::size_t size() const noexcept { return items_.size(); }
