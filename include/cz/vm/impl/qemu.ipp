@@ -154,6 +154,12 @@ struct qemu_state : std::enable_shared_from_this<qemu_state> {
         std::filesystem::remove_all(state_dir, ignored);
     }
 
+    // For start's early returns: the state directory goes, the error is passed on.
+    std::error_code fail(std::error_code e) noexcept {
+        remove_state_dir();
+        return e;
+    }
+
     void on_console(std::string_view chunk) {
         if (times.first_console == vm_timings::time_point{})
             times.first_console = std::chrono::steady_clock::now();
@@ -355,21 +361,17 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
     }
     if (s->state_dir.empty()) co_return std::make_error_code(std::errc::file_exists);
 
-    // Every early return from here on leaves the state directory behind unless removed.
-    auto fail = [&](std::error_code e) {
-        s->remove_state_dir();
-        return e;
-    };
+    // Every early return from here on goes through s->fail(), which removes the state directory.
     unique_fd listener, client;
-    if (auto e = detail::make_qmp_sockets(s->state_dir / "qmp.sock", listener, client)) co_return fail(e);
+    if (auto e = detail::make_qmp_sockets(s->state_dir / "qmp.sock", listener, client)) co_return s->fail(e);
     int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) co_return fail(last_system_error());
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) co_return s->fail(last_system_error());
     unique_fd console_read(pipe_fds[0]), console_write(pipe_fds[1]);
     unique_fd vmm_log(::open((s->state_dir / "vmm.log").c_str(),
                              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     s->console_log.reset(::open((s->state_dir / "console.log").c_str(),
                                 O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
-    if (!vmm_log || !s->console_log) co_return fail(last_system_error());
+    if (!vmm_log || !s->console_log) co_return s->fail(last_system_error());
 
     qemu_launch launch;
     launch.state_dir = s->state_dir;
@@ -392,7 +394,7 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
     s->child = child_process::spawn(opts, ec);
     if (ec) {
         s->vmm_message = ec == errc::vmm_not_found ? s->cfg.vmm_binary + ": not found" : "";
-        co_return fail(ec);
+        co_return s->fail(ec);
     }
     s->times.spawned = std::chrono::steady_clock::now();
     listener.reset();
@@ -431,7 +433,7 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
         s->console_pipe.reset();
         s->pidfd.reset();
         s->console_log.reset();
-        co_return fail(hs_ec == errc::timed_out ? hs_ec : make_error_code(errc::vmm_start_failed));
+        co_return s->fail(hs_ec == errc::timed_out ? hs_ec : make_error_code(errc::vmm_start_failed));
     }
     s->times.qmp_ready = std::chrono::steady_clock::now();
     asio::co_spawn(ex, s->qmp_loop(s), asio::detached);
