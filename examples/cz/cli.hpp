@@ -31,6 +31,7 @@ void register_core_commands(context ctx);
 void register_tar_commands(context ctx);
 void register_ext4_commands(context ctx);
 void register_netlink_commands(context ctx);
+void register_vm_commands(context ctx);
 
 // Opens a file for reading, "-" meaning standard input. Throws cz::system_error naming the path.
 unique_fd open_input(const std::string& path);

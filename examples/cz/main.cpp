@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
     cz::cli::register_tar_commands(ctx);
     cz::cli::register_ext4_commands(ctx);
     cz::cli::register_netlink_commands(ctx);
+    cz::cli::register_vm_commands(ctx);
 
     try {
         app.parse(argc, argv);

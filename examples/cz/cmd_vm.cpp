@@ -1,0 +1,240 @@
+// cz vm ... and cz kernel ...: boot a kernel in a microvm, build an initramfs, manage the cached
+// guest kernels.
+#include "cli.hpp"
+
+#include <cz/vm.hpp>
+
+#include <asio/signal_set.hpp>
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+#ifndef CZ_KERNEL_SCRIPT_DIR
+#define CZ_KERNEL_SCRIPT_DIR "kernel"
+#endif
+
+namespace cz::cli {
+namespace {
+
+std::filesystem::path root_or_default(const std::string& root) {
+    return root.empty() ? vm::default_root() : std::filesystem::path(root);
+}
+
+// A kernel given by name ("debian", "minimal") is the cached one; anything else is a path.
+vm::kernel_info resolve_kernel(const std::string& kernel, const std::filesystem::path& root) {
+    std::error_code ec;
+    auto flavor = vm::parse_kernel_flavor(kernel, ec);
+    if (ec) {
+        vm::kernel_info k;
+        k.image = kernel;
+        return k;
+    }
+    return vm::find_kernel(root, flavor);
+}
+
+std::filesystem::path kernel_script(const std::string& name) {
+    const char* dir = std::getenv("CZ_KERNEL_SCRIPTS");
+    return std::filesystem::path(dir && *dir ? dir : CZ_KERNEL_SCRIPT_DIR) / name;
+}
+
+// Runs a kernel/ script with the destination directory as its argument; its output is ours.
+int run_script(const std::string& script, const std::filesystem::path& dest,
+               std::vector<std::string> extra = {}) {
+    vm::spawn_options o;
+    o.argv = {kernel_script(script).string(), dest.string()};
+    o.argv.insert(o.argv.end(), extra.begin(), extra.end());
+    o.stdout_fd = 1;
+    o.stderr_fd = 2;
+    std::error_code ec;
+    auto child = vm::child_process::spawn(o, ec);
+    if (ec) throw_error(ec, "{}", o.argv[0]);
+    auto e = child.wait(ec);
+    if (ec) throw_error(ec, "{}", o.argv[0]);
+    if (e.signaled || e.code != 0) {
+        fmt::print(stderr, "cz: {} failed\n", script);
+        return exit_error;
+    }
+    return exit_ok;
+}
+
+struct boot_options {
+    std::string kernel, initrd, append, memory = "256M", root, accel = "auto";
+    std::vector<std::string> disks, publish;
+    unsigned cpus = 1;
+    bool net = false, keep = false;
+    double timeout = 0;
+};
+
+int boot(const boot_options& o) {
+    auto root = root_or_default(o.root);
+    vm::config cfg;
+    cfg.kernel = resolve_kernel(o.kernel, root).image;
+    cfg.initrd = o.initrd;
+    cfg.append = o.append;
+    cfg.cpus = o.cpus;
+    cfg.root = root;
+    cfg.keep_state = o.keep;
+    std::error_code ec;
+    cfg.memory_mib = vm::parse_memory_mib(o.memory, ec);
+    if (ec) throw_error(ec, "--memory {}", o.memory);
+    if (o.accel == "kvm") cfg.accel = vm::accel_mode::kvm;
+    else if (o.accel == "tcg") cfg.accel = vm::accel_mode::tcg;
+    for (const auto& d : o.disks) {
+        vm::disk disk{d, false};
+        if (d.ends_with(":ro")) disk = {d.substr(0, d.size() - 3), true};
+        else if (d.ends_with(":rw")) disk = {d.substr(0, d.size() - 3), false};
+        cfg.disks.push_back(disk);
+    }
+    if (o.net || !o.publish.empty()) {
+        cfg.network = vm::user_network{};
+        for (const auto& p : o.publish) {
+            cfg.network->forwards.push_back(vm::parse_port_forward(p, ec));
+            if (ec) throw_error(ec, "--publish {}", p);
+        }
+    }
+    cfg.on_console = [](std::string_view chunk) {
+        std::fwrite(chunk.data(), 1, chunk.size(), stdout);
+        std::fflush(stdout);
+    };
+
+    asio::io_context ctx;
+    vm::qemu_vm machine(ctx, std::move(cfg));
+    // Ctrl-C and SIGTERM stop the VM (power button, quit, kill); the state directory goes with it.
+    asio::signal_set signals(ctx, SIGINT, SIGTERM);
+    machine.start();
+    bool done = false, interrupted = false;
+    vm::exit_status status;
+    machine.async_wait([&](std::error_code e, vm::exit_status st) {
+        ec = e;
+        status = std::move(st);
+        done = true;
+    });
+    signals.async_wait([&](std::error_code e, int) {
+        if (e) return;
+        interrupted = true;
+        machine.async_stop({std::chrono::milliseconds(1000), std::chrono::milliseconds(2000)},
+                           [](std::error_code, vm::exit_status) {});
+    });
+    asio::steady_timer deadline(ctx);
+    if (o.timeout > 0) {
+        deadline.expires_after(std::chrono::milliseconds(static_cast<long>(o.timeout * 1000)));
+        deadline.async_wait([&](std::error_code e) {
+            if (e) return;
+            fmt::print(stderr, "cz: VM did not finish within {}s: stopping it\n", o.timeout);
+            machine.async_stop({std::chrono::milliseconds(0), std::chrono::milliseconds(2000)},
+                               [](std::error_code, vm::exit_status) {});
+        });
+    }
+    while (!done && ctx.run_one() > 0) {
+    }
+    if (ec) throw_error(ec, "VM");
+    switch (status.reason) {
+    case vm::exit_reason::poweroff:
+    case vm::exit_reason::reboot:
+        return exit_ok;
+    case vm::exit_reason::stopped:
+        return interrupted ? 130 : exit_error;
+    default:
+        fmt::print(stderr, "cz: VM ended: {}\n", status.describe());
+        return exit_error;
+    }
+}
+
+} // namespace
+
+void register_vm_commands(context ctx) {
+    auto* vm_cmd = ctx.app.add_subcommand("vm", "Lightweight VMs: boot a kernel, build an initramfs");
+    vm_cmd->require_subcommand(1);
+
+    auto o = std::make_shared<boot_options>();
+    auto* boot_cmd = vm_cmd->add_subcommand(
+        "boot", "Boot a kernel in a QEMU microvm; the console goes to standard output and the "
+                "exit code says how the guest ended (0 poweroff/reboot, 1 panic or error, 130 "
+                "interrupted)");
+    boot_cmd->add_option("--kernel", o->kernel, "Kernel image, or 'debian'/'minimal' for a cached one")
+        ->required();
+    boot_cmd->add_option("--initrd", o->initrd, "Initramfs (cpio, optionally compressed)");
+    boot_cmd->add_option("--disk", o->disks, "Raw disk image, IMG or IMG:ro (repeatable; vda, vdb...)");
+    boot_cmd->add_option("--append", o->append, "Extra kernel arguments");
+    boot_cmd->add_option("--cpus", o->cpus, "Virtual CPUs")->check(CLI::Range(1, 255));
+    boot_cmd->add_option("--memory", o->memory, "Memory (512M, 2G)");
+    boot_cmd->add_flag("--net", o->net, "User-mode networking (guest 10.0.2.15, host 10.0.2.2)");
+    boot_cmd->add_option("--publish", o->publish, "Forward a host port: [ADDR:]HOST:GUEST (implies --net)");
+    boot_cmd->add_option("--accel", o->accel, "auto, kvm or tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+    boot_cmd->add_option("--timeout", o->timeout, "Stop the VM after this many seconds");
+    boot_cmd->add_flag("--keep-state", o->keep, "Keep <root>/vms/<id>/ (console and QEMU logs)");
+    boot_cmd->add_option("--root", o->root, "cz root (default: $CZ_ROOT, $XDG_DATA_HOME/cz)");
+    boot_cmd->callback([ctx, o] { ctx.run = [o] { return boot(*o); }; });
+
+    struct initramfs_options {
+        std::string init, output, modules, root;
+        std::vector<std::string> files;
+    };
+    auto io = std::make_shared<initramfs_options>();
+    auto* ir_cmd = vm_cmd->add_subcommand("initramfs", "Write a gzip initramfs: an init, kernel modules, files");
+    ir_cmd->add_option("--init", io->init, "The guest's /init (a static binary or a script)")->required();
+    ir_cmd->add_option("--modules", io->modules, "Include the modules of a cached kernel ('debian')");
+    ir_cmd->add_option("--file", io->files, "HOST_PATH:ARCHIVE_PATH (repeatable)");
+    ir_cmd->add_option("--root", io->root, "cz root");
+    ir_cmd->add_option("-o,--output", io->output, "Output file")->required();
+    ir_cmd->callback([ctx, io] {
+        ctx.run = [io] {
+            vm::initramfs_builder b;
+            b.init(io->init);
+            if (!io->modules.empty()) {
+                std::error_code ec;
+                auto flavor = vm::parse_kernel_flavor(io->modules, ec);
+                if (ec) throw_error(ec, "--modules {}", io->modules);
+                b.add_modules(vm::find_kernel(root_or_default(io->root), flavor).modules);
+            }
+            for (const auto& f : io->files) {
+                auto colon = f.rfind(':');
+                if (colon == std::string::npos)
+                    throw_error(make_error_code(vm::errc::bad_syntax), "--file {}", f);
+                b.add_file(f.substr(colon + 1), f.substr(0, colon));
+            }
+            b.write_gzip(io->output);
+            return exit_ok;
+        };
+    });
+
+    auto* kernel_cmd = ctx.app.add_subcommand("kernel", "Guest kernels cached under the cz root");
+    kernel_cmd->require_subcommand(1);
+    auto kroot = std::make_shared<std::string>();
+    auto* fetch = kernel_cmd->add_subcommand("fetch", "Fetch Debian's cloud kernel and the modules cz needs");
+    fetch->add_option("--root", *kroot, "cz root");
+    fetch->callback([ctx, kroot] {
+        ctx.run = [kroot] {
+            return run_script("fetch-debian-kernel.sh", vm::kernels_dir(root_or_default(*kroot)) / "debian");
+        };
+    });
+    auto* build = kernel_cmd->add_subcommand("build", "Build the minimal kernel from Debian's linux-source (slow)");
+    build->add_option("--root", *kroot, "cz root");
+    build->callback([ctx, kroot] {
+        ctx.run = [kroot] {
+            return run_script("build-minimal-kernel.sh", vm::kernels_dir(root_or_default(*kroot)) / "minimal");
+        };
+    });
+    auto* show = kernel_cmd->add_subcommand("show", "List cached kernels and the accelerator cz would use");
+    show->add_option("--root", *kroot, "cz root");
+    show->callback([ctx, kroot] {
+        ctx.run = [kroot] {
+            auto root = root_or_default(*kroot);
+            for (auto flavor : {vm::kernel_flavor::debian, vm::kernel_flavor::minimal}) {
+                std::error_code ec;
+                auto k = vm::find_kernel(root, flavor, ec);
+                if (ec) fmt::print("{:<8} not cached ({})\n", vm::to_string(flavor), ec.message());
+                else
+                    fmt::print("{:<8} {} {} ({} modules)\n", vm::to_string(flavor), k.version,
+                               k.image.string(), k.modules.size());
+            }
+            fmt::print("{}\n", vm::probe_accel().describe());
+            return exit_ok;
+        };
+    });
+}
+
+} // namespace cz::cli

@@ -1,0 +1,121 @@
+// Out-of-line definitions for cz/vm/config.hpp.
+#pragma once
+
+#include <cz/vm/config.hpp>
+
+#include <charconv>
+#include <cstdlib>
+
+namespace cz::vm {
+
+CZ_DECL void validate(const config& cfg, std::string& what, std::error_code& ec) {
+    auto fail = [&](std::string w) {
+        what = std::move(w);
+        ec = errc::invalid_config;
+    };
+    std::error_code fs_ec;
+    if (cfg.kernel.empty()) return fail("no kernel given");
+    if (!std::filesystem::is_regular_file(cfg.kernel, fs_ec))
+        return fail("kernel " + cfg.kernel.string() + " is not a file");
+    if (!cfg.initrd.empty() && !std::filesystem::is_regular_file(cfg.initrd, fs_ec))
+        return fail("initrd " + cfg.initrd.string() + " is not a file");
+    if (cfg.cpus < 1 || cfg.cpus > 255) return fail("cpus must be 1..255");
+    if (cfg.memory_mib < 16 || cfg.memory_mib > (1u << 20)) return fail("memory must be 16M..1T");
+    for (const auto& d : cfg.disks)
+        if (!std::filesystem::is_regular_file(d.path, fs_ec) &&
+            !std::filesystem::is_block_file(d.path, fs_ec))
+            return fail("disk " + d.path.string() + " is not a file or block device");
+    if (cfg.network)
+        for (const auto& f : cfg.network->forwards)
+            if (f.guest_port == 0) return fail("port forward without a guest port");
+    // Commas and quotes would change the meaning of the VMM's option syntax.
+    auto plain = [](const std::string& s) {
+        return s.find_first_of(",\"'\n") == std::string::npos;
+    };
+    if (!plain(cfg.kernel.string()) || !plain(cfg.initrd.string()))
+        return fail("kernel and initrd paths may not contain commas, quotes or newlines");
+    for (const auto& d : cfg.disks)
+        if (!plain(d.path.string()))
+            return fail("disk paths may not contain commas, quotes or newlines");
+}
+
+CZ_DECL std::uint64_t parse_memory_mib(std::string_view text, std::error_code& ec) {
+    std::uint64_t value = 0;
+    auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
+    std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+    if (err != std::errc() || end == text.data()) {
+        ec = errc::bad_syntax;
+        return 0;
+    }
+    if (unit == "i" || unit.size() > 3) {
+        ec = errc::bad_syntax;
+        return 0;
+    }
+    if (unit.ends_with("iB")) unit.remove_suffix(2);
+    else if (unit.ends_with("B")) unit.remove_suffix(1);
+    std::uint64_t kib = 0;
+    constexpr std::uint64_t limit = std::uint64_t(1) << 40;
+    if (value > limit) {
+        ec = errc::bad_syntax;
+        return 0;
+    }
+    if (unit.empty() || unit == "M" || unit == "m") kib = value * 1024;
+    else if (unit == "G" || unit == "g") kib = value * 1024 * 1024;
+    else if (unit == "K" || unit == "k") kib = value;
+    else {
+        ec = errc::bad_syntax;
+        return 0;
+    }
+    if (kib % 1024 != 0) {
+        ec = errc::bad_syntax;
+        return 0;
+    }
+    return kib / 1024;
+}
+
+CZ_DECL port_forward parse_port_forward(std::string_view text, std::error_code& ec) {
+    port_forward f;
+    if (text.starts_with("udp:")) {
+        f.proto = port_forward::protocol::udp;
+        text.remove_prefix(4);
+    } else if (text.starts_with("tcp:")) {
+        text.remove_prefix(4);
+    }
+    auto last = text.rfind(':');
+    if (last == std::string_view::npos) {
+        ec = errc::bad_syntax;
+        return {};
+    }
+    auto parse_port = [&](std::string_view s, std::uint16_t& out) {
+        unsigned v = 0;
+        auto [end, err] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (err != std::errc() || end != s.data() + s.size() || v > 65535) return false;
+        out = static_cast<std::uint16_t>(v);
+        return true;
+    };
+    auto host = text.substr(0, last);
+    if (!parse_port(text.substr(last + 1), f.guest_port) || f.guest_port == 0) {
+        ec = errc::bad_syntax;
+        return {};
+    }
+    if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+        f.host_address = std::string(host.substr(0, colon));
+        host = host.substr(colon + 1);
+    }
+    if (!parse_port(host, f.host_port) ||
+        f.host_address.find_first_of(",:") != std::string::npos) {
+        ec = errc::bad_syntax;
+        return {};
+    }
+    return f;
+}
+
+CZ_DECL std::filesystem::path default_root() {
+    if (const char* r = std::getenv("CZ_ROOT"); r && *r) return r;
+    if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::filesystem::path(x) / "cz";
+    if (const char* h = std::getenv("HOME"); h && *h)
+        return std::filesystem::path(h) / ".local/share/cz";
+    return std::filesystem::path("/var/lib/cz");
+}
+
+} // namespace cz::vm

@@ -1,0 +1,394 @@
+// The vm suite: real VMs under QEMU (TCG where KVM is not usable), booting Debian's cloud kernel
+// (fetched on first use with kernel/fetch-debian-kernel.sh into the test root) and, when one has
+// been built, the minimal kernel — with a busybox initramfs whose init is guest-init.sh.
+#include <cz/vm/qemu.hpp>
+
+#include <cz/vm/initramfs.hpp>
+#include <cz/vm/kernel.hpp>
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <cstdlib>
+#include <dirent.h>
+#include <fstream>
+#include <netinet/in.h>
+#include <sstream>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+
+namespace fs = std::filesystem;
+using namespace cz::vm;
+using namespace std::chrono_literals;
+
+namespace {
+
+fs::path source_root() {
+    const char* s = std::getenv("CZ_SOURCE_ROOT");
+    REQUIRE_MESSAGE(s, "CZ_SOURCE_ROOT not set (run through meson test)");
+    return s;
+}
+
+// Kernels and VM state of the tests: $CZ_TEST_ROOT (the build directory's test-root).
+fs::path test_root() {
+    const char* r = std::getenv("CZ_TEST_ROOT");
+    return r ? fs::path(r) : fs::temp_directory_path() / "cz-test-root";
+}
+
+const kernel_info& debian_kernel() {
+    static const kernel_info k = [] {
+        std::error_code ec;
+        auto found = find_kernel(test_root(), kernel_flavor::debian, ec);
+        if (!ec) return found;
+        auto cmd = (source_root() / "kernel/fetch-debian-kernel.sh").string() + " " +
+                   (kernels_dir(test_root()) / "debian").string();
+        REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "fetching Debian's kernel failed: " << cmd);
+        return find_kernel(test_root(), kernel_flavor::debian);
+    }();
+    return k;
+}
+
+// The test initramfs for a kernel: busybox, guest-init.sh as /init, the kernel's modules.
+fs::path initramfs_for(const kernel_info& k) {
+    auto path = test_root() / ("initramfs-" + std::string(to_string(k.flavor)) + ".cpio.gz");
+    initramfs_builder b;
+    b.init(source_root() / "tests/vm/guest-init.sh");
+    b.add_file("bin/busybox", "/bin/busybox", 0755);
+    b.add_modules(k.modules);
+    b.write_gzip(path);
+    return path;
+}
+
+config test_config(const kernel_info& k, const std::string& mode) {
+    static std::map<std::string, fs::path> initramfs;
+    auto& ir = initramfs[k.directory.string()];
+    if (ir.empty()) ir = initramfs_for(k);
+    config cfg;
+    cfg.kernel = k.image;
+    cfg.initrd = ir;
+    cfg.append = "cz.test=" + mode;
+    cfg.root = test_root();
+    cfg.memory_mib = 256;
+    return cfg;
+}
+
+std::size_t open_fds() {
+    std::size_t n = 0;
+    for (auto& e : fs::directory_iterator("/proc/self/fd")) {
+        (void)e;
+        ++n;
+    }
+    return n;
+}
+
+// No child left, reaped or not, and nothing left in the state root.
+void check_no_leaks(std::size_t fds_before) {
+    CHECK(open_fds() == fds_before);
+    errno = 0;
+    CHECK(::waitpid(-1, nullptr, WNOHANG) == -1);
+    CHECK(errno == ECHILD);
+    std::error_code ec;
+    CHECK(fs::is_empty(test_root() / "vms", ec));
+}
+
+struct boot_result {
+    exit_status status;
+    std::string console;
+};
+
+boot_result boot(config cfg, std::chrono::milliseconds timeout = 120s) {
+    asio::io_context ctx;
+    qemu_vm vm(ctx, std::move(cfg));
+    vm.start();
+    CHECK(fs::is_directory(vm.state_dir()));
+    std::error_code ec;
+    auto st = vm.wait_for(timeout, ec);
+    INFO("console:\n" << vm.console());
+    REQUIRE_MESSAGE(!ec, ec.message());
+    CHECK_FALSE(fs::exists(vm.state_dir()));
+    return {st, vm.console()};
+}
+
+bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+
+// Serves one HTTP request on 127.0.0.1 from a thread; the guest reaches it as 10.0.2.2.
+class one_shot_http {
+public:
+    explicit one_shot_http(std::string body) : body_(std::move(body)) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(::listen(fd_, 1) == 0);
+        REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+        port_ = ntohs(a.sin_port);
+        thread_ = std::thread([this] {
+            int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c < 0) return;
+            char buf[2048];
+            std::string req;
+            while (req.find("\r\n\r\n") == std::string::npos) {
+                auto n = ::read(c, buf, sizeof buf);
+                if (n <= 0) break;
+                req.append(buf, static_cast<std::size_t>(n));
+            }
+            request_ = req;
+            auto resp = "HTTP/1.0 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
+                        "\r\nConnection: close\r\n\r\n" + body_;
+            auto ignored = ::write(c, resp.data(), resp.size());
+            (void)ignored;
+            ::close(c);
+        });
+    }
+    ~one_shot_http() {
+        ::shutdown(fd_, SHUT_RDWR);
+        thread_.join();
+        ::close(fd_);
+    }
+    std::uint16_t port() const { return port_; }
+    const std::string& request() const { return request_; }
+
+private:
+    std::string body_;
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::thread thread_;
+    std::string request_;
+};
+
+void make_ext4(const fs::path& image, const fs::path& content_dir) {
+    auto cmd = "mke2fs -q -F -t ext4 -d " + content_dir.string() + " " + image.string() + " 8M";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string run_output(const std::string& cmd) {
+    std::string out;
+    FILE* f = ::popen(cmd.c_str(), "r");
+    REQUIRE(f);
+    char buf[512];
+    while (auto n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+    ::pclose(f);
+    return out;
+}
+
+} // namespace
+
+TEST_SUITE("vm") {
+
+TEST_CASE("boot: Debian's cloud kernel runs init, which prints markers and powers off") {
+    auto fds = open_fds();
+    auto cfg = test_config(debian_kernel(), "hello");
+    cfg.cpus = 2;
+    auto r = boot(cfg);
+    CHECK(r.status.reason == exit_reason::poweroff);
+    CHECK(r.status.shutdown_reason == "guest-shutdown");
+    CHECK(r.status.clean());
+    CHECK(contains(r.console, "CZ-BOOTED"));
+    CHECK_FALSE(contains(r.console, "CZ-INSMOD-FAILED"));
+    CHECK(contains(r.console, "CZ-HELLO " + debian_kernel().version + " cpus=2"));
+    CHECK(contains(r.console, "CZ-DONE"));
+    check_no_leaks(fds);
+}
+
+TEST_CASE("boot: the minimal kernel (when one has been built) boots without modules") {
+    std::error_code ec;
+    auto k = find_kernel(test_root(), kernel_flavor::minimal, ec);
+    if (ec) {
+        ec.clear();
+        k = find_kernel(default_root(), kernel_flavor::minimal, ec);
+    }
+    if (ec) {
+        std::puts("skipped: no minimal kernel cached (kernel/build-minimal-kernel.sh builds one)");
+        std::fflush(stdout);
+        std::_Exit(77);
+    }
+    auto fds = open_fds();
+    auto r = boot(test_config(k, "hello"));
+    CHECK(r.status.reason == exit_reason::poweroff);
+    CHECK(contains(r.console, "CZ-HELLO"));
+    CHECK(contains(r.console, "CZ-DONE"));
+    check_no_leaks(fds);
+}
+
+TEST_CASE("disks: a read-only ext4 image is /dev/vda with its content; writes are refused") {
+    auto fds = open_fds();
+    auto dir = test_root() / "disk-test";
+    fs::remove_all(dir);
+    fs::create_directories(dir / "ro-content");
+    fs::create_directories(dir / "rw-content");
+    std::ofstream(dir / "ro-content/hello.txt") << "hello-from-the-host\n";
+    make_ext4(dir / "ro.img", dir / "ro-content");
+    make_ext4(dir / "rw.img", dir / "rw-content");
+    auto ro_before = read_file(dir / "ro.img");
+
+    auto cfg = test_config(debian_kernel(), "disk");
+    cfg.disks = {{dir / "ro.img", true}, {dir / "rw.img", false}};
+    auto r = boot(cfg);
+    INFO("console:\n" << r.console);
+    CHECK(r.status.reason == exit_reason::poweroff);
+    CHECK(contains(r.console, "CZ-VDA-RO 1"));
+    CHECK(contains(r.console, "CZ-VDA-CONTENT hello-from-the-host"));
+    CHECK(contains(r.console, "CZ-VDA-WRITE-REFUSED"));
+    CHECK(contains(r.console, "CZ-VDB-WRITTEN"));
+    CHECK(read_file(dir / "ro.img") == ro_before);
+    // The real peer reads what the guest wrote.
+    CHECK(run_output("debugfs -R 'cat /guest.txt' " + (dir / "rw.img").string() + " 2>/dev/null") ==
+          "written-by-guest\n");
+    CHECK(run_output("e2fsck -fn " + (dir / "rw.img").string() + " >/dev/null 2>&1; echo $?") == "0\n");
+    fs::remove_all(dir);
+    check_no_leaks(fds);
+}
+
+TEST_CASE("network: the guest fetches a page from the host's loopback through 10.0.2.2") {
+    auto fds = open_fds();
+    std::optional<one_shot_http> server(std::in_place, "page-from-host-loopback");
+    auto cfg = test_config(debian_kernel(), "net");
+    cfg.append += " cz.port=" + std::to_string(server->port());
+    cfg.network = user_network{};
+    auto r = boot(cfg);
+    INFO("console:\n" << r.console);
+    CHECK(r.status.reason == exit_reason::poweroff);
+    CHECK(contains(r.console, "CZ-PAGE page-from-host-loopback"));
+    CHECK(contains(server->request(), "GET / HTTP/1."));
+    server.reset();
+    check_no_leaks(fds);
+}
+
+TEST_CASE("failures: guest panic, QEMU killed from outside, a guest that never finishes") {
+    auto fds = open_fds();
+    SUBCASE("panic") {
+        auto r = boot(test_config(debian_kernel(), "panic"));
+        CHECK(r.status.reason == exit_reason::panic);
+        CHECK(contains(r.console, "CZ-PANICKING"));
+        CHECK(contains(r.console, "Kernel panic - not syncing"));
+    }
+    SUBCASE("QEMU killed with SIGKILL by someone else") {
+        asio::io_context ctx;
+        auto cfg = test_config(debian_kernel(), "hang");
+        qemu_vm* self = nullptr;
+        bool sent = false;
+        cfg.on_console = [&](std::string_view) {
+            if (!sent && contains(self->console(), "CZ-HANGING")) {
+                sent = true;
+                ::kill(self->pid(), SIGKILL);
+            }
+        };
+        qemu_vm vm(ctx, cfg);
+        self = &vm;
+        vm.start();
+        auto dir = vm.state_dir();
+        std::error_code ec;
+        auto st = vm.wait_for(120s, ec);
+        REQUIRE(!ec);
+        CHECK(sent);
+        CHECK(st.reason == exit_reason::killed);
+        CHECK(st.process.signaled);
+        CHECK(st.process.code == SIGKILL);
+        CHECK(contains(st.describe(), "killed"));
+        CHECK_FALSE(fs::exists(dir));
+        CHECK_FALSE(vm.running());
+    }
+    SUBCASE("a guest that never powers off: wait_for times out and stops it") {
+        asio::io_context ctx;
+        qemu_vm vm(ctx, test_config(debian_kernel(), "hang"));
+        vm.start();
+        auto dir = vm.state_dir();
+        auto pid = vm.pid();
+        std::error_code ec;
+        auto st = vm.wait_for(8s, ec);
+        CHECK(ec == errc::timed_out);
+        CHECK(st.reason == exit_reason::stopped);
+        CHECK_FALSE(fs::exists(dir));
+        CHECK(::kill(pid, 0) == -1);
+    }
+    SUBCASE("a VM destroyed while running takes QEMU with it") {
+        pid_t pid = 0;
+        fs::path dir;
+        {
+            asio::io_context ctx;
+            qemu_vm vm(ctx, test_config(debian_kernel(), "hang"));
+            vm.start();
+            pid = vm.pid();
+            dir = vm.state_dir();
+            CHECK(::kill(pid, 0) == 0);
+        }
+        CHECK(::kill(pid, 0) == -1);
+        CHECK_FALSE(fs::exists(dir));
+    }
+    SUBCASE("QEMU refuses the kernel: start fails with QEMU's message") {
+        auto dir = test_root() / "bad-kernel";
+        fs::create_directories(dir);
+        std::ofstream(dir / "vmlinuz") << "this is not a kernel";
+        asio::io_context ctx;
+        auto cfg = test_config(debian_kernel(), "hello");
+        cfg.kernel = dir / "vmlinuz";
+        qemu_vm vm(ctx, cfg);
+        std::error_code ec;
+        vm.start(ec);
+        CHECK(ec == errc::vmm_start_failed);
+        CHECK(contains(vm.vmm_message(), "qemu"));
+        CHECK(vm.wait(ec).reason == exit_reason::vmm_error);
+        CHECK(ec == errc::not_running);
+        fs::remove_all(dir);
+    }
+    SUBCASE("no QEMU binary") {
+        asio::io_context ctx;
+        auto cfg = test_config(debian_kernel(), "hello");
+        cfg.vmm_binary = "/nonexistent/qemu-system-x86_64";
+        qemu_vm vm(ctx, cfg);
+        std::error_code ec;
+        vm.start(ec);
+        CHECK(ec == errc::vmm_not_found);
+    }
+    check_no_leaks(fds);
+}
+
+TEST_CASE("parallel: four VMs on one io_context") {
+    auto fds = open_fds();
+    std::optional<asio::io_context> ctx_storage(std::in_place);
+    auto& ctx = *ctx_storage;
+    std::vector<std::unique_ptr<qemu_vm>> vms;
+    std::vector<exit_status> results(4);
+    int done = 0;
+    for (int i = 0; i < 4; ++i) {
+        vms.push_back(std::make_unique<qemu_vm>(ctx, test_config(debian_kernel(), "hello")));
+        vms.back()->start();
+    }
+    for (int i = 0; i < 4; ++i)
+        vms[static_cast<std::size_t>(i)]->async_wait([&, i](std::error_code ec, exit_status st) {
+            CHECK(!ec);
+            results[static_cast<std::size_t>(i)] = st;
+            ++done;
+        });
+    ctx.restart();
+    {
+        asio::steady_timer limit(ctx, 240s);
+        limit.async_wait([&](std::error_code ec) {
+            if (!ec)
+                for (auto& vm : vms) vm->async_stop({0ms, 1000ms}, [](std::error_code, exit_status) {});
+        });
+        while (done < 4 && ctx.run_one() > 0) {
+        }
+    }
+    for (std::size_t i = 0; i < 4; ++i) {
+        INFO("vm " << i << ": " << vms[i]->console());
+        CHECK(results[i].reason == exit_reason::poweroff);
+        CHECK(contains(vms[i]->console(), "CZ-DONE"));
+    }
+    vms.clear();
+    ctx_storage.reset();
+    check_no_leaks(fds);
+}
+
+} // TEST_SUITE
