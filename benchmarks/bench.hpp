@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <spawn.h>
 #include <stdexcept>
 #include <string>
 #include <sys/resource.h>
@@ -25,19 +26,20 @@ namespace cz::bench {
 // One measured run.
 struct sample {
     double seconds = 0;
-    long peak_rss_kib = 0; // of the child process; 0 for in-process measurements
+    double cpu_seconds = 0; // user + system time of the command and its descendants
+    long peak_rss_kib = 0;  // the largest of its processes; 0 for in-process measurements
 };
 
 // Runs `command` with /bin/sh -c and measures wall time and the child's peak RSS. Throws when the
 // command fails: a benchmark of a failing command measures nothing.
 inline sample run_command(const std::string& command) {
     auto start = std::chrono::steady_clock::now();
-    pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-        ::_exit(127);
-    }
+    // posix_spawn, not fork: glibc spawns with CLONE_VM|CLONE_VFORK, so the child never holds a
+    // copy of this process's pages and its peak RSS is the command's own.
+    const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
+    pid_t pid = 0;
+    if (::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) != 0)
+        throw std::runtime_error("posix_spawn failed");
     int status = 0;
     rusage usage{};
     while (::wait4(pid, &status, 0, &usage) < 0) {
@@ -46,7 +48,9 @@ inline sample run_command(const std::string& command) {
     auto end = std::chrono::steady_clock::now();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         throw std::runtime_error("benchmark command failed: " + command);
-    return {std::chrono::duration<double>(end - start).count(), usage.ru_maxrss};
+    double cpu = double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                 double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+    return {std::chrono::duration<double>(end - start).count(), cpu, usage.ru_maxrss};
 }
 
 // Measures an in-process function.
@@ -54,7 +58,7 @@ inline sample run_function(const std::function<void()>& fn) {
     auto start = std::chrono::steady_clock::now();
     fn();
     auto end = std::chrono::steady_clock::now();
-    return {std::chrono::duration<double>(end - start).count(), 0};
+    return {std::chrono::duration<double>(end - start).count(), 0, 0};
 }
 
 inline double median(std::vector<double> v) {
@@ -67,6 +71,7 @@ inline double median(std::vector<double> v) {
 struct result {
     std::string name;
     double seconds = 0;
+    double cpu_seconds = 0;
     long peak_rss_kib = 0;
 };
 
@@ -81,19 +86,23 @@ inline contender command(std::string name, std::string cmd) {
 }
 
 // Runs every contender `runs` times, round-robin, and returns their medians in order.
-inline std::vector<result> compare(const std::vector<contender>& contenders, int runs) {
-    std::vector<std::vector<double>> times(contenders.size());
+// `before_each` (optional) runs before every measurement, untimed (e.g. `sync`).
+inline std::vector<result> compare(const std::vector<contender>& contenders, int runs,
+                                   const std::function<void()>& before_each = {}) {
+    std::vector<std::vector<double>> times(contenders.size()), cpu(contenders.size());
     std::vector<long> rss(contenders.size(), 0);
     for (int r = 0; r < runs; ++r) {
         for (std::size_t i = 0; i < contenders.size(); ++i) {
+            if (before_each) before_each();
             auto s = contenders[i].run();
             times[i].push_back(s.seconds);
+            cpu[i].push_back(s.cpu_seconds);
             rss[i] = std::max(rss[i], s.peak_rss_kib);
         }
     }
     std::vector<result> out;
     for (std::size_t i = 0; i < contenders.size(); ++i)
-        out.push_back({contenders[i].name, median(times[i]), rss[i]});
+        out.push_back({contenders[i].name, median(times[i]), median(cpu[i]), rss[i]});
     return out;
 }
 
@@ -102,13 +111,13 @@ inline std::vector<result> compare(const std::vector<contender>& contenders, int
 inline void print_table(const std::string& title, const std::vector<result>& results,
                         double bytes = 0) {
     fmt::print("\n{}\n", title);
-    fmt::print("  {:<34} {:>10} {:>11} {:>12} {:>12}\n", "contender", "median s", "MB/s",
-               "peak RSS", "time/cz");
+    fmt::print("  {:<34} {:>10} {:>9} {:>12} {:>9} {:>9}\n", "contender", "median s", "MB/s",
+               "peak RSS", "cpu s", "time/cz");
     for (const auto& r : results) {
         std::string mbs = bytes > 0 ? fmt::format("{:.0f}", bytes / r.seconds / 1e6) : "-";
         std::string rss = r.peak_rss_kib ? fmt::format("{:.1f} MiB", r.peak_rss_kib / 1024.0) : "-";
-        fmt::print("  {:<34} {:>10.3f} {:>11} {:>12} {:>11.2f}x\n", r.name, r.seconds, mbs, rss,
-                   r.seconds / results.front().seconds);
+        fmt::print("  {:<34} {:>10.3f} {:>9} {:>12} {:>9.3f} {:>8.2f}x\n", r.name, r.seconds, mbs,
+                   rss, r.cpu_seconds, r.seconds / results.front().seconds);
     }
     std::fflush(stdout);
 }

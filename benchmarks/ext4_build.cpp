@@ -8,18 +8,17 @@
 //   tar+mke2fs  tar -xzf of each layer into a directory, then mke2fs -t ext4 -d DIR
 //   umoci+mke2fs  umoci unpack --rootless of an OCI layout holding the layers, then mke2fs -d
 // and prints the median wall time, the peak RSS of each (the largest of its processes) and the
-// ratio peer/cz. Self-contained (no shared bench header on this branch yet).
+// ratio peer/cz (bench.hpp).
+#include "bench.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -28,44 +27,6 @@
 #endif
 
 namespace {
-
-struct sample {
-    double seconds = 0;
-    long peak_rss_kib = 0; // the largest peak RSS among the command's processes
-};
-
-// Runs `cmd` with sh -c; the peak RSS is RUSAGE_CHILDREN's ru_maxrss: the largest of the
-// waited-for descendants. A fork per measurement keeps each one's maximum separate.
-sample run(const std::string& cmd) {
-    int pipefd[2];
-    if (::pipe(pipefd) != 0) throw std::runtime_error("pipe");
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        ::close(pipefd[0]);
-        auto start = std::chrono::steady_clock::now();
-        int st = std::system(cmd.c_str());
-        auto end = std::chrono::steady_clock::now();
-        rusage u{};
-        ::getrusage(RUSAGE_CHILDREN, &u);
-        sample s{std::chrono::duration<double>(end - start).count(), u.ru_maxrss};
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) s.seconds = -1;
-        if (::write(pipefd[1], &s, sizeof s) != sizeof s) ::_exit(2);
-        ::_exit(0);
-    }
-    ::close(pipefd[1]);
-    sample s;
-    if (::read(pipefd[0], &s, sizeof s) != sizeof s) throw std::runtime_error("lost a sample");
-    ::close(pipefd[0]);
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    if (s.seconds < 0) throw std::runtime_error("command failed: " + cmd);
-    return s;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 void sh(const std::string& cmd) {
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("failed: " + cmd);
@@ -142,37 +103,24 @@ int main(int argc, char** argv) {
         const std::string mke2fs = "mke2fs -q -F -t ext4 -d";
         // mke2fs needs a size: the extracted tree's size plus 25 %, in KiB.
         const std::string size_expr = "$(( $(du -sk '%s' | cut -f1) * 5 / 4 + 65536 ))k";
-        struct contender {
-            std::string name, cmd;
-            std::vector<double> times;
-            long rss = 0;
+        auto size_of = [&](const std::string& dir) {
+            return fmt::format(fmt::runtime(std::string(size_expr).replace(size_expr.find("%s"), 2, "{}")), dir);
         };
-        std::vector<contender> cs = {
-            {"cz ext4 create", fmt::format("'{}' ext4 create '{}' --from-tar{}", CZ_EXE, img, layer_args), {}, 0},
-            {"tar -x + mke2fs -d",
-             fmt::format("rm -rf '{0}' && mkdir '{0}' && for l in{1}; do tar -xzf \"$l\" -C '{0}' || exit 1; done && {2} '{0}' '{3}' {4}",
-                         tree, layer_args, mke2fs, img, fmt::format(fmt::runtime(std::string(size_expr).replace(size_expr.find("%s"), 2, "{}")), tree)),
-             {}, 0},
-            {"umoci unpack + mke2fs -d",
-             fmt::format("rm -rf '{0}' && umoci unpack --rootless --image '{1}:bench' '{0}' >/dev/null 2>&1 && {2} '{0}/rootfs' '{3}' {4}",
-                         bundle, oci, mke2fs, img, fmt::format(fmt::runtime(std::string(size_expr).replace(size_expr.find("%s"), 2, "{}")), bundle + "/rootfs")),
-             {}, 0},
+        std::vector<cz::bench::contender> cs = {
+            cz::bench::command("cz ext4 create",
+                               fmt::format("'{}' ext4 create '{}' --from-tar{}", CZ_EXE, img, layer_args)),
+            cz::bench::command("tar -x + mke2fs -d",
+                               fmt::format("rm -rf '{0}' && mkdir '{0}' && for l in{1}; do tar -xzf \"$l\" -C '{0}' || exit 1; done && {2} '{0}' '{3}' {4}",
+                                           tree, layer_args, mke2fs, img, size_of(tree))),
+            cz::bench::command("umoci unpack + mke2fs -d",
+                               fmt::format("rm -rf '{0}' && umoci unpack --rootless --image '{1}:bench' '{0}' >/dev/null 2>&1 && {2} '{0}/rootfs' '{3}' {4}",
+                                           bundle, oci, mke2fs, img, size_of(bundle + "/rootfs"))),
         };
         std::fprintf(stderr, "layers:");
         sh("du -ch " + layer_args + " | tail -1 >&2");
-        for (int r = 0; r < runs; ++r)
-            for (auto& c : cs) {
-                sh("sync");
-                auto s = run(c.cmd);
-                c.times.push_back(s.seconds);
-                c.rss = std::max(c.rss, s.peak_rss_kib);
-                std::fprintf(stderr, "  run %d %-26s %7.2f s  %6ld MiB\n", r + 1, c.name.c_str(), s.seconds, s.peak_rss_kib / 1024);
-            }
+        auto results = cz::bench::compare(cs, runs, [] { sh("sync"); });
         sh(fmt::format("rm -rf '{}' '{}' '{}'", tree, bundle, img));
-        double base = median(cs[0].times);
-        fmt::print("{:<28} {:>10} {:>14} {:>12}\n", "contender", "median s", "peak RSS MiB", "vs cz");
-        for (auto& c : cs)
-            fmt::print("{:<28} {:>10.2f} {:>14} {:>11.2f}x\n", c.name, median(c.times), c.rss / 1024, median(c.times) / base);
+        cz::bench::print_table(fmt::format("{} layers -> ext4 image (median of {})", files.size(), runs), results);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "bench_ext4_build: %s\n", e.what());
         return 1;
