@@ -410,6 +410,28 @@ TEST_CASE("parallel: four VMs on one io_context") {
 
 namespace {
 
+// Runs an io_context on a thread of its own until stop(); the destructor stops it too, so a
+// failed check that throws does not leave a joinable thread behind (std::terminate).
+class io_thread {
+public:
+    explicit io_thread(asio::io_context& ctx)
+        : ctx_(ctx), work_(asio::make_work_guard(ctx)), thread_([this] { ctx_.run(); }) {}
+    ~io_thread() { stop(); }
+    // Afterwards the io_context can be run again (by the VM's synchronous functions).
+    void stop() {
+        if (!thread_.joinable()) return;
+        work_.reset();
+        ctx_.stop();
+        thread_.join();
+        ctx_.restart();
+    }
+
+private:
+    asio::io_context& ctx_;
+    asio::executor_work_guard<asio::io_context::executor_type> work_;
+    std::thread thread_;
+};
+
 // vsock_guest's "source"/"dial" byte pattern.
 std::uint8_t pattern_byte(std::uint64_t i) { return static_cast<std::uint8_t>((i * 2654435761u) >> 13); }
 
@@ -457,8 +479,7 @@ TEST_CASE("vsock: every VM has cz's vsock device; host and guest dial each other
         CHECK(fs::is_socket(uds));
         // The device is served on ctx, and dial() blocks: ctx runs on a thread of its own while
         // this one plays the host application. It is stopped before wait_for() runs ctx here.
-        auto work = asio::make_work_guard(ctx);
-        std::thread io([&] { ctx.run(); });
+        io_thread io(ctx);
         auto host = vm.vsock_host();
         host.handshake_timeout = 3s;
 
@@ -499,10 +520,7 @@ TEST_CASE("vsock: every VM has cz's vsock device; host and guest dial each other
             auto sock = dial_guest(host, 1234, 10s);
             asio::write(sock, asio::buffer(std::string("reboot\n")));
         }
-        work.reset();
-        ctx.stop();
-        io.join();
-        ctx.restart();
+        io.stop();
         std::error_code ec;
         auto st = vm.wait_for(60s, ec);
         INFO("console:\n" << vm.console());
