@@ -1,6 +1,7 @@
 // The vm suite: real VMs under QEMU (TCG where KVM is not usable), booting Debian's cloud kernel
 // (fetched on first use with kernel/fetch-debian-kernel.sh into the test root) and, when one has
-// been built, the minimal kernel — with a busybox initramfs whose init is guest-init.sh.
+// been built, the minimal kernel — with a busybox initramfs whose init is guest-init.sh, and
+// tests/vsock's static vsock_guest for the vsock case.
 #include <cz/vm/qemu.hpp>
 
 #include <cz/vm/initramfs.hpp>
@@ -8,12 +9,17 @@
 
 #include <doctest/doctest.h>
 
+#include <asio/executor_work_guard.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
 #include <arpa/inet.h>
 #include <csignal>
 #include <cstdlib>
 #include <dirent.h>
 #include <fstream>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sstream>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -50,12 +56,21 @@ const kernel_info& debian_kernel() {
     return k;
 }
 
-// The test initramfs for a kernel: busybox, guest-init.sh as /init, the kernel's modules.
+// tests/vsock's guest program (vsock_guest.cpp): listens on vsock port 1234 for commands.
+fs::path vsock_guest() {
+    const char* g = std::getenv("CZ_VSOCK_GUEST");
+    REQUIRE_MESSAGE(g, "CZ_VSOCK_GUEST not set (run through meson test)");
+    return g;
+}
+
+// The test initramfs for a kernel: busybox, vsock_guest, guest-init.sh as /init, the kernel's
+// modules.
 fs::path initramfs_for(const kernel_info& k) {
     auto path = test_root() / ("initramfs-" + std::string(to_string(k.flavor)) + ".cpio.gz");
     initramfs_builder b;
     b.init(source_root() / "tests/vm/guest-init.sh");
     b.add_file("bin/busybox", "/bin/busybox", 0755);
+    b.add_file("bin/vsock_guest", vsock_guest(), 0755);
     b.add_modules(k.modules);
     b.write_gzip(path);
     return path;
@@ -388,6 +403,134 @@ TEST_CASE("parallel: four VMs on one io_context") {
     }
     vms.clear();
     ctx_storage.reset();
+    check_no_leaks(fds);
+}
+
+} // TEST_SUITE
+
+namespace {
+
+// Runs an io_context on a thread of its own until stop(); the destructor stops it too, so a
+// failed check that throws does not leave a joinable thread behind (std::terminate).
+class io_thread {
+public:
+    explicit io_thread(asio::io_context& ctx)
+        : ctx_(ctx), work_(asio::make_work_guard(ctx)), thread_([this] { ctx_.run(); }) {}
+    ~io_thread() { stop(); }
+    // Afterwards the io_context can be run again (by the VM's synchronous functions).
+    void stop() {
+        if (!thread_.joinable()) return;
+        work_.reset();
+        ctx_.stop();
+        thread_.join();
+        ctx_.restart();
+    }
+
+private:
+    asio::io_context& ctx_;
+    asio::executor_work_guard<asio::io_context::executor_type> work_;
+    std::thread thread_;
+};
+
+// vsock_guest's "source"/"dial" byte pattern.
+std::uint8_t pattern_byte(std::uint64_t i) { return static_cast<std::uint8_t>((i * 2654435761u) >> 13); }
+
+// Dials the guest's port, retrying while the guest is still booting (no driver yet, or nobody
+// listening yet: the device refuses or times out the request).
+cz::vsock::generic_socket dial_guest(cz::vsock::host& host, std::uint32_t port,
+                                     std::chrono::seconds patience) {
+    auto deadline = std::chrono::steady_clock::now() + patience;
+    while (std::chrono::steady_clock::now() < deadline) {
+        std::error_code ec;
+        auto sock = host.dial(port, ec);
+        if (!ec) return sock;
+        std::this_thread::sleep_for(200ms);
+    }
+    return host.dial(port); // the last try throws what went wrong
+}
+
+std::string read_to_eof(cz::vsock::generic_socket& sock) {
+    std::string out;
+    char buf[4096];
+    std::error_code ec;
+    while (true) {
+        auto n = sock.read_some(asio::buffer(buf), ec);
+        out.append(buf, n);
+        if (ec) break;
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_SUITE("vm") {
+
+TEST_CASE("vsock: every VM has cz's vsock device; host and guest dial each other through it") {
+    auto fds = open_fds();
+    {
+        asio::io_context ctx;
+        auto cfg = test_config(debian_kernel(), "vsock");
+        REQUIRE(cfg.vsock);
+        CHECK(cfg.vsock->guest_cid == 3);
+        qemu_vm vm(ctx, cfg);
+        vm.start();
+        auto uds = vm.vsock_socket();
+        CHECK(uds.parent_path() == vm.state_dir());
+        CHECK(fs::is_socket(uds));
+        // The device is served on ctx, and dial() blocks: ctx runs on a thread of its own while
+        // this one plays the host application. It is stopped before wait_for() runs ctx here.
+        io_thread io(ctx);
+        auto host = vm.vsock_host();
+        host.handshake_timeout = 3s;
+
+        {
+            INFO("host -> guest: echo");
+            auto sock = dial_guest(host, 1234, 90s);
+            std::string payload = "echo\n";
+            std::string data;
+            for (int i = 0; i < 20000; ++i) data += static_cast<char>('a' + i % 26);
+            asio::write(sock, asio::buffer(payload + data));
+            std::string back(data.size(), '\0');
+            std::error_code ec;
+            asio::read(sock, asio::buffer(back), ec);
+            CHECK_MESSAGE(!ec, ec.message());
+            CHECK(back == data);
+        }
+        {
+            INFO("guest -> host: the guest dials CID 2 port 5000");
+            auto acceptor = host.listen(5000);
+            CHECK(fs::is_socket(uds.string() + "_5000"));
+            auto control = dial_guest(host, 1234, 10s);
+            asio::write(control, asio::buffer(std::string("dial 5000 4096\n")));
+            pollfd p{acceptor.native_handle(), POLLIN, 0};
+            REQUIRE_MESSAGE(::poll(&p, 1, 30000) == 1, "the guest did not connect to port 5000");
+            auto conn = acceptor.accept();
+            auto got = read_to_eof(conn); // the guest half-closes after its 4096 bytes
+            REQUIRE(got.size() == 4096);
+            bool same = true;
+            for (std::size_t i = 0; i < got.size(); ++i)
+                same = same && static_cast<std::uint8_t>(got[i]) == pattern_byte(i);
+            CHECK(same);
+            asio::write(conn, asio::buffer(std::string("host got 4096")));
+            conn.close();
+            // vsock_guest passes our answer back on the control connection.
+            CHECK(read_to_eof(control) == "host got 4096");
+        }
+        {
+            auto sock = dial_guest(host, 1234, 10s);
+            asio::write(sock, asio::buffer(std::string("reboot\n")));
+        }
+        io.stop();
+        std::error_code ec;
+        auto st = vm.wait_for(60s, ec);
+        INFO("console:\n" << vm.console());
+        REQUIRE_MESSAGE(!ec, ec.message());
+        // -no-reboot: the guest's reboot ends the VM; the device's sockets went with the state dir.
+        CHECK(st.reason == exit_reason::reboot);
+        CHECK(contains(vm.console(), "vsock_guest: ready"));
+        CHECK_FALSE(fs::exists(uds));
+        CHECK_FALSE(fs::exists(vm.state_dir()));
+    }
     check_no_leaks(fds);
 }
 

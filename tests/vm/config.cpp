@@ -103,6 +103,27 @@ TEST_CASE("config: validation names the bad field") {
     CHECK(what.find("missing.img") != std::string::npos);
     cfg.disks.clear();
     ec.clear();
+    // The vsock device is on by default, with CID 3; 0..2 and -1 are not guest CIDs.
+    REQUIRE(cfg.vsock);
+    CHECK(cfg.vsock->guest_cid == 3);
+    cfg.vsock->guest_cid = 2;
+    validate(cfg, what, ec);
+    CHECK(ec == errc::invalid_config);
+    CHECK(what.find("vsock") != std::string::npos);
+    ec.clear();
+    cfg.vsock->guest_cid = 0xffffffffu;
+    validate(cfg, what, ec);
+    CHECK(ec == errc::invalid_config);
+    ec.clear();
+    cfg.vsock->guest_cid = 42;
+    cfg.root = t.path / "x,y";
+    validate(cfg, what, ec);
+    CHECK(ec == errc::invalid_config);
+    ec.clear();
+    cfg.vsock.reset(); // without the device, the root's name does not reach QEMU's command line
+    validate(cfg, what, ec);
+    CHECK(!ec);
+    cfg.root.clear();
     std::ofstream(t.path / "a,b") << "x";
     cfg.kernel = t.path / "a,b";
     validate(cfg, what, ec);

@@ -1,6 +1,6 @@
 #!/bin/busybox sh
 # The init of cz's test VMs (busybox-static + this script). What it does is chosen on the kernel
-# command line: cz.test=hello|disk|net|panic|hang (cz.port=N for net). It prints CZ-* markers
+# command line: cz.test=hello|disk|net|panic|hang|vsock (cz.port=N for net). It prints CZ-* markers
 # the tests look for, and powers off.
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
@@ -37,6 +37,10 @@ net)
 panic)
     echo CZ-PANICKING
     exit 1
+    ;;
+vsock)
+    # tests/vsock's guest program serves on vsock port 1234 until told to reboot.
+    exec /bin/vsock_guest
     ;;
 hang)
     echo CZ-HANGING

@@ -64,6 +64,16 @@ private:
 // as {"-chardev", "socket,id=vu0,path=...", "-device", "vhost-user-vsock-device,chardev=vu0"}.
 using device_hook = std::function<std::vector<std::string>(device_context&)>;
 
+// cz's vsock device (cz/vsock's vhost-user backend, served by the qemu_vm itself on its
+// io_context): the guest reaches the host as CID 2, the host reaches the guest through
+// qemu_vm::vsock_host(). Its sockets (vhost-user.sock, vsock.sock, vsock.sock_<port>) live in the
+// VM's state directory, so they go with it.
+struct vsock_device {
+    // The guest's CID; the guest sees it in its vsock driver. 3 is the first free one (0..2 are
+    // reserved), and each VM has its own device, so every VM can have CID 3.
+    std::uint32_t guest_cid = 3;
+};
+
 // Which accelerator runs the guest.
 enum class accel_mode {
     automatic, // KVM when usable (see cz/vm/accel.hpp), else TCG
@@ -92,6 +102,9 @@ struct config {
     bool keep_state = false;
     // The VMM binary; looked up in PATH when it has no slash.
     std::string vmm_binary = "qemu-system-x86_64";
+    // The vsock device; on by default, as cz's guest agent talks to the host through it. The guest
+    // needs the virtio_mmio and vmw_vsock_virtio_transport drivers to see it.
+    std::optional<vsock_device> vsock = vsock_device{};
     // Devices added by other modules (see device_hook).
     std::vector<device_hook> devices;
     // Called with each chunk of console output as it arrives (on the executor's thread).

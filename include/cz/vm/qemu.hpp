@@ -20,6 +20,10 @@
 // and the kernel command line `console=ttyS0 reboot=t panic=-1 quiet` plus the i8042/crypto
 // self-test skips Firecracker uses; under TCG also tsc_early_khz= (see cz/vm/accel.hpp).
 //
+// The vsock device (config::vsock, on by default): a cz::vsock::backend owned by the qemu_vm,
+// running on its io_context, started before QEMU (QEMU connects to its vhost-user socket once, at
+// startup) and stopped once QEMU has exited. vsock_host() dials and listens on guest ports.
+//
 // Threading: all operations of one VM run on its io_context's thread; the synchronous functions
 // run the io_context themselves and must not be mixed with another thread running it.
 #pragma once
@@ -30,6 +34,7 @@
 #include <cz/vm/error.hpp>
 #include <cz/vm/process.hpp>
 #include <cz/vm/qmp.hpp>
+#include <cz/vsock/host.hpp>
 
 #include <asio/io_context.hpp>
 
@@ -147,6 +152,14 @@ public:
     // Console output so far (the newest config::console_capture_limit bytes).
     CZ_DECL const std::string& console() const noexcept;
     CZ_DECL const vm_timings& timings() const noexcept;
+    // The host end of the VM's vsock device: dial(port) connects to a guest listener, listen(port)
+    // accepts guest connections to CID 2 port `port`. Valid between start and exit, and only with
+    // config::vsock set (otherwise dial and listen fail with no_such_file_or_directory).
+    // dial() blocks until the guest answers, and the device is served on the VM's io_context:
+    // call it from a thread other than the one running that io_context.
+    CZ_DECL ::cz::vsock::host vsock_host() const;
+    // The hybrid socket behind vsock_host() (<state dir>/vsock.sock); empty without a device.
+    CZ_DECL std::filesystem::path vsock_socket() const;
     // What start() failed with, in QEMU's words (its stderr), when it did.
     CZ_DECL const std::string& vmm_message() const noexcept;
 

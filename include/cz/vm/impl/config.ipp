@@ -28,12 +28,18 @@ CZ_DECL void validate(const config& cfg, std::string& what, std::error_code& ec)
     if (cfg.network)
         for (const auto& f : cfg.network->forwards)
             if (f.guest_port == 0) return fail("port forward without a guest port");
+    // 0, 1 and 2 are the hypervisor, loopback and host; -1 is VMADDR_CID_ANY.
+    if (cfg.vsock && (cfg.vsock->guest_cid < 3 || cfg.vsock->guest_cid == 0xffffffffu))
+        return fail("vsock guest CID must be 3..0xfffffffe");
     // Commas and quotes would change the meaning of the VMM's option syntax.
     auto plain = [](const std::string& s) {
         return s.find_first_of(",\"'\n") == std::string::npos;
     };
     if (!plain(cfg.kernel.string()) || !plain(cfg.initrd.string()))
         return fail("kernel and initrd paths may not contain commas, quotes or newlines");
+    // The vsock device's vhost-user socket is named by path on QEMU's command line.
+    if (cfg.vsock && !plain(cfg.root.string()))
+        return fail("the cz root may not contain commas, quotes or newlines (vsock socket path)");
     for (const auto& d : cfg.disks)
         if (!plain(d.path.string()))
             return fail("disk paths may not contain commas, quotes or newlines");

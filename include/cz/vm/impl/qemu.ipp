@@ -4,6 +4,7 @@
 #include <cz/vm/qemu.hpp>
 
 #include <cz/core/stream.hpp>
+#include <cz/vsock/backend.hpp>
 
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -128,6 +129,8 @@ struct qemu_state : std::enable_shared_from_this<qemu_state> {
     std::optional<asio::posix::stream_descriptor> console_pipe;
     std::optional<qmp_client> qmp;
     unique_fd console_log;
+    // The vsock device's backend (config::vsock); null without one.
+    std::unique_ptr<::cz::vsock::backend> vsock_backend;
     vm_event console_eof, qmp_eof, exited;
     bool started = false;
     bool stop_requested = false;
@@ -154,8 +157,14 @@ struct qemu_state : std::enable_shared_from_this<qemu_state> {
         std::filesystem::remove_all(state_dir, ignored);
     }
 
+    // Closes the vsock device's sockets and connections (QEMU is gone, so the guest is too).
+    void stop_vsock() noexcept {
+        if (vsock_backend) vsock_backend->stop();
+    }
+
     // For start's early returns: the state directory goes, the error is passed on.
     std::error_code fail(std::error_code e) noexcept {
+        stop_vsock();
         remove_state_dir();
         return e;
     }
@@ -246,6 +255,7 @@ struct qemu_state : std::enable_shared_from_this<qemu_state> {
         console_pipe.reset();
         if (qmp) qmp->close();
         console_log.reset();
+        stop_vsock();
         remove_state_dir();
         exited.notify();
         (void)self;
@@ -327,6 +337,7 @@ CZ_DECL qemu_vm::~qemu_vm() {
     if (s_->console_pipe) s_->console_pipe->close(ignored);
     if (s_->pidfd) s_->pidfd->close(ignored);
     s_->console_log.reset();
+    s_->vsock_backend.reset();
     s_->remove_state_dir();
 }
 
@@ -382,6 +393,22 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
     opts.stdout_fd = console_write.get();
     opts.stderr_fd = vmm_log.get();
     opts.keep_fds.push_back(listener.get());
+    if (s->cfg.vsock) {
+        // Listening before QEMU starts: QEMU connects to the vhost-user socket once, at startup.
+        ::cz::vsock::backend_config vc;
+        vc.device.guest_cid = s->cfg.vsock->guest_cid;
+        vc.vhost_user_socket = s->state_dir / "vhost-user.sock";
+        vc.uds_path = s->state_dir / "vsock.sock";
+        s->vsock_backend = std::make_unique<::cz::vsock::backend>(s->ctx, std::move(vc));
+        s->vsock_backend->start(ec);
+        if (ec) {
+            s->vmm_message = "vsock device: " + ec.message();
+            co_return s->fail(ec);
+        }
+        // Guest RAM is already a shared memfd (see qemu_command_line), as the backend needs.
+        auto words = s->vsock_backend->qemu_args();
+        launch.extra_args.insert(launch.extra_args.end(), words.begin(), words.end());
+    }
     device_context devices(s->state_dir);
     for (const auto& hook : s->cfg.devices) {
         auto words = hook(devices);
@@ -565,6 +592,14 @@ CZ_DECL bool qemu_vm::running() const noexcept {
 }
 CZ_DECL pid_t qemu_vm::pid() const noexcept { return s_->child.pid(); }
 CZ_DECL const std::filesystem::path& qemu_vm::state_dir() const noexcept { return s_->state_dir; }
+
+CZ_DECL std::filesystem::path qemu_vm::vsock_socket() const {
+    return s_->vsock_backend ? s_->vsock_backend->config().uds_path : std::filesystem::path();
+}
+
+CZ_DECL ::cz::vsock::host qemu_vm::vsock_host() const {
+    return ::cz::vsock::host(s_->ctx, ::cz::vsock::hybrid_transport{vsock_socket()});
+}
 CZ_DECL accel_mode qemu_vm::accel() const noexcept { return s_->accel; }
 CZ_DECL const std::string& qemu_vm::console() const noexcept { return s_->console_text; }
 CZ_DECL const vm_timings& qemu_vm::timings() const noexcept { return s_->times; }
