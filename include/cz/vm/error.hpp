@@ -16,7 +16,8 @@ enum class errc {
     file_changed,
     // The VM configuration is incomplete or contradictory (no kernel, zero CPUs, bad size).
     invalid_config,
-    // No kernel of the requested flavour is cached under the cz root (run `cz kernel fetch`).
+    // No kernel of the requested flavour is cached under the cz root (`cz kernel fetch` or
+    // `cz kernel build`).
     kernel_not_found,
     // The VMM binary (qemu-system-x86_64) could not be executed.
     vmm_not_found,

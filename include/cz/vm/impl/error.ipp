@@ -17,7 +17,7 @@ public:
         case errc::archive_entry_too_large: return "file too large for a cpio newc archive";
         case errc::file_changed: return "file changed size while being read";
         case errc::invalid_config: return "invalid VM configuration";
-        case errc::kernel_not_found: return "kernel not found (run `cz kernel fetch`)";
+        case errc::kernel_not_found: return "kernel not cached (`cz kernel fetch` for debian, `cz kernel build` for minimal)";
         case errc::vmm_not_found: return "VMM binary not found or not executable";
         case errc::vmm_start_failed: return "VMM exited before the VM was up";
         case errc::need_more: return "need more input";
