@@ -3,6 +3,11 @@
 # fragment kernel/minimal.config merged on top, everything built in.
 #
 #   kernel/build-minimal-kernel.sh [DEST]
+#   kernel/build-minimal-kernel.sh --check [DEST]
+#
+# --check builds nothing: it exits 0 when DEST holds a kernel whose config has every line of
+# minimal.config, and 1 (saying which lines differ) when DEST is missing or was built from an
+# older fragment.
 #
 # DEST defaults to <cz root>/kernels/minimal (cz root: $CZ_ROOT, else $XDG_DATA_HOME/cz, else
 # ~/.local/share/cz). The result, replaced atomically by rename:
@@ -18,9 +23,32 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 fragment=$here/minimal.config
+check_only=0
+if [ "${1:-}" = "--check" ]; then check_only=1; shift; fi
 root=${CZ_ROOT:-${XDG_DATA_HOME:-$HOME/.local/share}/cz}
 dest=${1:-$root/kernels/minimal}
 jobs=${JOBS:-$(nproc)}
+
+# Whether the full .config $1 has every line of the fragment. Kconfig silently drops options
+# whose dependencies are unmet, so a build insists on each; --check uses it to spot a cached
+# kernel built from an older fragment.
+satisfies_fragment() {
+    ok=0
+    while IFS= read -r line; do
+        case "$line" in
+            CONFIG_*=*) grep -qx "$line" "$1" || { echo "build-minimal-kernel: $line is missing" >&2; ok=1; } ;;
+            "# CONFIG_"*" is not set") name=${line#\# }; name=${name%% *}
+                if grep -q "^$name=" "$1"; then echo "build-minimal-kernel: $name is set" >&2; ok=1; fi ;;
+        esac
+    done < "$fragment"
+    return $ok
+}
+
+if [ "$check_only" -eq 1 ]; then
+    [ -f "$dest/vmlinuz" ] && [ -f "$dest/config" ] || { echo "build-minimal-kernel: no kernel in $dest" >&2; exit 1; }
+    satisfies_fragment "$dest/config" || { echo "build-minimal-kernel: $dest was built from another minimal.config" >&2; exit 1; }
+    exit 0
+fi
 
 pkg=$(apt-cache depends linux-source 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-source-/ { print $2; exit }')
 pkg=${pkg:-linux-source-6.1}
@@ -47,16 +75,7 @@ cd "$work"/linux-source-*
 make -s tinyconfig
 scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null
 make -s olddefconfig
-# Kconfig silently drops options whose dependencies are unmet: insist on every line.
-bad=0
-while IFS= read -r line; do
-    case "$line" in
-        CONFIG_*=*) grep -qx "$line" .config || { echo "build-minimal-kernel: $line did not stick" >&2; bad=1; } ;;
-        "# CONFIG_"*" is not set") name=${line#\# }; name=${name%% *}
-            if grep -q "^$name=" .config; then echo "build-minimal-kernel: $name is set" >&2; bad=1; fi ;;
-    esac
-done < "$fragment"
-[ "$bad" -eq 0 ] || exit 1
+satisfies_fragment .config || exit 1
 
 echo "build-minimal-kernel: building with $jobs jobs" >&2
 make -s -j"$jobs" bzImage vmlinux >&2

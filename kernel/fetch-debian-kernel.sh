@@ -7,6 +7,8 @@
 # else ~/.local/share/cz. The result (replaced atomically, by rename):
 #
 #   DEST/vmlinuz        the kernel (bzImage)
+#   DEST/vmlinux        the kernel ELF unpacked from it (bzimage-to-vmlinux.sh): cz boots it
+#                       through its PVH entry, which skips the guest's decompression
 #   DEST/version        the kernel release, e.g. 6.1.0-56-cloud-amd64
 #   DEST/package        the Debian package and version it came from
 #   DEST/modules/*.ko   uncompressed modules
@@ -18,6 +20,7 @@
 # its .modinfo section; modules built into the kernel (modules.builtin) are left out.
 set -eu
 
+here=$(cd "$(dirname "$0")" && pwd)
 meta=${CZ_KERNEL_PACKAGE:-linux-image-cloud-amd64}
 wanted="virtio_ring virtio virtio_mmio virtio_blk virtio_net vsock
         vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport overlay"
@@ -51,6 +54,8 @@ fi
 out=$work/out
 mkdir -p "$out/modules"
 cp "unpacked/boot/vmlinuz-$release" "$out/vmlinuz"
+"$here/bzimage-to-vmlinux.sh" "$out/vmlinuz" "$out/vmlinux" ||
+    echo "fetch-debian-kernel: no PVH kernel ELF; guests boot the bzImage" >&2
 echo "$release" > "$out/version"
 echo "$pkg $pkgversion" > "$out/package"
 : > "$out/modules.order"

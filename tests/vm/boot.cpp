@@ -1,7 +1,7 @@
 // The vm suite: real VMs under QEMU (TCG where KVM is not usable), booting Debian's cloud kernel
-// (fetched on first use with kernel/fetch-debian-kernel.sh into the test root) and, when one has
-// been built, the minimal kernel — with a busybox initramfs whose init is guest-init.sh, and
-// tests/vsock's static vsock_guest for the vsock case.
+// (fetched on first use with kernel/fetch-debian-kernel.sh into the test root) and the minimal
+// kernel (built on first use unless a matching one is cached), with a busybox initramfs whose
+// init is guest-init.sh, and tests/vsock's static vsock_guest for the vsock case.
 #include <cz/vm/qemu.hpp>
 
 #include <cz/vm/initramfs.hpp>
@@ -52,6 +52,23 @@ const kernel_info& debian_kernel() {
                    (kernels_dir(test_root()) / "debian").string();
         REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "fetching Debian's kernel failed: " << cmd);
         return find_kernel(test_root(), kernel_flavor::debian);
+    }();
+    return k;
+}
+
+// The minimal kernel: a cached one that matches kernel/minimal.config (the test root's, else the
+// user's cz root), or one built into the test root (kernel/build-minimal-kernel.sh, ~5 minutes).
+const kernel_info& minimal_kernel() {
+    static const kernel_info k = [] {
+        auto script = (source_root() / "kernel/build-minimal-kernel.sh").string();
+        for (const auto& root : {test_root(), default_root()}) {
+            auto dir = kernels_dir(root) / "minimal";
+            auto check = script + " --check " + dir.string() + " 2>/dev/null";
+            if (std::system(check.c_str()) == 0) return find_kernel(root, kernel_flavor::minimal);
+        }
+        auto build = script + " " + (kernels_dir(test_root()) / "minimal").string();
+        REQUIRE_MESSAGE(std::system(build.c_str()) == 0, "building the minimal kernel failed: " << build);
+        return find_kernel(test_root(), kernel_flavor::minimal);
     }();
     return k;
 }
@@ -180,6 +197,19 @@ void make_ext4(const fs::path& image, const fs::path& content_dir) {
     REQUIRE(std::system(cmd.c_str()) == 0);
 }
 
+// The disks of guest-init.sh's "disk" mode, in test_root()/NAME: ro.img (hello.txt) and an empty
+// rw.img, both ext4 made by mke2fs.
+fs::path make_test_disks(const std::string& name) {
+    auto dir = test_root() / name;
+    fs::remove_all(dir);
+    fs::create_directories(dir / "ro-content");
+    fs::create_directories(dir / "rw-content");
+    std::ofstream(dir / "ro-content/hello.txt") << "hello-from-the-host\n";
+    make_ext4(dir / "ro.img", dir / "ro-content");
+    make_ext4(dir / "rw.img", dir / "rw-content");
+    return dir;
+}
+
 std::string read_file(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     std::stringstream ss;
@@ -216,35 +246,39 @@ TEST_CASE("boot: Debian's cloud kernel runs init, which prints markers and power
     check_no_leaks(fds);
 }
 
-TEST_CASE("boot: the minimal kernel (when one has been built) boots without modules") {
-    std::error_code ec;
-    auto k = find_kernel(test_root(), kernel_flavor::minimal, ec);
-    if (ec) {
-        ec.clear();
-        k = find_kernel(default_root(), kernel_flavor::minimal, ec);
-    }
-    if (ec) {
-        std::puts("skipped: no minimal kernel cached (kernel/build-minimal-kernel.sh builds one)");
-        std::fflush(stdout);
-        std::_Exit(77);
-    }
+TEST_CASE("boot: the minimal kernel runs init with everything built in, with and without ACPI") {
+    const auto& k = minimal_kernel();
+    CHECK(k.modules.empty());
     auto fds = open_fds();
-    auto r = boot(test_config(k, "hello"));
-    CHECK(r.status.reason == exit_reason::poweroff);
-    CHECK(contains(r.console, "CZ-HELLO"));
-    CHECK(contains(r.console, "CZ-DONE"));
+    SUBCASE("ACPI (microvm's default): markers, then ACPI power-off") {
+        auto r = boot(test_config(k, "hello"));
+        CHECK(r.status.reason == exit_reason::poweroff);
+        CHECK(r.status.shutdown_reason == "guest-shutdown");
+        CHECK(contains(r.console, "CZ-BOOTED"));
+        CHECK(contains(r.console, "CZ-HELLO " + k.version + " cpus=1"));
+        CHECK(contains(r.console, "CZ-DONE"));
+    }
+    SUBCASE("no ACPI: QEMU puts the disks on the command line (virtio_mmio.device=)") {
+        auto dir = make_test_disks("minimal-disk-test");
+        auto cfg = test_config(k, "disk");
+        cfg.acpi = false;
+        cfg.disks = {{dir / "ro.img", true}, {dir / "rw.img", false}};
+        auto r = boot(cfg);
+        CHECK_FALSE(contains(r.console, "ACPI: Interpreter enabled"));
+        CHECK(contains(r.console, "CZ-VDA-CONTENT hello-from-the-host"));
+        CHECK(contains(r.console, "CZ-VDA-WRITE-REFUSED"));
+        CHECK(contains(r.console, "CZ-VDB-WRITTEN"));
+        // Without ACPI there is no power-off: the init reboots, and -no-reboot ends the VM.
+        CHECK(r.status.reason == exit_reason::reboot);
+        CHECK(r.status.clean());
+        fs::remove_all(dir);
+    }
     check_no_leaks(fds);
 }
 
 TEST_CASE("disks: a read-only ext4 image is /dev/vda with its content; writes are refused") {
     auto fds = open_fds();
-    auto dir = test_root() / "disk-test";
-    fs::remove_all(dir);
-    fs::create_directories(dir / "ro-content");
-    fs::create_directories(dir / "rw-content");
-    std::ofstream(dir / "ro-content/hello.txt") << "hello-from-the-host\n";
-    make_ext4(dir / "ro.img", dir / "ro-content");
-    make_ext4(dir / "rw.img", dir / "rw-content");
+    auto dir = make_test_disks("disk-test");
     auto ro_before = read_file(dir / "ro.img");
 
     auto cfg = test_config(debian_kernel(), "disk");

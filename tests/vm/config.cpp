@@ -253,6 +253,9 @@ TEST_CASE("kernel: cached kernels and their module order") {
     CHECK(k.image == d / "vmlinuz");
     REQUIRE(k.modules.size() == 2);
     CHECK(k.modules[0].filename() == "b.ko");
+    // The unpacked ELF (PVH entry), when there is one, is what VMs boot.
+    std::ofstream(d / "vmlinux") << "elf";
+    CHECK(find_kernel(t.path, kernel_flavor::debian).image == d / "vmlinux");
     std::ofstream(d / "modules.order", std::ios::app) << "../../escape.ko\n";
     find_kernel(t.path, kernel_flavor::debian, ec);
     CHECK(ec == errc::kernel_not_found);

@@ -49,4 +49,6 @@ hang)
 esac
 echo CZ-DONE
 sync
-poweroff -f
+# ACPI power-off where the VM has ACPI; without it (acpi=off) a reboot, which -no-reboot turns
+# into the end of the VM.
+if [ -d /sys/firmware/acpi ]; then poweroff -f; else reboot -f; fi

@@ -3,7 +3,9 @@
 // kernel/fetch-debian-kernel.sh and kernel/build-minimal-kernel.sh fill
 // `<root>/kernels/<flavour>/` with:
 //
-//   vmlinuz         the kernel image
+//   vmlinuz         the kernel image (bzImage)
+//   vmlinux         the kernel ELF with a PVH entry note, when there is one: booted in
+//                   preference to vmlinuz because it skips the guest's own decompression
 //   version         its release string (one line)
 //   modules/*.ko    (debian only) the modules cz guests need
 //   modules.order   (debian only) their file names, dependencies first
@@ -33,6 +35,7 @@ CZ_DECL kernel_flavor parse_kernel_flavor(std::string_view name, std::error_code
 struct kernel_info {
     kernel_flavor flavor = kernel_flavor::debian;
     std::filesystem::path directory;
+    // vmlinux where there is one, else vmlinuz.
     std::filesystem::path image;
     std::string version;
     // Modules to load, in order (empty when everything is built in).

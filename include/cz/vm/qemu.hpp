@@ -69,8 +69,9 @@ struct exit_status {
     // For vmm_error and killed: QEMU's last words (its stderr), or what went wrong.
     std::string message;
 
-    // A guest that powered off by itself.
-    bool clean() const noexcept { return reason == exit_reason::poweroff; }
+    // A guest that ended by itself: powered off, or rebooted (the way out of a VM without ACPI,
+    // which -no-reboot turns into an exit). Not a panic, although panic=-1 also reboots.
+    bool clean() const noexcept { return reason == exit_reason::poweroff || reason == exit_reason::reboot; }
     // One line: "poweroff", "panic", "killed (signal 9)", "vmm_error: qemu-system-x86_64: ...".
     CZ_DECL std::string describe() const;
 };

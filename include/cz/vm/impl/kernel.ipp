@@ -23,9 +23,15 @@ CZ_DECL kernel_info find_kernel(const std::filesystem::path& root, kernel_flavor
     kernel_info k;
     k.flavor = flavor;
     k.directory = kernels_dir(root) / std::string(to_string(flavor));
-    k.image = k.directory / "vmlinuz";
     std::error_code fs_ec;
-    if (!std::filesystem::is_regular_file(k.image, fs_ec)) {
+    // The ELF (PVH entry) saves the guest decompressing the bzImage: ~0.8 s under TCG for xz.
+    for (const char* name : {"vmlinux", "vmlinuz"}) {
+        if (std::filesystem::is_regular_file(k.directory / name, fs_ec)) {
+            k.image = k.directory / name;
+            break;
+        }
+    }
+    if (k.image.empty()) {
         ec = errc::kernel_not_found;
         return {};
     }
