@@ -64,7 +64,7 @@ struct boot_options {
     std::string kernel, initrd, append, memory = "256M", root, accel = "auto";
     std::vector<std::string> disks, publish;
     unsigned cpus = 1;
-    bool net = false, keep = false;
+    bool net = false, keep = false, no_acpi = false;
     double timeout = 0;
 };
 
@@ -77,6 +77,7 @@ int boot(const boot_options& o) {
     cfg.cpus = o.cpus;
     cfg.root = root;
     cfg.keep_state = o.keep;
+    cfg.acpi = !o.no_acpi;
     std::error_code ec;
     cfg.memory_mib = vm::parse_memory_mib(o.memory, ec);
     if (ec) throw_error(ec, "--memory {}", o.memory);
@@ -164,6 +165,9 @@ void register_vm_commands(context ctx) {
     boot_cmd->add_flag("--net", o->net, "User-mode networking (guest 10.0.2.15, host 10.0.2.2)");
     boot_cmd->add_option("--publish", o->publish, "Forward a host port: [ADDR:]HOST:GUEST (implies --net)");
     boot_cmd->add_option("--accel", o->accel, "auto, kvm or tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+    boot_cmd->add_flag("--no-acpi", o->no_acpi,
+                       "No ACPI tables: devices go on the kernel command line (the minimal kernel "
+                       "boots so; Debian's does not), and the guest ends by rebooting");
     boot_cmd->add_option("--timeout", o->timeout, "Stop the VM after this many seconds");
     boot_cmd->add_flag("--keep-state", o->keep, "Keep <root>/vms/<id>/ (console and QEMU logs)");
     boot_cmd->add_option("--root", o->root, "cz root (default: $CZ_ROOT, $XDG_DATA_HOME/cz)");

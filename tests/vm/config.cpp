@@ -189,6 +189,7 @@ TEST_CASE("qemu: the command line") {
     CHECK(cmdline.find("console=ttyS0") != std::string::npos);
     CHECK(cmdline.find("panic=-1") != std::string::npos);
     CHECK(cmdline.find("tsc_early_khz=2600000") != std::string::npos);
+    CHECK(cmdline.find("acpi=off") == std::string::npos);
     CHECK(cmdline.ends_with(" cz.test=1"));
 
     l.accel = accel_mode::kvm;
@@ -198,6 +199,8 @@ TEST_CASE("qemu: the command line") {
     CHECK(has_words(a, {"-M", "microvm,x-option-roms=off,acpi=off,memory-backend=mem"}));
     cmdline = *(std::find(a.begin(), a.end(), "-append") + 1);
     CHECK(cmdline.find("tsc_early_khz") == std::string::npos);
+    // The guest is told, so it does not search for (and complain about) missing tables.
+    CHECK(cmdline.find(" acpi=off") != std::string::npos);
 }
 
 TEST_CASE("accel: KVM only with /dev/kvm, KVM_CREATE_VM and a hardware module") {

@@ -53,6 +53,8 @@ CZ_DECL std::string qemu_kernel_cmdline(const config& cfg, accel_mode accel, uns
                     " i8042.noaux i8042.nomux i8042.dumbkbd i8042.nopnp cryptomgr.notests";
     if (accel == accel_mode::tcg && tsc_khz != 0)
         s += fmt::format(" tsc_early_khz={} tsc=reliable", tsc_khz);
+    // Without tables the kernel would search the BIOS areas for an RSDP and complain.
+    if (!cfg.acpi) s += " acpi=off";
     if (!cfg.append.empty()) s += " " + cfg.append;
     return s;
 }
