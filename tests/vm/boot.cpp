@@ -197,6 +197,20 @@ void make_ext4(const fs::path& image, const fs::path& content_dir) {
     REQUIRE(std::system(cmd.c_str()) == 0);
 }
 
+// The pids of the processes whose command line contains `what`.
+std::vector<pid_t> processes_mentioning(const std::string& what) {
+    std::vector<pid_t> pids;
+    std::error_code ec;
+    for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+        auto name = it->path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream in(it->path() / "cmdline", std::ios::binary);
+        std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (cmdline.find(what) != std::string::npos) pids.push_back(std::stoi(name));
+    }
+    return pids;
+}
+
 // The disks of guest-init.sh's "disk" mode, in test_root()/NAME: ro.img (hello.txt) and an empty
 // rw.img, both ext4 made by mke2fs.
 fs::path make_test_disks(const std::string& name) {
@@ -373,6 +387,51 @@ TEST_CASE("failures: guest panic, QEMU killed from outside, a guest that never f
             CHECK(::kill(pid, 0) == 0);
         }
         CHECK(::kill(pid, 0) == -1);
+        CHECK_FALSE(fs::exists(dir));
+    }
+    SUBCASE("the program that owns a VM is killed: QEMU dies with it, its state is swept later") {
+        int ready[2];
+        REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+        pid_t owner = ::fork();
+        REQUIRE(owner >= 0);
+        if (owner == 0) {
+            // The owner: starts a VM, says where its state is, and waits to be killed.
+            ::close(ready[0]);
+            try {
+                asio::io_context ctx;
+                qemu_vm vm(ctx, test_config(debian_kernel(), "hang"));
+                vm.start();
+                auto dir = vm.state_dir().string();
+                if (::write(ready[1], dir.data(), dir.size()) == static_cast<ssize_t>(dir.size()))
+                    while (true) ::pause();
+            } catch (...) {
+            }
+            std::_Exit(1);
+        }
+        ::close(ready[1]);
+        // Whatever happens below, the owner does not outlive this subcase.
+        struct reaper {
+            pid_t pid;
+            ~reaper() {
+                ::kill(pid, SIGKILL);
+                ::waitpid(pid, nullptr, 0);
+            }
+        } reap{owner};
+        pollfd p{ready[0], POLLIN, 0};
+        REQUIRE_MESSAGE(::poll(&p, 1, 60000) == 1, "the owner did not start its VM");
+        char buf[4096];
+        auto n = ::read(ready[0], buf, sizeof buf);
+        ::close(ready[0]);
+        REQUIRE(n > 0);
+        fs::path dir(std::string(buf, static_cast<std::size_t>(n)));
+        auto qemu_pids = processes_mentioning(dir.string());
+        CHECK(qemu_pids.size() == 1);
+        REQUIRE(::kill(owner, SIGKILL) == 0);
+        auto qemu_left = [&] { return !processes_mentioning(dir.string()).empty(); };
+        for (int i = 0; i < 100 && qemu_left(); ++i) std::this_thread::sleep_for(50ms);
+        CHECK_FALSE(qemu_left());
+        CHECK(fs::exists(dir)); // nobody was left to remove it
+        CHECK(remove_stale_state(test_root(), 0s) == 1);
         CHECK_FALSE(fs::exists(dir));
     }
     SUBCASE("QEMU refuses the kernel: start fails with QEMU's message") {

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <fstream>
+#include <sys/file.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -266,6 +267,36 @@ TEST_CASE("kernel: cached kernels and their module order") {
     CHECK(parse_kernel_flavor("minimal", ec) == kernel_flavor::minimal);
     parse_kernel_flavor("other", ec);
     CHECK(ec == errc::bad_syntax);
+}
+
+TEST_CASE("state: directories nobody owns are removed; locked, kept and young ones stay") {
+    temp_dir t;
+    auto vms = t.path / "vms";
+    for (auto name : {"orphan", "running", "kept", "young"}) fs::create_directories(vms / name);
+    std::ofstream(vms / "orphan/console.log") << "left by a killed program";
+    std::ofstream(vms / "kept/keep");
+    std::ofstream(vms / "a-file") << "not a state directory";
+    fs::create_directory_symlink(vms / "orphan", vms / "link");
+    // A running VM's lock (another open file description, so it conflicts even in this process).
+    cz::unique_fd lock(::open((vms / "running").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(::flock(lock.get(), LOCK_EX | LOCK_NB) == 0);
+    // Everything is "young" with the default minimum age: nothing goes.
+    CHECK(remove_stale_state(t.path) == 0);
+    CHECK(fs::exists(vms / "orphan"));
+    auto old = fs::file_time_type::clock::now() - std::chrono::hours(1);
+    for (auto name : {"orphan", "running", "kept"}) fs::last_write_time(vms / name, old);
+    CHECK(remove_stale_state(t.path) == 1);
+    CHECK_FALSE(fs::exists(vms / "orphan"));
+    CHECK(fs::exists(vms / "running"));
+    CHECK(fs::exists(vms / "kept/keep"));
+    CHECK(fs::exists(vms / "young"));
+    CHECK(fs::exists(vms / "a-file"));
+    lock.reset();
+    CHECK(remove_stale_state(t.path) == 1);
+    CHECK_FALSE(fs::exists(vms / "running"));
+    // No vms/ at all is fine.
+    temp_dir empty;
+    CHECK(remove_stale_state(empty.path) == 0);
 }
 
 TEST_CASE("process: exit codes, signals, exec failures, inherited fds") {

@@ -6,7 +6,8 @@
 // quit (QMP), then kills it (SIGKILL), each after its timeout. The exit_status says why the VM
 // ended. QEMU is started with PR_SET_PDEATHSIG, so it dies with the thread that started it, and
 // the destructor kills and reaps a VM still running: no QEMU, fd or state directory outlives its
-// qemu_vm.
+// qemu_vm. If the program itself is killed, the next start() in the same root removes the
+// directory it left (remove_stale_state).
 //
 // The machine (docs/system/i386/microvm.rst; Firecracker's and QEMU's recommendations):
 //   -M microvm,x-option-roms=off,acpi=on|off,memory-backend=mem   direct kernel boot, no PCI
@@ -110,6 +111,14 @@ CZ_DECL std::vector<std::string> qemu_command_line(const config& cfg, const qemu
 namespace detail {
 struct qemu_state;
 }
+
+// Removes the state directories under <root>/vms/ that nobody owns any more: those of a program
+// killed (SIGKILL) while its VMs ran. QEMU died with it (PR_SET_PDEATHSIG); its directory did
+// not. A running qemu_vm holds an flock on its directory, which the kernel drops when the owner
+// dies. Left alone: directories of config::keep_state VMs, and those younger than `min_age`
+// (made but not locked yet). qemu_vm::start() calls this. Returns how many it removed.
+CZ_DECL std::size_t remove_stale_state(const std::filesystem::path& root,
+                                       std::chrono::seconds min_age = std::chrono::seconds(60));
 
 class qemu_vm {
 public:

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <random>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <cstring>
 #include <sys/socket.h>
@@ -131,6 +132,8 @@ struct qemu_state : std::enable_shared_from_this<qemu_state> {
     std::optional<asio::posix::stream_descriptor> console_pipe;
     std::optional<qmp_client> qmp;
     unique_fd console_log;
+    // The state directory, open and flock()ed while this VM owns it (see remove_stale_state).
+    unique_fd state_lock;
     // The vsock device's backend (config::vsock); null without one.
     std::unique_ptr<::cz::vsock::backend> vsock_backend;
     vm_event console_eof, qmp_eof, exited;
@@ -154,9 +157,11 @@ struct qemu_state : std::enable_shared_from_this<qemu_state> {
     }
 
     void remove_state_dir() noexcept {
-        if (state_dir.empty() || cfg.keep_state) return;
-        std::error_code ignored;
-        std::filesystem::remove_all(state_dir, ignored);
+        if (!state_dir.empty() && !cfg.keep_state) {
+            std::error_code ignored;
+            std::filesystem::remove_all(state_dir, ignored);
+        }
+        state_lock.reset();
     }
 
     // Closes the vsock device's sockets and connections (QEMU is gone, so the guest is too).
@@ -320,7 +325,30 @@ inline std::string random_id() {
     return id;
 }
 
+// The file in a state directory that marks it as kept on purpose (config::keep_state).
+inline constexpr const char* keep_marker = "keep";
+
 } // namespace detail
+
+CZ_DECL std::size_t remove_stale_state(const std::filesystem::path& root, std::chrono::seconds min_age) {
+    namespace fs = std::filesystem;
+    std::size_t removed = 0;
+    std::error_code ec;
+    fs::directory_iterator it(root / "vms", ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+        const auto& dir = it->path();
+        struct stat st {};
+        if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        if (::time(nullptr) - st.st_mtime < min_age.count()) continue;
+        if (::access((dir / detail::keep_marker).c_str(), F_OK) == 0) continue;
+        unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        // Someone holds the lock: the VM is running.
+        if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;
+        std::error_code rm_ec;
+        if (fs::remove_all(dir, rm_ec) > 0 && !rm_ec) ++removed;
+    }
+    return removed;
+}
 
 CZ_DECL qemu_vm::qemu_vm(asio::io_context& ctx, config cfg)
     : s_(std::make_shared<detail::qemu_state>(ctx, std::move(cfg))) {}
@@ -364,6 +392,7 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
     auto vms = root / "vms";
     std::filesystem::create_directories(vms, ec);
     if (ec) co_return ec;
+    remove_stale_state(root);
     for (int attempt = 0; attempt < 10; ++attempt) {
         auto dir = vms / detail::random_id();
         if (::mkdir(dir.c_str(), 0700) == 0) {
@@ -373,6 +402,14 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
         if (errno != EEXIST) co_return last_system_error();
     }
     if (s->state_dir.empty()) co_return std::make_error_code(std::errc::file_exists);
+    s->state_lock.reset(::open(s->state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!s->state_lock || ::flock(s->state_lock.get(), LOCK_EX | LOCK_NB) != 0)
+        co_return s->fail(last_system_error());
+    if (s->cfg.keep_state) {
+        unique_fd marker(::open((s->state_dir / detail::keep_marker).c_str(),
+                                O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+        if (!marker) co_return s->fail(last_system_error());
+    }
 
     // Every early return from here on goes through s->fail(), which removes the state directory.
     unique_fd listener, client;
