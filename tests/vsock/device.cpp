@@ -380,6 +380,43 @@ TEST_CASE("device: many concurrent connections and a connection flood") {
     CHECK(mux.pending_tx(ids[5]).size() == 105 + 5);
 }
 
+TEST_CASE("device: a guest whose RX buffers refill its own avail ring is served in turns") {
+    device dev;
+    guest_driver g(dev);
+    auto id = guest_connect(dev, g);
+    // A new 4-entry RX ring whose one descriptor ends on the ring's own avail part: the header of
+    // each packet lands just before it, the payload on avail.flags, idx, ring[4] and used_event.
+    auto& fg = g.guest();
+    constexpr std::uint16_t q = 4;
+    auto r = fg.make_ring(q);
+    REQUIRE(r.avail >= r.desc + 16 + 44); // descriptor 0 stays out of the buffer's way
+    fg.write_desc(r, 0, r.avail - 44, 44 + 14, 2 /* write */, 0);
+    fg.set_avail_idx(r, 1); // ring[0] = 0: descriptor 0
+    std::error_code ec;
+    dev.rx_queue().configure(dev.memory(), q, r.desc, r.avail, r.used, ec);
+    REQUIRE(!ec);
+    // Host data that, 14 bytes a packet, always makes one more chain available: chunk i sets
+    // avail.idx to i + 2 with ring entries 0, so without a limit one process_rx() would never
+    // return while data lasts.
+    constexpr std::uint16_t chunks = 100;
+    cz::byte_buffer data(14 * chunks, std::byte{0});
+    for (std::uint16_t i = 0; i < chunks; ++i)
+        cz::store_le<std::uint16_t>(data.data() + 14 * i + 2, static_cast<std::uint16_t>(i + 2));
+    REQUIRE(dev.connections().send(id, data) == data.size());
+
+    dev.process_rx();
+    CHECK(dev.work_left());
+    CHECK(fg.used_idx(r) == q); // one queue's worth, then the caller gets its thread back
+    int calls = 1;
+    while (dev.work_left() && calls < 1000) {
+        dev.process_rx();
+        ++calls;
+    }
+    CHECK_FALSE(dev.work_left());
+    CHECK(calls == chunks / q);
+    CHECK(fg.used_idx(r) == chunks);
+}
+
 TEST_CASE("device: reset_all closes every connection with the reason") {
     device dev;
     guest_driver g(dev);

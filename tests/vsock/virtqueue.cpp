@@ -78,6 +78,13 @@ TEST_CASE("virtqueue configure validates size, alignment and placement") {
     CHECK(ec == errc::invalid_ring);
     q.configure(mem, 8, r.desc, r.avail, fake_guest::ram_gpa + (1 << 20) - 8, ec);
     CHECK(ec == errc::invalid_ring); // used ring runs past the end of memory
+    // Overlapping parts: the device's used-ring writes would move avail.idx under it.
+    q.configure(mem, 8, r.desc, r.avail, r.avail, ec);
+    CHECK(ec == errc::invalid_ring);
+    q.configure(mem, 8, r.desc, r.desc + 16 * 8 - 2, r.used, ec);
+    CHECK(ec == errc::invalid_ring);
+    q.configure(mem, 8, r.desc, r.avail, r.desc + 16 * 8 - 4, ec);
+    CHECK(ec == errc::invalid_ring);
     CHECK(!q.ready());
     q.configure(mem, 8, r.desc, r.avail, r.used, ec);
     CHECK(!ec);

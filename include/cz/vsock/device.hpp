@@ -241,11 +241,17 @@ public:
     class muxer& connections() noexcept { return muxer_; }
     std::uint64_t guest_cid() const noexcept { return muxer_.config().guest_cid; }
 
-    // Pops every TX chain and hands its packet to the muxer; returns whether the guest wants a
+    // Pops TX chains and hands their packets to the muxer; returns whether the guest wants a
     // used-buffer notification on the TX queue. Bad chains are returned unused and counted.
     CZ_DECL bool process_tx();
     // Fills RX chains while packets are pending; returns whether to notify on the RX queue.
     CZ_DECL bool process_rx();
+    // One call of process_tx or process_rx handles at most a queue's size of chains: all a
+    // driver can have made available at once. A guest that refills a queue as fast as the device
+    // empties it (or makes it refill itself, with buffers pointed at its own avail ring) is then
+    // served in turns instead of holding the caller's thread forever. True when the last calls
+    // stopped at that limit with chains left: call them again soon (after other work).
+    bool work_left() const noexcept { return tx_work_left_ || rx_work_left_; }
 
     struct statistics {
         std::uint64_t bad_chains = 0;   // rejected by virtqueue::pop
@@ -258,6 +264,8 @@ private:
     guest_memory memory_;
     virtqueue rx_;
     virtqueue tx_;
+    bool tx_work_left_ = false;
+    bool rx_work_left_ = false;
     class muxer muxer_;
     descriptor_chain chain_;
     statistics stats_;

@@ -82,8 +82,8 @@ class virtqueue {
 public:
     // Validates and records the ring's place (GPAs) and size; the queue is then ready with
     // next_avail = 0 and used.idx read back from guest memory (so a restarted ring continues).
-    // Sizes must be powers of two in [1, max_queue_size]; the three parts must be aligned and lie
-    // in guest memory. Errors: errc::invalid_ring.
+    // Sizes must be powers of two in [1, max_queue_size]; the three parts must be aligned, lie
+    // in guest memory and not overlap. Errors: errc::invalid_ring.
     CZ_DECL void configure(const guest_memory& mem, std::uint16_t size, std::uint64_t desc_gpa,
                            std::uint64_t avail_gpa, std::uint64_t used_gpa, std::error_code& ec);
 

@@ -293,6 +293,9 @@ CZ_DECL void backend::service() {
         if (device_.connections().pending_events() == 0 && !notify_tx && !notify_rx) break;
     }
     in_service_ = false;
+    // A queue with chains left over (see device::work_left) is served again after whatever else
+    // is waiting on the io_context: other VMs' devices, the host side's sockets.
+    if (device_.work_left()) schedule_service();
 }
 
 CZ_DECL void backend::arm_ticker() {

@@ -462,7 +462,12 @@ CZ_DECL bool muxer::poll_event(device_event& out) {
 
 CZ_DECL bool device::process_tx() {
     bool used = false;
-    for (;;) {
+    tx_work_left_ = false;
+    for (std::uint32_t budget = tx_.size();; --budget) {
+        if (budget == 0) {
+            tx_work_left_ = tx_.has_available();
+            break;
+        }
         std::error_code ec;
         if (!tx_.pop(chain_, ec)) {
             if (ec) {
@@ -495,7 +500,12 @@ CZ_DECL bool device::process_tx() {
 
 CZ_DECL bool device::process_rx() {
     bool used = false;
-    while (muxer_.has_rx()) {
+    rx_work_left_ = false;
+    for (std::uint32_t budget = rx_.size(); muxer_.has_rx(); --budget) {
+        if (budget == 0) {
+            rx_work_left_ = rx_.has_available(); // and has_rx(), or the loop would have ended
+            break;
+        }
         std::error_code ec;
         if (!rx_.pop(chain_, ec)) {
             if (ec) {

@@ -96,8 +96,17 @@ CZ_DECL void virtqueue::configure(const guest_memory& mem, std::uint16_t size,
     bool indirect = indirect_, event_idx = event_idx_;
     reset();
     set_features(indirect, event_idx);
+    // The three parts must not overlap: the device's writes to the used ring would otherwise move
+    // avail.idx under it, and a queue that refills itself keeps the device busy forever.
+    auto overlap = [](std::uint64_t a, std::uint64_t a_len, std::uint64_t b, std::uint64_t b_len) {
+        return a < b + b_len && b < a + a_len;
+    };
+    std::uint64_t q = size;
     if (size == 0 || size > max_queue_size || (size & (size - 1)) != 0 || desc_gpa % 16 != 0 ||
-        avail_gpa % 2 != 0 || used_gpa % 4 != 0) {
+        avail_gpa % 2 != 0 || used_gpa % 4 != 0 ||
+        overlap(desc_gpa, 16 * q, avail_gpa, 6 + 2 * q) ||
+        overlap(desc_gpa, 16 * q, used_gpa, 6 + 8 * q) ||
+        overlap(avail_gpa, 6 + 2 * q, used_gpa, 6 + 8 * q)) {
         ec = errc::invalid_ring;
         return;
     }
