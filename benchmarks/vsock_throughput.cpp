@@ -2,7 +2,8 @@
 // against QEMU's own virtio-serial (a virtserialport on a Unix socket chardev), in the same VM,
 // in the same run. Each transfer is N bytes of a pattern, checked with FNV-64 on the other side.
 //
-// usage: vsock_throughput [MiB]    (default 128; needs CZ_VSOCK_VM_ASSETS, see tests/vsock/vm)
+// usage: vsock_throughput [MiB]    (default 128; run through meson, which sets the environment of
+//                                   tests/vsock/vm/vm_harness.hpp: `meson test --benchmark`)
 #include "../tests/vsock/vm/vm_harness.hpp"
 
 #include <asio/local/stream_protocol.hpp>
@@ -70,17 +71,20 @@ double since(std::chrono::steady_clock::time_point t0) {
 } // namespace
 
 int main(int argc, char** argv) {
-    auto assets = vm_assets();
-    if (assets.empty()) {
-        std::cerr << "set CZ_VSOCK_VM_ASSETS to the directory with vmlinuz and initramfs.cpio.gz\n";
-        return 2;
-    }
     std::uint64_t mib = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 128;
     std::uint64_t n = mib << 20;
     std::string sum = sum_of(n);
     test_vm::options opt;
-    opt.virtio_serial = true;
-    test_vm vm(assets, opt);
+    // QEMU's virtio-serial, the comparison: one port on a Unix socket in the VM's state directory
+    // (the guest's virtio_console driver makes it /dev/vport0p1).
+    opt.devices.push_back([](cz::vm::device_context& d) -> std::vector<std::string> {
+        auto chardev =
+            "socket,id=ser0,server=on,wait=off,path=" + (d.state_dir() / "serial.sock").string();
+        return {"-device",  "virtio-serial-device",
+                "-chardev", chardev,
+                "-device",  "virtserialport,chardev=ser0,name=bench"};
+    });
+    test_vm vm(opt);
     vm.boot();
     asio::io_context io;
     auto h = vm.make_host(io);
@@ -110,7 +114,7 @@ int main(int argc, char** argv) {
 
     // virtio-serial host -> guest
     asio::local::stream_protocol::socket ser(io);
-    ser.connect(asio::local::stream_protocol::endpoint((vm.dir() / "serial.sock").string()));
+    ser.connect(asio::local::stream_protocol::endpoint((vm.state_dir() / "serial.sock").string()));
     t0 = std::chrono::steady_clock::now();
     s = cmd("serial-sink auto " + std::to_string(n));
     write_pattern(ser, n);
@@ -124,9 +128,9 @@ int main(int argc, char** argv) {
     double serial_down = since(t0);
     ok &= sgot == n && ssum == sum && read_all(s) == "done\n";
 
-    std::printf("vsock-throughput: %llu MiB each way, %s, guest kernel from %s\n",
-                static_cast<unsigned long long>(mib), kvm_usable() ? "KVM" : "TCG",
-                assets.c_str());
+    std::printf("vsock-throughput: %llu MiB each way, %s, guest kernel %s\n",
+                static_cast<unsigned long long>(mib), vm.accel_name(),
+                cz::vm::test::debian_kernel().version.c_str());
     std::printf("  host->guest  cz vsock %8.1f MiB/s   virtio-serial %8.1f MiB/s   ratio %.2f\n",
                 rate(vsock_up), rate(serial_up), serial_up / vsock_up);
     std::printf("  guest->host  cz vsock %8.1f MiB/s   virtio-serial %8.1f MiB/s   ratio %.2f\n",

@@ -4,12 +4,12 @@
 // init is guest-init.sh, and tests/vsock's static vsock_guest for the vsock case.
 #include <cz/vm/qemu.hpp>
 
-#include <cz/vm/initramfs.hpp>
 #include <cz/vm/kernel.hpp>
+
+#include "support.hpp"
 
 #include <doctest/doctest.h>
 
-#include <asio/executor_work_guard.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 
@@ -27,34 +27,10 @@
 
 namespace fs = std::filesystem;
 using namespace cz::vm;
+using namespace cz::vm::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-fs::path source_root() {
-    const char* s = std::getenv("CZ_SOURCE_ROOT");
-    REQUIRE_MESSAGE(s, "CZ_SOURCE_ROOT not set (run through meson test)");
-    return s;
-}
-
-// Kernels and VM state of the tests: $CZ_TEST_ROOT (the build directory's test-root).
-fs::path test_root() {
-    const char* r = std::getenv("CZ_TEST_ROOT");
-    return r ? fs::path(r) : fs::temp_directory_path() / "cz-test-root";
-}
-
-const kernel_info& debian_kernel() {
-    static const kernel_info k = [] {
-        std::error_code ec;
-        auto found = find_kernel(test_root(), kernel_flavor::debian, ec);
-        if (!ec) return found;
-        auto cmd = (source_root() / "kernel/fetch-debian-kernel.sh").string() + " " +
-                   (kernels_dir(test_root()) / "debian").string();
-        REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "fetching Debian's kernel failed: " << cmd);
-        return find_kernel(test_root(), kernel_flavor::debian);
-    }();
-    return k;
-}
 
 // The minimal kernel: a cached one that matches kernel/minimal.config (the test root's, else the
 // user's cz root), or one built into the test root (kernel/build-minimal-kernel.sh, ~5 minutes).
@@ -73,24 +49,10 @@ const kernel_info& minimal_kernel() {
     return k;
 }
 
-// tests/vsock's guest program (vsock_guest.cpp): listens on vsock port 1234 for commands.
-fs::path vsock_guest() {
-    const char* g = std::getenv("CZ_VSOCK_GUEST");
-    REQUIRE_MESSAGE(g, "CZ_VSOCK_GUEST not set (run through meson test)");
-    return g;
-}
-
-// The test initramfs for a kernel: busybox, vsock_guest, guest-init.sh as /init, the kernel's
-// modules.
+// The test initramfs for a kernel, with guest-init.sh as /init.
 fs::path initramfs_for(const kernel_info& k) {
-    auto path = test_root() / ("initramfs-" + std::string(to_string(k.flavor)) + ".cpio.gz");
-    initramfs_builder b;
-    b.init(source_root() / "tests/vm/guest-init.sh");
-    b.add_file("bin/busybox", "/bin/busybox", 0755);
-    b.add_file("bin/vsock_guest", vsock_guest(), 0755);
-    b.add_modules(k.modules);
-    b.write_gzip(path);
-    return path;
+    return make_test_initramfs(k, source_root() / "tests/vm/guest-init.sh",
+                               "initramfs-" + std::string(to_string(k.flavor)) + ".cpio.gz");
 }
 
 config test_config(const kernel_info& k, const std::string& mode) {
@@ -502,28 +464,6 @@ TEST_CASE("parallel: four VMs on one io_context") {
 } // TEST_SUITE
 
 namespace {
-
-// Runs an io_context on a thread of its own until stop(); the destructor stops it too, so a
-// failed check that throws does not leave a joinable thread behind (std::terminate).
-class io_thread {
-public:
-    explicit io_thread(asio::io_context& ctx)
-        : ctx_(ctx), work_(asio::make_work_guard(ctx)), thread_([this] { ctx_.run(); }) {}
-    ~io_thread() { stop(); }
-    // Afterwards the io_context can be run again (by the VM's synchronous functions).
-    void stop() {
-        if (!thread_.joinable()) return;
-        work_.reset();
-        ctx_.stop();
-        thread_.join();
-        ctx_.restart();
-    }
-
-private:
-    asio::io_context& ctx_;
-    asio::executor_work_guard<asio::io_context::executor_type> work_;
-    std::thread thread_;
-};
 
 // vsock_guest's "source"/"dial" byte pattern.
 std::uint8_t pattern_byte(std::uint64_t i) { return static_cast<std::uint8_t>((i * 2654435761u) >> 13); }

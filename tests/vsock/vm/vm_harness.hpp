@@ -1,136 +1,107 @@
-// One QEMU microvm with cz's vsock device, for the VM tests and the benchmark: the backend runs
-// on its own io_context thread, QEMU is a child process, and the guest runs vsock_guest (see
-// vsock_guest.cpp) from the initramfs built by make-initramfs.sh.
+// One QEMU microvm (cz::vm::qemu_vm) with cz's vsock backend, for the VM tests and the benchmark.
+// The guest boots Debian's cloud kernel (fetched into the test root on first use) and an
+// initramfs of busybox, the kernel's modules, init.sh as /init and vsock_guest (vsock_guest.cpp).
 //
-// cz/vm's QEMU backend was not on its branch when this was written, so the harness starts
-// qemu-system-x86_64 itself with the arguments cz/vm needs to add for every VM (see qemu_args).
+// The backend is the harness's own, added through config::devices, not qemu_vm's built-in
+// device (config::vsock): it is what these tests test. They look into it (frontend_connected(),
+// host_streams(), stats()) and check that one backend outlives a QEMU that is killed and serves
+// the next one on the same sockets, whereas qemu_vm's device lives and dies with its VM.
+//
+// Threading: the backend and the VM share one io_context. A thread of its own runs it, except
+// while the test thread runs it inside qemu_vm's synchronous calls (start, wait).
 #pragma once
 
+#include <cz/vm/qemu.hpp>
 #include <cz/vsock/backend.hpp>
 #include <cz/vsock/host.hpp>
 
+#include "../../vm/support.hpp"
+
+#include <asio/post.hpp>
 #include <asio/read.hpp>
+#include <asio/use_future.hpp>
 #include <asio/write.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <stdlib.h>
 
+#include <cerrno>
 #include <chrono>
-#include <cstdlib>
+#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <sstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace cz::vsock::test {
 
-// Where make-initramfs.sh put vmlinuz and initramfs.cpio.gz (CZ_VSOCK_VM_ASSETS), or empty.
-inline std::filesystem::path vm_assets() {
-    const char* p = std::getenv("CZ_VSOCK_VM_ASSETS");
-    if (!p) return {};
-    std::filesystem::path d(p);
-    if (!std::filesystem::exists(d / "vmlinuz") || !std::filesystem::exists(d / "initramfs.cpio.gz"))
-        return {};
-    return d;
-}
-
-// KVM only with a hardware KVM module loaded (DESIGN.md): on this machine kind /dev/kvm exists
-// but is a software stand-in whose emulation fails on the guest kernel (cmpxchg16b).
-inline bool kvm_usable() {
-    return ::access("/dev/kvm", R_OK | W_OK) == 0 &&
-           (std::filesystem::exists("/sys/module/kvm_intel") ||
-            std::filesystem::exists("/sys/module/kvm_amd"));
-}
-
 class test_vm {
 public:
     struct options {
-        std::uint64_t mem_mib = 256;
-        bool virtio_serial = false; // add a virtserialport on <dir>/serial.sock (benchmark)
-        bool allow_reboot = true;
+        // Devices besides the vsock device (the benchmark's virtio-serial port).
+        std::vector<cz::vm::device_hook> devices;
     };
 
-    explicit test_vm(std::filesystem::path assets) : test_vm(std::move(assets), options{}) {}
-    test_vm(std::filesystem::path assets, options opt) : assets_(std::move(assets)), opt_(opt) {
+    test_vm() : test_vm(options{}) {}
+    explicit test_vm(options opt) : opt_(std::move(opt)) {
+        // Not in a VM's state directory: the backend and its sockets outlive each VM (boot() after
+        // kill() starts a new QEMU against them).
         char tmpl[] = "/tmp/cz-vsock-vm.XXXXXX";
-        dir_ = ::mkdtemp(tmpl);
+        if (!::mkdtemp(tmpl)) throw std::system_error(errno, std::generic_category(), "mkdtemp");
+        dir_ = tmpl;
         backend_config cfg;
         cfg.vhost_user_socket = dir_ / "vhost-user-vsock.sock";
         cfg.uds_path = dir_ / "vsock.sock";
         be_ = std::make_unique<backend>(io_, cfg);
         be_->start();
-        guard_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
-            io_.get_executor());
-        thread_ = std::thread([this] { io_.run(); });
+        runner_.emplace(io_);
     }
     ~test_vm() {
         kill();
-        asio::post(io_, [this] { be_->stop(); });
-        guard_.reset();
-        io_.stop();
-        thread_.join();
-        be_.reset();
-        if (!std::getenv("CZ_KEEP_VM_DIR")) std::filesystem::remove_all(dir_);
+        runner_.reset();
+        vm_.reset();
+        be_->stop();
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
     }
 
-    const std::filesystem::path& dir() const { return dir_; }
     backend& device_backend() { return *be_; }
     host make_host(asio::io_context& io) { return host(io, hybrid_transport{dir_ / "vsock.sock"}); }
-    pid_t pid() const { return pid_; }
-
-    // Under TCG on a loaded host the guest's PIT calibration of the TSC fails ("Unable to
-    // calibrate against PIT"), the kernel falls back to jiffies and boot crawls; giving the TSC
-    // frequency up front avoids the calibration entirely.
-    static std::string kernel_cmdline() {
-        return "console=ttyS0 reboot=t panic=-1 loglevel=4 tsc_early_khz=2000000 tsc=reliable";
+    // The running VM's state directory (sockets of devices added through options::devices).
+    const std::filesystem::path& state_dir() const { return vm_->state_dir(); }
+    const char* accel_name() const {
+        return vm_->accel() == cz::vm::accel_mode::kvm ? "KVM" : "TCG";
     }
 
-    // QEMU's command line: microvm, shared memfd RAM, the vhost-user vsock device.
-    std::vector<std::string> qemu_command() const {
-        std::vector<std::string> a = {
-            "qemu-system-x86_64", "-M", "microvm,memory-backend=mem", "-m",
-            std::to_string(opt_.mem_mib) + "M", "-smp", "1", "-nodefaults", "-no-user-config",
-            "-nographic", "-serial", "file:" + (dir_ / "console.log").string(),
-            "-global", "virtio-mmio.force-legacy=false",
-            "-kernel", (assets_ / "vmlinuz").string(),
-            "-initrd", (assets_ / "initramfs.cpio.gz").string(),
-            "-append", kernel_cmdline()};
-        if (kvm_usable()) {
-            a.insert(a.end(), {"-accel", "kvm", "-accel", "tcg"});
-        } else {
-            a.insert(a.end(), {"-accel", "tcg"});
-        }
-        if (!opt_.allow_reboot) a.push_back("-no-reboot");
-        for (auto& s : backend::qemu_memory_args(opt_.mem_mib, "mem")) a.push_back(s);
-        for (auto& s : be_->qemu_args()) a.push_back(s);
-        if (opt_.virtio_serial) {
-            a.insert(a.end(), {"-device", "virtio-serial-device", "-chardev",
-                               "socket,id=ser0,path=" + (dir_ / "serial.sock").string() +
-                                   ",server=on,wait=off",
-                               "-device", "virtserialport,chardev=ser0,name=bench"});
-        }
-        return a;
-    }
-
+    // Starts a VM (again, after kill(): the backend serves the new QEMU on the same sockets) and
+    // waits until the guest program answers.
     void boot(std::chrono::seconds timeout = std::chrono::seconds(120)) {
-        auto cmd = qemu_command();
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            int log = ::open((dir_ / "qemu.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            ::dup2(log, 1);
-            ::dup2(log, 2);
-            std::vector<char*> argv;
-            for (auto& s : cmd) argv.push_back(const_cast<char*>(s.c_str()));
-            argv.push_back(nullptr);
-            ::execvp(argv[0], argv.data());
-            ::_exit(127);
-        }
+        // virtio_console: the benchmark's virtio-serial port (the tests need only vsock).
+        static const auto kernel = cz::vm::test::debian_kernel({"virtio_console.ko"});
+        static const auto initramfs = cz::vm::test::make_test_initramfs(
+            kernel, cz::vm::test::source_root() / "tests/vsock/vm/init.sh",
+            "initramfs-vsock.cpio.gz");
+        cz::vm::config cfg;
+        cfg.kernel = kernel.image;
+        cfg.initrd = initramfs;
+        cfg.root = cz::vm::test::test_root();
+        cfg.vsock.reset(); // the harness's backend instead, see the top of this file
+        cfg.devices = opt_.devices;
+        cfg.devices.push_back([this](cz::vm::device_context&) { return be_->qemu_args(); });
+        runner_.reset();
+        vm_.emplace(io_, std::move(cfg));
+        vm_->start();
+        // qemu_vm ends the VM when the guest reboots (-no-reboot); here a reboot resets the guest
+        // instead, as on a real machine, and the reboot test checks that the device survives it.
+        auto reset_on_reboot =
+            vm_->qmp().async_execute("set-action", {{"reboot", "reset"}}, asio::use_future);
+        runner_.emplace(io_);
+        reset_on_reboot.get();
         wait_ready(timeout);
     }
 
@@ -138,7 +109,7 @@ public:
     void wait_ready(std::chrono::seconds timeout = std::chrono::seconds(120)) {
         auto deadline = std::chrono::steady_clock::now() + timeout;
         while (std::chrono::steady_clock::now() < deadline) {
-            if (!alive()) throw std::runtime_error("QEMU exited during boot: " + log());
+            if (!alive()) throw std::runtime_error("QEMU exited during boot" + log());
             asio::io_context io;
             auto h = make_host(io);
             h.handshake_timeout = std::chrono::milliseconds(3000);
@@ -153,47 +124,43 @@ public:
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
-        throw std::runtime_error("guest not ready in time (backend: " +
-                                 std::to_string(be_->stats().frontends) + " frontends, last error: " +
-                                 be_->stats().last_frontend_error.message() + ")" + log());
+        throw std::runtime_error(
+            "guest not ready in time (backend: " + std::to_string(be_->stats().frontends) +
+            " frontends, last error: " + be_->stats().last_frontend_error.message() + ")" + log());
     }
 
     bool alive() {
-        if (pid_ <= 0) return false;
-        int st;
-        if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-            pid_ = -1;
-            return false;
-        }
-        return true;
+        return vm_ && on_io([this] { return vm_->running(); });
     }
 
+    // Kills QEMU (SIGKILL, like a crash) and waits until qemu_vm has reaped it.
     void kill() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-            pid_ = -1;
-        }
+        if (!alive()) return;
+        runner_.reset();
+        ::kill(vm_->pid(), SIGKILL);
+        vm_->wait();
+        runner_.emplace(io_);
     }
 
-    std::string log() const {
-        std::ostringstream s;
-        for (auto f : {"qemu.log", "console.log"}) {
-            std::ifstream in(dir_ / f);
-            s << "\n--- " << f << " ---\n" << in.rdbuf();
-        }
-        return s.str();
+    // The guest's console, for failure messages.
+    std::string log() {
+        return vm_ ? "\n--- console ---\n" + on_io([this] { return vm_->console(); }) : "";
     }
 
 private:
-    std::filesystem::path assets_;
+    // Runs f where the VM may be looked at: on the thread that runs the io_context, if one does.
+    template <class F>
+    std::invoke_result_t<F> on_io(F f) {
+        if (!runner_) return f();
+        return asio::post(io_, asio::use_future(std::move(f))).get();
+    }
+
     options opt_;
     std::filesystem::path dir_;
     asio::io_context io_;
     std::unique_ptr<backend> be_;
-    std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
-    std::thread thread_;
-    pid_t pid_ = -1;
+    std::optional<cz::vm::qemu_vm> vm_;
+    std::optional<cz::vm::test::io_thread> runner_;
 };
 
 // Guest program helpers.
@@ -203,7 +170,8 @@ inline std::uint8_t pattern_byte(std::uint64_t i) {
 struct fnv64 {
     std::uint64_t h = 1469598103934665603ull;
     void add(const unsigned char* p, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+        for (std::size_t i = 0; i < n; ++i)
+            h = (h ^ p[i]) * 1099511628211ull;
     }
     std::string hex() const {
         char b[17];

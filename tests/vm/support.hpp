@@ -1,0 +1,111 @@
+// What the programs that boot test VMs share (tests/vm, tests/vsock/vm, the vsock benchmark):
+// where the sources and the test root are, Debian's kernel fetched on first use, the test
+// initramfs, and a thread that runs an io_context between a VM's synchronous calls.
+//
+// Failures throw (std::runtime_error, or cz's errors): doctest reports them with their message,
+// and the benchmark, which has no doctest, stops with it.
+#pragma once
+
+#include <cz/vm/initramfs.hpp>
+#include <cz/vm/kernel.hpp>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace cz::vm::test {
+
+// An environment variable that `meson test` sets (see tests/vsock/meson.build: vm_test_env).
+inline std::filesystem::path required_env_path(const char* name) {
+    const char* value = std::getenv(name);
+    if (!value) throw std::runtime_error(std::string(name) + " not set (run through meson test)");
+    return value;
+}
+
+inline std::filesystem::path source_root() {
+    return required_env_path("CZ_SOURCE_ROOT");
+}
+
+// Kernels and VM state of the tests: $CZ_TEST_ROOT (the build directory's test-root).
+inline std::filesystem::path test_root() {
+    const char* r = std::getenv("CZ_TEST_ROOT");
+    return r ? std::filesystem::path(r) : std::filesystem::temp_directory_path() / "cz-test-root";
+}
+
+// tests/vsock's static guest program (vsock_guest.cpp): listens on vsock port 1234 for commands.
+inline std::filesystem::path vsock_guest() {
+    return required_env_path("CZ_VSOCK_GUEST");
+}
+
+// Debian's cloud kernel in the test root, fetched with kernel/fetch-debian-kernel.sh on first
+// use. `needed_modules` (file names such as "virtio_console.ko") are modules the caller's guest
+// loads: a kernel cached before the script fetched one of them is fetched again.
+inline kernel_info debian_kernel(const std::vector<std::string>& needed_modules = {}) {
+    auto has_needed = [&](const kernel_info& k) {
+        return std::ranges::all_of(needed_modules, [&](const std::string& name) {
+            return std::ranges::any_of(k.modules,
+                                       [&](const auto& m) { return m.filename() == name; });
+        });
+    };
+    std::error_code ec;
+    auto cached = find_kernel(test_root(), kernel_flavor::debian, ec);
+    if (!ec && has_needed(cached)) return cached;
+    auto cmd = (source_root() / "kernel/fetch-debian-kernel.sh").string() + " " +
+               (kernels_dir(test_root()) / "debian").string();
+    if (std::system(cmd.c_str()) != 0)
+        throw std::runtime_error("fetching Debian's kernel failed: " + cmd);
+    auto fetched = find_kernel(test_root(), kernel_flavor::debian);
+    if (!has_needed(fetched)) {
+        std::string names;
+        for (const auto& name : needed_modules)
+            names += " " + name;
+        throw std::runtime_error("kernel/fetch-debian-kernel.sh does not fetch all of" + names);
+    }
+    return fetched;
+}
+
+// A test initramfs in the test root: busybox, vsock_guest (/bin/vsock_guest), `init` as /init,
+// and the kernel's modules (/lib/modules, loaded by the init in /lib/modules/load-order).
+inline std::filesystem::path make_test_initramfs(const kernel_info& k,
+                                                 const std::filesystem::path& init,
+                                                 const std::string& name) {
+    auto path = test_root() / name;
+    initramfs_builder b;
+    b.init(init);
+    b.add_file("bin/busybox", "/bin/busybox", 0755);
+    b.add_file("bin/vsock_guest", vsock_guest(), 0755);
+    b.add_modules(k.modules);
+    b.write_gzip(path);
+    return path;
+}
+
+// Runs an io_context on a thread of its own until stop(); the destructor stops it too, so a
+// failed check that throws does not leave a joinable thread behind (std::terminate).
+class io_thread {
+public:
+    explicit io_thread(asio::io_context& ctx)
+        : ctx_(ctx), work_(asio::make_work_guard(ctx)), thread_([this] { ctx_.run(); }) {}
+    ~io_thread() { stop(); }
+    // Afterwards the io_context can be run again (by the VM's synchronous functions).
+    void stop() {
+        if (!thread_.joinable()) return;
+        work_.reset();
+        ctx_.stop();
+        thread_.join();
+        ctx_.restart();
+    }
+
+private:
+    asio::io_context& ctx_;
+    asio::executor_work_guard<asio::io_context::executor_type> work_;
+    std::thread thread_;
+};
+
+} // namespace cz::vm::test
