@@ -1,6 +1,7 @@
 // One QEMU microvm (cz::vm::qemu_vm) with cz's vsock backend, for the VM tests and the benchmark.
 // The guest boots Debian's cloud kernel (fetched into the test root on first use) and an
-// initramfs of busybox, the kernel's modules, init.sh as /init and vsock_guest (vsock_guest.cpp).
+// initramfs of busybox, the kernel's modules, tests/vm/guest-init.sh as /init (cz.test=vsock: it
+// runs vsock_guest, see vsock_guest.cpp).
 //
 // The backend is the harness's own, added through config::devices, not qemu_vm's built-in
 // device (config::vsock): it is what these tests test. They look into it (frontend_connected(),
@@ -83,12 +84,14 @@ public:
     void boot(std::chrono::seconds timeout = std::chrono::seconds(120)) {
         // virtio_console: the benchmark's virtio-serial port (the tests need only vsock).
         static const auto kernel = cz::vm::test::debian_kernel({"virtio_console.ko"});
+        // The vm suite's init, in the mode that loads the modules and runs vsock_guest.
         static const auto initramfs = cz::vm::test::make_test_initramfs(
-            kernel, cz::vm::test::source_root() / "tests/vsock/vm/init.sh",
+            kernel, cz::vm::test::source_root() / "tests/vm/guest-init.sh",
             "initramfs-vsock.cpio.gz");
         cz::vm::config cfg;
         cfg.kernel = kernel.image;
         cfg.initrd = initramfs;
+        cfg.append = "cz.test=vsock";
         cfg.root = cz::vm::test::test_root();
         cfg.vsock.reset(); // the harness's backend instead, see the top of this file
         cfg.devices = opt_.devices;
