@@ -171,7 +171,7 @@ TEST_CASE("qemu: the command line") {
     auto a = qemu_command_line(cfg, l);
     CHECK(a[0] == "qemu-system-x86_64");
     CHECK(has_words(a, {"-M", "microvm,x-option-roms=off,acpi=on,memory-backend=mem"}));
-    CHECK(has_words(a, {"-accel", "tcg,thread=multi"}));
+    CHECK(has_words(a, {"-accel", "tcg,thread=multi", "-cpu", "max,erms=off,fsrm=off"}));
     CHECK(has_words(a, {"-smp", "2", "-m", "512M"}));
     CHECK(has_words(a, {"-object", "memory-backend-memfd,id=mem,size=512M,share=on"}));
     CHECK(has_words(a, {"-global", "virtio-mmio.force-legacy=false"}));

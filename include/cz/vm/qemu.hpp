@@ -13,6 +13,8 @@
 //   -M microvm,x-option-roms=off,acpi=on|off,memory-backend=mem   direct kernel boot, no PCI
 //   -object memory-backend-memfd,...,share=on                      guest RAM a vhost-user backend
 //                                                                  (cz/vsock) can map
+//   -accel kvm -cpu host | -accel tcg,thread=multi                 see cz/vm/accel.hpp; under TCG
+//     -cpu max,erms=off,fsrm=off                                   without slow `rep movsb`
 //   -global virtio-mmio.force-legacy=false                         virtio 1.x transports
 //   -chardev stdio + -serial                                       ttyS0 through a pipe to cz
 //   -chardev socket,fd=N,server=on + -mon mode=control             QMP on a socket cz made
