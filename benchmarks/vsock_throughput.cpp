@@ -16,27 +16,6 @@ using namespace cz::vsock::test;
 
 namespace {
 
-std::string sum_of(std::uint64_t n) {
-    fnv64 f;
-    std::vector<unsigned char> b(1 << 16);
-    for (std::uint64_t off = 0; off < n; off += b.size()) {
-        std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(b.size(), n - off));
-        for (std::size_t i = 0; i < k; ++i) b[i] = pattern_byte(off + i);
-        f.add(b.data(), k);
-    }
-    return f.hex();
-}
-
-template <class Stream>
-void write_pattern(Stream& s, std::uint64_t n) {
-    std::vector<unsigned char> b(1 << 18);
-    for (std::uint64_t off = 0; off < n; off += b.size()) {
-        std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(b.size(), n - off));
-        for (std::size_t i = 0; i < k; ++i) b[i] = pattern_byte(off + i);
-        asio::write(s, asio::buffer(b.data(), k));
-    }
-}
-
 template <class Stream>
 std::pair<std::uint64_t, std::string> read_sum(Stream& s, std::uint64_t limit) {
     fnv64 f;
@@ -52,18 +31,6 @@ std::pair<std::uint64_t, std::string> read_sum(Stream& s, std::uint64_t limit) {
     return {total, f.hex()};
 }
 
-std::string read_all(generic_socket& s) {
-    std::string out;
-    std::array<char, 256> b;
-    std::error_code ec;
-    for (;;) {
-        auto k = s.read_some(asio::buffer(b), ec);
-        out.append(b.data(), k);
-        if (ec) break;
-    }
-    return out;
-}
-
 double since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -73,7 +40,7 @@ double since(std::chrono::steady_clock::time_point t0) {
 int main(int argc, char** argv) {
     std::uint64_t mib = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 128;
     std::uint64_t n = mib << 20;
-    std::string sum = sum_of(n);
+    std::string sum = pattern_sum(n);
     test_vm::options opt;
     // QEMU's virtio-serial, the comparison: one port on a Unix socket in the VM's state directory
     // (the guest's virtio_console driver makes it /dev/vport0p1).
@@ -101,7 +68,7 @@ int main(int argc, char** argv) {
     auto s = cmd("sink");
     write_pattern(s, n);
     s.shutdown(asio::socket_base::shutdown_send);
-    auto r = read_all(s);
+    auto r = read_to_eof(s);
     double vsock_up = since(t0);
     ok &= r == std::to_string(n) + " " + sum + "\n";
     // vsock guest -> host
@@ -118,7 +85,7 @@ int main(int argc, char** argv) {
     t0 = std::chrono::steady_clock::now();
     s = cmd("serial-sink auto " + std::to_string(n));
     write_pattern(ser, n);
-    r = read_all(s);
+    r = read_to_eof(s);
     double serial_up = since(t0);
     ok &= r == std::to_string(n) + " " + sum + "\n";
     // virtio-serial guest -> host
@@ -126,7 +93,7 @@ int main(int argc, char** argv) {
     s = cmd("serial-source auto " + std::to_string(n));
     auto [sgot, ssum] = read_sum(ser, n);
     double serial_down = since(t0);
-    ok &= sgot == n && ssum == sum && read_all(s) == "done\n";
+    ok &= sgot == n && ssum == sum && read_to_eof(s) == "done\n";
 
     std::printf("vsock-throughput: %llu MiB each way, %s, guest kernel %s\n",
                 static_cast<unsigned long long>(mib), vm.accel_name(),

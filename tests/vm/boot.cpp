@@ -465,9 +465,6 @@ TEST_CASE("parallel: four VMs on one io_context") {
 
 namespace {
 
-// vsock_guest's "source"/"dial" byte pattern.
-std::uint8_t pattern_byte(std::uint64_t i) { return static_cast<std::uint8_t>((i * 2654435761u) >> 13); }
-
 // Dials the guest's port, retrying while the guest is still booting (no driver yet, or nobody
 // listening yet: the device refuses or times out the request).
 cz::vsock::generic_socket dial_guest(cz::vsock::host& host, std::uint32_t port,
@@ -480,18 +477,6 @@ cz::vsock::generic_socket dial_guest(cz::vsock::host& host, std::uint32_t port,
         std::this_thread::sleep_for(200ms);
     }
     return host.dial(port); // the last try throws what went wrong
-}
-
-std::string read_to_eof(cz::vsock::generic_socket& sock) {
-    std::string out;
-    char buf[4096];
-    std::error_code ec;
-    while (true) {
-        auto n = sock.read_some(asio::buffer(buf), ec);
-        out.append(buf, n);
-        if (ec) break;
-    }
-    return out;
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // What the programs that boot test VMs share (tests/vm, tests/vsock/vm, the vsock benchmark):
 // where the sources and the test root are, Debian's kernel fetched on first use, the test
-// initramfs, and a thread that runs an io_context between a VM's synchronous calls.
+// initramfs, a thread that runs an io_context between a VM's synchronous calls, and the byte
+// pattern and checksum that vsock_guest (tests/vsock/vm/vsock_guest.cpp) sends and checks.
 //
 // Failures throw (std::runtime_error, or cz's errors): doctest reports them with their message,
 // and the benchmark, which has no doctest, stops with it.
@@ -9,10 +10,14 @@
 #include <cz/vm/initramfs.hpp>
 #include <cz/vm/kernel.hpp>
 
+#include <asio/buffer.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/write.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -107,5 +112,61 @@ private:
     asio::executor_work_guard<asio::io_context::executor_type> work_;
     std::thread thread_;
 };
+
+// vsock_guest's byte pattern: byte i of every "source"/"sink"/"dial" transfer.
+inline std::uint8_t pattern_byte(std::uint64_t i) {
+    return static_cast<std::uint8_t>((i * 2654435761u) >> 13);
+}
+
+// FNV-1a 64, the checksum vsock_guest reports for what it received.
+struct fnv64 {
+    std::uint64_t h = 1469598103934665603ull;
+    void add(const unsigned char* p, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i)
+            h = (h ^ p[i]) * 1099511628211ull;
+    }
+    std::string hex() const {
+        char b[17];
+        std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
+        return b;
+    }
+};
+
+// The checksum of the first n bytes of the pattern.
+inline std::string pattern_sum(std::uint64_t n) {
+    fnv64 f;
+    std::vector<unsigned char> b(1 << 16);
+    for (std::uint64_t off = 0; off < n; off += b.size()) {
+        std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(b.size(), n - off));
+        for (std::size_t i = 0; i < k; ++i) b[i] = pattern_byte(off + i);
+        f.add(b.data(), k);
+    }
+    return f.hex();
+}
+
+// Writes the first n bytes of the pattern to a synchronous stream.
+template <class Stream>
+void write_pattern(Stream& s, std::uint64_t n) {
+    std::vector<unsigned char> b(1 << 18);
+    for (std::uint64_t off = 0; off < n; off += b.size()) {
+        std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(b.size(), n - off));
+        for (std::size_t i = 0; i < k; ++i) b[i] = pattern_byte(off + i);
+        asio::write(s, asio::buffer(b.data(), k));
+    }
+}
+
+// Everything a synchronous stream yields until EOF or an error.
+template <class Stream>
+std::string read_to_eof(Stream& s) {
+    std::string out;
+    char buf[4096];
+    std::error_code ec;
+    for (;;) {
+        auto n = s.read_some(asio::buffer(buf), ec);
+        out.append(buf, n);
+        if (ec) break;
+    }
+    return out;
+}
 
 } // namespace cz::vm::test

@@ -166,21 +166,11 @@ private:
     std::optional<cz::vm::test::io_thread> runner_;
 };
 
-// Guest program helpers.
-inline std::uint8_t pattern_byte(std::uint64_t i) {
-    return static_cast<std::uint8_t>((i * 2654435761u) >> 13);
-}
-struct fnv64 {
-    std::uint64_t h = 1469598103934665603ull;
-    void add(const unsigned char* p, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i)
-            h = (h ^ p[i]) * 1099511628211ull;
-    }
-    std::string hex() const {
-        char b[17];
-        std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
-        return b;
-    }
-};
+// vsock_guest's pattern and checksum, and stream helpers (tests/vm/support.hpp).
+using cz::vm::test::fnv64;
+using cz::vm::test::pattern_byte;
+using cz::vm::test::pattern_sum;
+using cz::vm::test::read_to_eof;
+using cz::vm::test::write_pattern;
 
 } // namespace cz::vsock::test

@@ -40,38 +40,6 @@ generic_socket command(host& h, const std::string& cmd) {
     return s;
 }
 
-std::string read_to_eof(generic_socket& s) {
-    std::string out;
-    std::array<char, 4096> buf;
-    std::error_code ec;
-    for (;;) {
-        auto n = s.read_some(asio::buffer(buf), ec);
-        out.append(buf.data(), n);
-        if (ec) break;
-    }
-    return out;
-}
-
-std::string expected_sum(std::uint64_t n) {
-    fnv64 f;
-    std::vector<unsigned char> b(1 << 16);
-    for (std::uint64_t off = 0; off < n; off += b.size()) {
-        std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(b.size(), n - off));
-        for (std::size_t i = 0; i < k; ++i) b[i] = pattern_byte(off + i);
-        f.add(b.data(), k);
-    }
-    return f.hex();
-}
-
-void write_pattern(generic_socket& s, std::uint64_t n) {
-    std::vector<unsigned char> b(1 << 18);
-    for (std::uint64_t off = 0; off < n; off += b.size()) {
-        std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(b.size(), n - off));
-        for (std::size_t i = 0; i < k; ++i) b[i] = pattern_byte(off + i);
-        asio::write(s, asio::buffer(b.data(), k));
-    }
-}
-
 int count_fds() {
     int n = 0;
     DIR* d = ::opendir("/proc/self/fd");
@@ -132,7 +100,7 @@ TEST_CASE("vm: the guest dials a host listener") {
     auto s = command(h, "dial 5000 300000");
     std::string answer = read_to_eof(s);
     server.get();
-    CHECK(answer == "300000 " + expected_sum(300000));
+    CHECK(answer == "300000 " + pattern_sum(300000));
     // Nobody listening on the host port: the guest's connect fails.
     s = command(h, "dial 5999 10");
     CHECK(read_to_eof(s).rfind("error", 0) == 0);
@@ -199,7 +167,7 @@ TEST_CASE("vm: 256 MiB each way with a checksum, half-close seen on both sides")
     // 256 MiB unless CZ_VSOCK_VM_BULK_MIB says otherwise (for quick local runs).
     const char* mib = std::getenv("CZ_VSOCK_VM_BULK_MIB");
     const std::uint64_t n = (mib ? std::strtoull(mib, nullptr, 10) : 256ull) << 20;
-    const std::string sum = expected_sum(n);
+    const std::string sum = pattern_sum(n);
 
     // Host -> guest: the guest replies only after it saw our shutdown(SHUT_WR) as EOF.
     auto t0 = std::chrono::steady_clock::now();
