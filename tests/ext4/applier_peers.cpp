@@ -177,7 +177,7 @@ TEST_CASE("applier: multi-layer cases agree with umoci unpack") {
 }
 
 TEST_CASE("applier: the tar corpus converts as GNU tar extracts it") {
-    std::string corpus = std::string(std::getenv("CZ_TESTDATA") ? std::getenv("CZ_TESTDATA") : "../shared/testdata") + "/tar-corpus";
+    std::string corpus = std::string(std::getenv("CZ_TESTDATA") ? std::getenv("CZ_TESTDATA") : "tests/data") + "/tar-corpus";
     if (!std::filesystem::exists(corpus)) {
         MESSAGE("skipped: no tar corpus at " << corpus);
         return;

@@ -1,6 +1,6 @@
 // cz/tar against the real tools: GNU tar (the reference; where the issue is silent cz does what
 // it does) and bsdtar (libarchive).
-//  - the libarchive corpus in ../shared/testdata/tar-corpus: names as `tar -tf` prints them,
+//  - the libarchive corpus in tests/data/tar-corpus: names as `tar -tf` prints them,
 //    contents as GNU tar extracts them, clean failures where both tools fail;
 //  - archives made here by GNU tar and bsdtar: long names and links, sparse files (posix and gnu
 //    formats) of 8 GiB and more, hard links, xattrs, devices, fifos, base-256 ids;
