@@ -9,8 +9,8 @@
 //     s.bind(cz::netlink::endpoint{});                  // the kernel picks the port id
 //     s.async_receive(asio::buffer(buf), handler);       // replies, notifications
 //
-// STYLE.md calls the type cz::netlink::protocol, but Asio requires a member function protocol()
-// and C++ forbids a member named like its class; raw_protocol follows asio::generic::raw_protocol.
+// The type is raw_protocol, not protocol: Asio requires a member function protocol(), and C++
+// forbids a member named like its class. The name follows asio::generic::raw_protocol.
 //
 // Requirement tables: Asio's "Protocol requirements" (family(), type(), protocol(), endpoint)
 // and "Endpoint requirements" (protocol(), data(), size(), resize(), capacity()).
