@@ -2,96 +2,76 @@
 // `gzip -dc` and `zstd -dc` read.
 #include <cz/core/compression.hpp>
 
-#include <doctest/doctest.h>
+#include "support/support.hpp"
 
-#include <cstdio>
-#include <fstream>
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
 #include <random>
 #include <string>
-#include <unistd.h>
 
 namespace {
-
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/cz-core-test.XXXXXX";
-        REQUIRE(::mkdtemp(tmpl));
-        path = tmpl;
-    }
-    ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
-
-bool have(const char* tool) {
-    return std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) == 0;
-}
-
-void write_file(const std::string& path, cz::bytes_view data) {
-    std::ofstream f(path, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(data.data()), std::streamsize(data.size()));
-}
-
-cz::byte_buffer read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    std::string s((std::istreambuf_iterator<char>(f)), {});
-    return cz::to_buffer(s);
-}
 
 cz::byte_buffer sample() {
     std::mt19937 rng(42);
     cz::byte_buffer b(2'500'000);
-    for (auto& x : b) x = std::byte(rng() % 4 == 0 ? rng() : 'x');
+    for (auto& x : b)
+        x = std::byte(rng() % 4 == 0 ? rng() : 'x');
     return b;
+}
+
+struct tool {
+    const char* name;
+    cz::compression format;
+    const char* compress_cmd;
+    const char* decompress_cmd;
+};
+
+void check_agreement(const tool& t) {
+    cz_test::temp_dir dir;
+    auto input = sample();
+    cz_test::write_file(dir / "in", cz::as_chars(input));
+    // Peer -> cz, two members/frames back to back.
+    cz_test::sh_ok(fmt::format("{0} {1} > {2} && {0} {1} >> {2}", t.compress_cmd,
+                               cz_test::quote(dir / "in"), cz_test::quote(dir / "peer")));
+    auto bytes = cz::to_buffer(cz_test::read_file(dir / "peer"));
+    cz::memory_source mem(bytes);
+    cz::decompressing_source dec(mem);
+    std::error_code ec;
+    auto out = cz::read_all(dec, std::size_t(1) << 30, ec);
+    CHECK(!ec);
+    CHECK(dec.format() == t.format);
+    auto twice = input;
+    twice.insert(twice.end(), input.begin(), input.end());
+    CHECK(out == twice);
+
+    // cz -> peer.
+    cz::byte_buffer ours;
+    cz::buffer_sink sink(ours);
+    cz::compressing_sink enc(sink, t.format);
+    enc.write(input, ec);
+    enc.finish(ec);
+    REQUIRE(!ec);
+    cz_test::write_file(dir / "ours", cz::as_chars(ours));
+    cz_test::sh_ok(fmt::format("{} {} > {}", t.decompress_cmd, cz_test::quote(dir / "ours"),
+                               cz_test::quote(dir / "back")));
+    CHECK(cz::to_buffer(cz_test::read_file(dir / "back")) == input);
 }
 
 } // namespace
 
 TEST_SUITE("core") {
 
-TEST_CASE("cz decodes what gzip and zstd write, and they decode what cz writes") {
-    temp_dir dir;
-    auto input = sample();
-    write_file(dir.path + "/in", input);
-    struct tool {
-        const char* name;
-        cz::compression format;
-        const char* compress_cmd;
-        const char* decompress_cmd;
-    };
-    for (auto t : {tool{"gzip", cz::compression::gzip, "gzip -c -6", "gzip -dc"},
-                   tool{"zstd", cz::compression::zstd, "zstd -q -c -3", "zstd -q -dc"}}) {
-        CAPTURE(t.name);
-        if (!have(t.name)) {
-            MESSAGE("skipped: ", t.name, " is not installed (scripts/install-deps installs it)");
-            continue;
-        }
-        // Peer -> cz, two members/frames back to back.
-        std::string packed = dir.path + "/peer";
-        REQUIRE(std::system(fmt::format("{0} {1}/in > {2} && {0} {1}/in >> {2}", t.compress_cmd,
-                                        dir.path, packed).c_str()) == 0);
-        auto bytes = read_file(packed);
-        cz::memory_source mem(bytes);
-        cz::decompressing_source dec(mem);
-        std::error_code ec;
-        auto out = cz::read_all(dec, std::size_t(1) << 30, ec);
-        CHECK(!ec);
-        CHECK(dec.format() == t.format);
-        auto twice = input;
-        twice.insert(twice.end(), input.begin(), input.end());
-        CHECK(out == twice);
-
-        // cz -> peer.
-        cz::byte_buffer ours;
-        cz::buffer_sink sink(ours);
-        cz::compressing_sink enc(sink, t.format);
-        enc.write(input, ec);
-        enc.finish(ec);
-        REQUIRE(!ec);
-        write_file(dir.path + "/ours", ours);
-        REQUIRE(std::system(fmt::format("{} {}/ours > {}/back", t.decompress_cmd, dir.path,
-                                        dir.path).c_str()) == 0);
-        CHECK(read_file(dir.path + "/back") == input);
+    TEST_CASE("cz decodes what gzip writes, and gzip decodes what cz writes") {
+        if (!cz_test::have("gzip"))
+            CZ_SKIP("gzip is not installed (scripts/install-deps installs it)");
+        check_agreement({"gzip", cz::compression::gzip, "gzip -c -6", "gzip -dc"});
     }
-}
 
-}
+    TEST_CASE("cz decodes what zstd writes, and zstd decodes what cz writes") {
+        if (!cz_test::have("zstd"))
+            CZ_SKIP("zstd is not installed (scripts/install-deps installs it)");
+        check_agreement({"zstd", cz::compression::zstd, "zstd -q -c -3", "zstd -q -dc"});
+    }
+
+} // TEST_SUITE

@@ -1,20 +1,23 @@
-// Helpers shared by the ext4 tests: temporary directories, running peer tools, and a canonical
+// Helpers shared by the ext4 tests (beside tests/support): e2fsck, loop mounts, and a canonical
 // listing of a tree (names, types, modes, owners, sizes, content hashes, symlink targets, device
 // numbers, hard-link identity, xattrs, mtimes) taken from a host directory (a loop mount, a GNU
 // tar extraction, an umoci bundle) or from an image through cz::ext4::reader, so that two views
 // of the same tree compare as two maps.
 #pragma once
 
+#include "support/support.hpp"
+
 #include <cz/core/sha256.hpp>
 #include <cz/core/stream.hpp>
+#include <cz/core/unique_fd.hpp>
 #include <cz/ext4/reader.hpp>
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
+#include <cerrno>
+#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <map>
@@ -27,57 +30,35 @@
 
 namespace cz_test {
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/cz-ext4-test.XXXXXX";
-        REQUIRE(::mkdtemp(tmpl));
-        path = tmpl;
-    }
-    ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
-
-inline bool have(const char* tool) {
-    return std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) == 0;
-}
-
-// Runs a shell command; returns its exit status and (optionally) stdout.
-inline int sh(const std::string& cmd, std::string* out = nullptr) {
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return -1;
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
-        if (out) out->append(buf, n);
-    int st = ::pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 // e2fsck -fn exit status (0: clean); the output goes to `log`.
 inline int fsck(const std::string& image, std::string* log = nullptr) {
-    return sh("e2fsck -fn '" + image + "' 2>&1", log);
+    return sh("e2fsck -fn " + quote(image) + " 2>&1", log);
 }
 
-// A read-only loop mount, undone (umount + losetup -d) on destruction, also on failure.
+// A read-only loop mount, undone (umount + losetup -d) on destruction, also on failure. When it
+// fails, `log` says why.
 struct loop_mount {
     std::string dir;
     std::string dev;
+    std::string log;
     bool mounted = false;
     loop_mount(const std::string& image, const std::string& where) : dir(where) {
         ::mkdir(dir.c_str(), 0755);
         std::string out;
-        if (sh("losetup --find --show --read-only '" + image + "'", &out) != 0) return;
+        if (sh("losetup --find --show --read-only " + quote(image) + " 2>&1", &out) != 0) {
+            log = "losetup: " + out;
+            return;
+        }
         dev = out.substr(0, out.find('\n'));
-        mounted = sh("mount -t ext4 -o ro '" + dev + "' '" + dir + "' 2>&1") == 0;
+        mounted = sh("mount -t ext4 -o ro " + quote(dev) + " " + quote(dir) + " 2>&1", &log) == 0;
     }
     ~loop_mount() {
-        if (mounted) sh("umount '" + dir + "'");
-        if (!dev.empty()) sh("losetup -d '" + dev + "'");
+        if (mounted) sh("umount " + quote(dir));
+        if (!dev.empty()) sh("losetup -d " + quote(dev));
     }
+    loop_mount(const loop_mount&) = delete;
+    loop_mount& operator=(const loop_mount&) = delete;
 };
-
-inline bool is_root() { return ::geteuid() == 0; }
 
 // A content digest that does not depend on how zeros are stored: the file is cut into 1 MiB
 // chunks at fixed offsets; an all-zero chunk (a hole or written zeros) contributes one 'Z', any
@@ -87,12 +68,15 @@ struct chunk_hasher {
     cz::sha256_hasher h;
     std::vector<std::byte> buf;
     void zero_chunks(std::uint64_t n) {
-        for (std::uint64_t i = 0; i < n; ++i) h.update(cz::as_bytes("Z"));
+        for (std::uint64_t i = 0; i < n; ++i)
+            h.update(cz::as_bytes("Z"));
     }
     void add_chunk(cz::bytes_view c) {
         bool zero = std::all_of(c.begin(), c.end(), [](std::byte b) { return b == std::byte{0}; });
-        if (zero) h.update(cz::as_bytes("Z"));
-        else h.update(c);
+        if (zero)
+            h.update(cz::as_bytes("Z"));
+        else
+            h.update(c);
     }
     // byte_sink: data in order.
     void write(cz::bytes_view d, std::error_code&) {
@@ -123,7 +107,8 @@ inline std::string host_file_hash(int fd, std::uint64_t size) {
         off_t data = ::lseek(fd, off_t(pos), SEEK_DATA);
         std::uint64_t next = data < 0 ? size : std::uint64_t(data);
         if (next >= pos + chunk_hasher::chunk) { // whole chunks of hole
-            std::uint64_t skip = std::min(next, size) / chunk_hasher::chunk - pos / chunk_hasher::chunk;
+            std::uint64_t skip =
+                std::min(next, size) / chunk_hasher::chunk - pos / chunk_hasher::chunk;
             ch.zero_chunks(skip);
             pos += skip * chunk_hasher::chunk;
             if (skip == 0) break;
@@ -157,7 +142,8 @@ using tree = std::map<std::string, tree_entry>;
 
 inline std::string hex(std::string_view s) {
     std::string out;
-    for (unsigned char c : s) out += fmt::format("{:02x}", c);
+    for (unsigned char c : s)
+        out += fmt::format("{:02x}", c);
     return out;
 }
 
@@ -172,25 +158,31 @@ inline void assign_link_groups(tree& t) {
 inline std::string xattr_string(std::vector<std::pair<std::string, std::string>> xs) {
     std::sort(xs.begin(), xs.end());
     std::string out;
-    for (auto& [n, v] : xs) out += n + "=" + hex(v) + ";";
+    for (auto& [n, v] : xs)
+        out += n + "=" + hex(v) + ";";
     return out;
 }
 
-inline void list_host_dir(const std::string& root, const std::string& rel, tree& t) {
-    std::string dir = rel.empty() ? root : root + "/" + rel;
-    DIR* d = ::opendir(dir.c_str());
-    REQUIRE(d);
+// Lists the directory open as `dirfd` (relative path `rel`) into `t`. Everything goes through
+// directory descriptors (fstatat, openat, readlinkat, and /proc/self/fd/N/NAME for xattrs), so
+// paths of any length list, also 4095-byte ones under a mount point (lstat on the full path
+// would give ENAMETOOLONG).
+inline void list_host_dir(int dirfd, const std::string& rel, tree& t) {
     std::vector<std::string> names;
-    while (auto* de = ::readdir(d)) {
-        std::string n = de->d_name;
-        if (n != "." && n != "..") names.push_back(n);
+    {
+        DIR* d = ::fdopendir(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        REQUIRE_MESSAGE(d, rel, ": ", std::strerror(errno));
+        while (auto* de = ::readdir(d)) {
+            std::string n = de->d_name;
+            if (n != "." && n != "..") names.push_back(n);
+        }
+        ::closedir(d);
     }
-    ::closedir(d);
     for (const auto& n : names) {
         std::string path = rel.empty() ? n : rel + "/" + n;
-        std::string full = root + "/" + path;
         struct stat st {};
-        REQUIRE(::lstat(full.c_str(), &st) == 0);
+        REQUIRE_MESSAGE(::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0, path, ": ",
+                        std::strerror(errno));
         tree_entry e;
         e.mode = st.st_mode & 07777;
         e.uid = st.st_uid;
@@ -202,47 +194,70 @@ inline void list_host_dir(const std::string& root, const std::string& rel, tree&
         case S_IFREG: {
             e.type = 'f';
             e.size = std::uint64_t(st.st_size);
-            int fd = ::open(full.c_str(), O_RDONLY);
-            REQUIRE(fd >= 0);
-            e.hash = host_file_hash(fd, e.size);
-            ::close(fd);
+            cz::unique_fd fd(::openat(dirfd, n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+            REQUIRE_MESSAGE(fd, path, ": ", std::strerror(errno));
+            e.hash = host_file_hash(fd.get(), e.size);
             break;
         }
-        case S_IFDIR: e.type = 'd'; break;
+        case S_IFDIR:
+            e.type = 'd';
+            break;
         case S_IFLNK: {
             e.type = 'l';
             e.size = std::uint64_t(st.st_size);
             std::string buf(8192, '\0');
-            ssize_t r = ::readlink(full.c_str(), buf.data(), buf.size());
-            REQUIRE(r >= 0);
+            ssize_t r = ::readlinkat(dirfd, n.c_str(), buf.data(), buf.size());
+            REQUIRE_MESSAGE(r >= 0, path, ": ", std::strerror(errno));
             e.target = buf.substr(0, std::size_t(r));
             break;
         }
-        case S_IFCHR: e.type = 'c'; e.dev = fmt::format("{}:{}", major(st.st_rdev), minor(st.st_rdev)); break;
-        case S_IFBLK: e.type = 'b'; e.dev = fmt::format("{}:{}", major(st.st_rdev), minor(st.st_rdev)); break;
-        case S_IFIFO: e.type = 'p'; break;
-        case S_IFSOCK: e.type = 's'; break;
+        case S_IFCHR:
+            e.type = 'c';
+            e.dev = fmt::format("{}:{}", major(st.st_rdev), minor(st.st_rdev));
+            break;
+        case S_IFBLK:
+            e.type = 'b';
+            e.dev = fmt::format("{}:{}", major(st.st_rdev), minor(st.st_rdev));
+            break;
+        case S_IFIFO:
+            e.type = 'p';
+            break;
+        case S_IFSOCK:
+            e.type = 's';
+            break;
         }
+        // The l*xattr calls do not follow the last component: a symlink's own xattrs.
+        std::string via = fmt::format("/proc/self/fd/{}/{}", dirfd, n);
         std::vector<std::pair<std::string, std::string>> xs;
         std::string names_buf(65536, '\0');
-        ssize_t nl = ::llistxattr(full.c_str(), names_buf.data(), names_buf.size());
+        ssize_t nl = ::llistxattr(via.c_str(), names_buf.data(), names_buf.size());
+        REQUIRE_MESSAGE((nl >= 0 || errno == ENOTSUP), path,
+                        ": llistxattr: ", std::strerror(errno));
         for (ssize_t i = 0; i < nl;) {
             std::string xn(names_buf.data() + i);
             i += ssize_t(xn.size() + 1);
             std::string v(65536, '\0');
-            ssize_t vl = ::lgetxattr(full.c_str(), xn.c_str(), v.data(), v.size());
-            if (vl >= 0) xs.push_back({xn, v.substr(0, std::size_t(vl))});
+            ssize_t vl = ::lgetxattr(via.c_str(), xn.c_str(), v.data(), v.size());
+            REQUIRE_MESSAGE(vl >= 0, path, ": lgetxattr ", xn, ": ", std::strerror(errno));
+            xs.push_back({xn, v.substr(0, std::size_t(vl))});
         }
         e.xattrs = xattr_string(xs);
         t[path] = e;
-        if (e.type == 'd') list_host_dir(root, path, t);
+        if (e.type == 'd') {
+            cz::unique_fd sub(
+                ::openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            REQUIRE_MESSAGE(sub, path, ": ", std::strerror(errno));
+            list_host_dir(sub.get(), path, t);
+        }
     }
 }
 
 // The tree under a host directory.
 inline tree list_host(const std::string& root) {
+    cz::unique_fd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE_MESSAGE(fd, root, ": ", std::strerror(errno));
     tree t;
-    list_host_dir(root, "", t);
+    list_host_dir(fd.get(), "", t);
     assign_link_groups(t);
     return t;
 }
@@ -252,51 +267,67 @@ inline tree list_image(const cz::ext4::reader& r) {
     using namespace cz::ext4;
     tree t;
     std::error_code ec;
-    r.walk(root_inode, [&](const std::string& path, const dir_entry& de) {
-        auto st = r.stat(de.ino, ec);
-        REQUIRE_MESSAGE(!ec, path, ": ", ec.message());
-        tree_entry e;
-        e.mode = st.mode;
-        e.uid = st.uid;
-        e.gid = st.gid;
-        e.ino = st.ino;
-        e.mtime_sec = st.mtime.sec;
-        e.mtime_nsec = st.mtime.nsec;
-        switch (st.type) {
-        case file_type::regular: {
-            e.type = 'f';
-            e.size = st.size;
-            chunk_hasher hs;
-            r.read_file(de.ino, hs, ec);
+    r.walk(
+        root_inode,
+        [&](const std::string& path, const dir_entry& de) {
+            auto st = r.stat(de.ino, ec);
             REQUIRE_MESSAGE(!ec, path, ": ", ec.message());
-            e.hash = hs.hex();
-            break;
-        }
-        case file_type::directory: e.type = 'd'; break;
-        case file_type::symlink:
-            e.type = 'l';
-            e.size = st.size;
-            e.target = r.read_link(de.ino, ec);
-            break;
-        case file_type::char_device: e.type = 'c'; e.dev = fmt::format("{}:{}", st.major, st.minor); break;
-        case file_type::block_device: e.type = 'b'; e.dev = fmt::format("{}:{}", st.major, st.minor); break;
-        case file_type::fifo: e.type = 'p'; break;
-        case file_type::socket: e.type = 's'; break;
-        }
-        std::vector<std::pair<std::string, std::string>> xs;
-        for (auto& x : r.read_xattrs(de.ino, ec)) xs.push_back({x.name, x.value});
-        REQUIRE_MESSAGE(!ec, path, ": ", ec.message());
-        e.xattrs = xattr_string(xs);
-        t[path] = e;
-        return true;
-    }, ec);
+            tree_entry e;
+            e.mode = st.mode;
+            e.uid = st.uid;
+            e.gid = st.gid;
+            e.ino = st.ino;
+            e.mtime_sec = st.mtime.sec;
+            e.mtime_nsec = st.mtime.nsec;
+            switch (st.type) {
+            case file_type::regular: {
+                e.type = 'f';
+                e.size = st.size;
+                chunk_hasher hs;
+                r.read_file(de.ino, hs, ec);
+                REQUIRE_MESSAGE(!ec, path, ": ", ec.message());
+                e.hash = hs.hex();
+                break;
+            }
+            case file_type::directory:
+                e.type = 'd';
+                break;
+            case file_type::symlink:
+                e.type = 'l';
+                e.size = st.size;
+                e.target = r.read_link(de.ino, ec);
+                break;
+            case file_type::char_device:
+                e.type = 'c';
+                e.dev = fmt::format("{}:{}", st.major, st.minor);
+                break;
+            case file_type::block_device:
+                e.type = 'b';
+                e.dev = fmt::format("{}:{}", st.major, st.minor);
+                break;
+            case file_type::fifo:
+                e.type = 'p';
+                break;
+            case file_type::socket:
+                e.type = 's';
+                break;
+            }
+            std::vector<std::pair<std::string, std::string>> xs;
+            for (auto& x : r.read_xattrs(de.ino, ec))
+                xs.push_back({x.name, x.value});
+            REQUIRE_MESSAGE(!ec, path, ": ", ec.message());
+            e.xattrs = xattr_string(xs);
+            t[path] = e;
+            return true;
+        },
+        ec);
     REQUIRE_MESSAGE(!ec, ec.message());
     assign_link_groups(t);
     return t;
 }
 
-// Human-readable differences between two trees ("" when equal). `skip_root_dir_meta` ignores
-// the mtimes of directories (extraction tools set them differently for implicit parents).
+// Human-readable differences between two trees ("" when equal). `dir_mtimes` false ignores the
+// mtimes of directories (extraction tools set them differently for implicit parents).
 inline std::string diff(tree a, tree b, bool dir_mtimes = true) {
     assign_link_groups(a);
     assign_link_groups(b);
@@ -314,6 +345,14 @@ inline std::string diff(tree a, tree b, bool dir_mtimes = true) {
     for (const auto& [p, e] : b)
         if (!a.count(p)) out += "only in second: " + p + "\n";
     return out;
+}
+
+// The image's tree as the Linux kernel sees it, through a read-only loop mount at `mnt` (the
+// caller checks is_root() first and skips with a reason when not).
+inline tree kernel_tree(const std::string& image, const std::string& mnt) {
+    loop_mount m(image, mnt);
+    REQUIRE_MESSAGE(m.mounted, "loop-mounting ", image, ": ", m.log);
+    return list_host(m.dir);
 }
 
 inline cz::ext4::reader open_image(const std::string& path, cz::unique_fd& fd,
