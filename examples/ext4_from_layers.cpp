@@ -52,6 +52,6 @@ int main(int argc, char** argv) {
         ::unlink(out); // never leave a half-written image behind
         return 1;
     }
-    fmt::print("{}: {} layers, {} inodes, {} MiB of file data\n", out,
-               applier.layers(), image.node_count(), image.data_blocks() * 4096 >> 20);
+    fmt::print("{}: {} layers, {} inodes, {} MiB of file data\n", out, applier.layers(),
+               image.node_count(), image.data_blocks() * cz::ext4::block_size >> 20);
 }
