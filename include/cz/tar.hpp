@@ -5,7 +5,8 @@
 // Reading a (possibly compressed) layer straight from a file, pipe or socket:
 //
 //     cz::fd_source file(fd);
-//     cz::decompressing_source plain(file);             // gzip/zstd detected, or plain tar
+//     cz::decompressing_source plain(file);             // <cz/core/compression.hpp>: gzip/zstd
+//                                                       // detected, or plain tar
 //     cz::tar::reader r(plain);
 //     std::error_code ec;
 //     while (const cz::tar::entry* e = r.next(ec)) {   // nullptr + ec on a bad archive
@@ -18,6 +19,7 @@
 // An archive already in memory (a mapped file): cz::tar::reader r(bytes); r.read_view(max, ec)
 // then lends views of the archive itself, with no copy.
 // Writing: cz::tar::writer (writer.hpp). Parsing without I/O: cz::tar::parser (parser.hpp).
+// examples/tar_list.cpp lists an archive as `tar -tvf` does, in 80 lines.
 #pragma once
 
 #include <cz/tar/entry.hpp>

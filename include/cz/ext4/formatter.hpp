@@ -11,6 +11,22 @@
 // large_file, huge_file, dir_nlink, extra_isize; no journal (the image is built once and mounted
 // read-only; ext4 runs without one) and no metadata_csum (nothing requires it, and without it a
 // reader or e2fsck -n needs no crc32c of every block to agree). `e2fsck -fn` passes.
+//
+//     cz::ext4::format_options options;                    // size 0: grow to fit
+//     options.free_bytes = 64 << 20;
+//     cz::ext4::formatter f(std::move(fd), options);       // fd: a cz::unique_fd
+//     std::error_code ec;
+//     cz::ext4::metadata dir;                              // owner root, times 0
+//     dir.mode = 0755;
+//     cz::ext4::node_id etc = f.make_directory(f.root, "etc", dir, ec);
+//     cz::ext4::node_id file = f.add_file(etc, "hostname", {}, ec);   // mode 0644
+//     cz::memory_source data(cz::as_bytes(std::string_view("box\n")));
+//     f.write_file(file, 0, data, 4, ec);                  // any cz::byte_source
+//     f.finish(ec);
+//
+// Images made from OCI layers: cz::ext4::layer_applier (applier.hpp) drives the formatter.
+// Inside: impl/formatter.ipp holds the tree and streams the data; impl/formatter_finish.ipp is
+// finish(), phase by phase.
 #pragma once
 
 #include <cz/core/bytes.hpp>

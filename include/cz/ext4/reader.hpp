@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -46,7 +47,8 @@ private:
     bytes_view memory_;
 };
 
-// An image file read with pread. Owns nothing: the fd must outlive it.
+// An image file read with pread. Owns nothing: the fd must outlive it. reader::open(path) opens
+// and owns the file instead, which is what most callers want.
 class fd_image {
 public:
     // Sizes the image with fstat (regular files) or lseek (block devices).
@@ -86,6 +88,13 @@ struct image_info {
     std::uint32_t feature_compat = 0, feature_incompat = 0, feature_ro_compat = 0;
 };
 
+// Reads an image through an image_ref (which must outlive the reader), or a file it opened and
+// owns (reader::open). Copies share the file.
+//
+//     std::error_code ec;
+//     auto image = cz::ext4::reader::open("rootfs.img", ec);   // ec: ENOENT, unsupported_image...
+//     std::uint32_t ino = image.lookup("/etc/os-release", ec);
+//     image.read_file(ino, my_sink, ec);                       // any cz::byte_sink
 class reader {
 public:
     // Reads the superblock and group descriptors.
@@ -94,6 +103,18 @@ public:
         std::error_code ec;
         init(ec);
         throw_if(ec, "ext4 image");
+    }
+
+    // Opens the image file at `path` read-only and reads its superblock and group descriptors.
+    // The file stays open as long as the reader or a copy of it lives. On error (the file cannot
+    // be opened, or is no ext4 image cz reads) the reader returned reads nothing: every call on
+    // it fails with errc::corrupt_image.
+    CZ_DECL static reader open(const std::string& path, std::error_code& ec);
+    static reader open(const std::string& path) {
+        std::error_code ec;
+        reader r = open(path, ec);
+        throw_if(ec, "ext4 image " + path);
+        return r;
     }
 
     const image_info& info() const noexcept { return info_; }
@@ -128,9 +149,12 @@ public:
                               std::error_code& ec) const;
 
 private:
+    struct owned_file; // the file reader::open opened, and its fd_image
+    reader() : img_(image_ref::memory({})) {}
     CZ_DECL void init(std::error_code& ec);
     CZ_DECL void load_inode(std::uint32_t ino, byte_buffer& raw, std::error_code& ec) const;
 
+    std::shared_ptr<const owned_file> file_; // set by open(); img_ reads through it
     image_ref img_;
     image_info info_;
     std::uint32_t blocks_per_group_ = 0;

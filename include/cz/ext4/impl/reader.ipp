@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
+#include <memory>
 #include <sys/stat.h>
-#include <unordered_set>
 #include <unistd.h>
+#include <unordered_set>
 
 namespace cz::ext4 {
 
@@ -42,15 +44,18 @@ CZ_DECL fd_image::fd_image(int fd, std::error_code& ec) : fd_(fd) {
         size_ = std::uint64_t(st.st_size);
     } else {
         off_t end = ::lseek(fd, 0, SEEK_END);
-        if (end < 0) ec = last_system_error();
-        else size_ = std::uint64_t(end);
+        if (end < 0)
+            ec = last_system_error();
+        else
+            size_ = std::uint64_t(end);
     }
 }
 
 CZ_DECL image_ref fd_image::ref() const noexcept {
     return image_ref(
         this,
-        [](const void* o, std::uint64_t off, mutable_bytes buf, std::error_code& ec) -> std::size_t {
+        [](const void* o, std::uint64_t off, mutable_bytes buf,
+           std::error_code& ec) -> std::size_t {
             int fd = static_cast<const fd_image*>(o)->fd_;
             std::size_t done = 0;
             while (done < buf.size()) {
@@ -66,6 +71,28 @@ CZ_DECL image_ref fd_image::ref() const noexcept {
             return done;
         },
         size_);
+}
+
+struct reader::owned_file {
+    unique_fd fd;
+    fd_image image;
+    owned_file(unique_fd f, std::error_code& ec) : fd(std::move(f)), image(fd.get(), ec) {}
+};
+
+CZ_DECL reader reader::open(const std::string& path, std::error_code& ec) {
+    ec = {};
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        ec = last_system_error();
+        return reader();
+    }
+    std::shared_ptr<const owned_file> file = std::make_shared<owned_file>(std::move(fd), ec);
+    if (ec) return reader();
+    // The fd_image lives on the heap with the fd, so img_ stays valid when the reader moves.
+    reader r(file->image.ref(), ec);
+    if (ec) return reader(); // not a half-read superblock
+    r.file_ = std::move(file);
+    return r;
 }
 
 namespace detail {
@@ -92,13 +119,20 @@ inline timestamp decode_time(std::uint32_t lo, const std::byte* extra) {
 inline file_type type_of(std::uint16_t mode, bool& ok) {
     ok = true;
     switch (mode & mode_type_mask) {
-    case mode_regular: return file_type::regular;
-    case mode_directory: return file_type::directory;
-    case mode_symlink: return file_type::symlink;
-    case mode_chrdev: return file_type::char_device;
-    case mode_blkdev: return file_type::block_device;
-    case mode_fifo: return file_type::fifo;
-    case mode_socket: return file_type::socket;
+    case mode_regular:
+        return file_type::regular;
+    case mode_directory:
+        return file_type::directory;
+    case mode_symlink:
+        return file_type::symlink;
+    case mode_chrdev:
+        return file_type::char_device;
+    case mode_blkdev:
+        return file_type::block_device;
+    case mode_fifo:
+        return file_type::fifo;
+    case mode_socket:
+        return file_type::socket;
     }
     ok = false;
     return file_type::regular;
@@ -157,14 +191,29 @@ inline std::error_code parse_xattrs(bytes_view area, std::size_t begin, std::siz
         std::string value(reinterpret_cast<const char*>(area.data() + value_base + offs), size);
         std::string full;
         switch (index) {
-        case 1: full = "user."; break;
-        case 2: full = "system.posix_acl_access"; break;
-        case 3: full = "system.posix_acl_default"; break;
-        case 4: full = "trusted."; break;
-        case 6: full = "security."; break;
-        case 7: full = "system."; break;
-        case 8: full = "system.richacl"; break;
-        default: continue; // unknown namespace
+        case 1:
+            full = "user.";
+            break;
+        case 2:
+            full = "system.posix_acl_access";
+            break;
+        case 3:
+            full = "system.posix_acl_default";
+            break;
+        case 4:
+            full = "trusted.";
+            break;
+        case 6:
+            full = "security.";
+            break;
+        case 7:
+            full = "system.";
+            break;
+        case 8:
+            full = "system.richacl";
+            break;
+        default:
+            continue; // unknown namespace
         }
         if (index == 2 || index == 3) {
             std::string vfs;
@@ -221,8 +270,8 @@ CZ_DECL void reader::init(std::error_code& ec) {
         ec = errc::corrupt_image;
         return;
     }
-    std::uint64_t groups = (info_.blocks_count - first_data_block_ + blocks_per_group_ - 1) /
-                           blocks_per_group_;
+    std::uint64_t groups =
+        (info_.blocks_count - first_data_block_ + blocks_per_group_ - 1) / blocks_per_group_;
     std::uint64_t gdt_offset = std::uint64_t(first_data_block_ + 1) * info_.block_size;
     if (groups * desc_size_ > img_.size() || gdt_offset + groups * desc_size_ > img_.size() ||
         std::uint64_t(inodes_per_group_) * groups < info_.inodes_count) {
@@ -289,7 +338,8 @@ CZ_DECL inode_info reader::stat(std::uint32_t ino, std::error_code& ec) const {
     out.atime = detail::decode_time(in->atime.get(), has(0x90) ? raw.data() + 0x8C : nullptr);
     out.mtime = detail::decode_time(in->mtime.get(), has(0x8C) ? raw.data() + 0x88 : nullptr);
     out.ctime = detail::decode_time(in->ctime.get(), has(0x88) ? raw.data() + 0x84 : nullptr);
-    if (has(0x94)) out.crtime = detail::decode_time(in->crtime.get(), has(0x98) ? raw.data() + 0x94 : nullptr);
+    if (has(0x94))
+        out.crtime = detail::decode_time(in->crtime.get(), has(0x98) ? raw.data() + 0x94 : nullptr);
     if (out.type == file_type::char_device || out.type == file_type::block_device) {
         std::uint32_t old = load_le<std::uint32_t>(in->block.data());
         if (old != 0) {
@@ -330,7 +380,8 @@ CZ_DECL void reader::for_each_run(std::uint32_t ino, const std::function<bool(co
     };
     auto emit = [&](std::uint64_t logical, std::uint64_t physical, std::uint64_t len) -> bool {
         if (len == 0) return true;
-        if (logical < next_logical || (physical != 0 && (physical >= nblocks || len > nblocks - physical))) {
+        if (logical < next_logical ||
+            (physical != 0 && (physical >= nblocks || len > nblocks - physical))) {
             ec = errc::corrupt_image;
             return false;
         }
@@ -347,8 +398,8 @@ CZ_DECL void reader::for_each_run(std::uint32_t ino, const std::function<bool(co
             const auto* h = reinterpret_cast<const extent_header*>(b.data());
             std::uint16_t n = h->entries.get();
             int depth = h->depth.get();
-            if (h->magic.get() != extent_magic || depth > 5 || (expect_depth >= 0 && depth != expect_depth) ||
-                n > (b.size() - 12) / 12)
+            if (h->magic.get() != extent_magic || depth > 5 ||
+                (expect_depth >= 0 && depth != expect_depth) || n > (b.size() - 12) / 12)
                 return ec = errc::corrupt_image, false;
             for (std::uint16_t i = 0; i < n; ++i) {
                 // SAFETY: entry i lies at 12 + 12 * i < b.size() (n bounded above).
@@ -402,7 +453,8 @@ CZ_DECL void reader::for_each_run(std::uint32_t ino, const std::function<bool(co
         img_.read(blk * bs, b, ec);
         if (ec) return false;
         std::uint64_t span = 1;
-        for (int i = 1; i < level; ++i) span *= per;
+        for (int i = 1; i < level; ++i)
+            span *= per;
         for (std::uint64_t i = 0; i < per; ++i) {
             // SAFETY: i < bs / 4, so 4 * i + 4 <= b.size().
             std::uint64_t child = load_le<std::uint32_t>(b.data() + 4 * i);
@@ -414,9 +466,11 @@ CZ_DECL void reader::for_each_run(std::uint32_t ino, const std::function<bool(co
         if (!indirect(load_le<std::uint32_t>(in->block.data() + 4 * i), 0, i)) return;
     std::uint64_t base = 12;
     for (int level = 1; level <= 3; ++level) {
-        if (!indirect(load_le<std::uint32_t>(in->block.data() + 4 * (11 + level)), level, base)) return;
+        if (!indirect(load_le<std::uint32_t>(in->block.data() + 4 * (11 + level)), level, base))
+            return;
         std::uint64_t span = 1;
-        for (int i = 0; i < level; ++i) span *= per;
+        for (int i = 0; i < level; ++i)
+            span *= per;
         base += span;
     }
     if (run_n) emit(run_l, run_p, run_n);
@@ -445,24 +499,27 @@ CZ_DECL void reader::read_file(std::uint32_t ino, sink_ref sink, std::error_code
         }
         return true;
     };
-    for_each_run(ino, [&](const run& r) {
-        if (r.logical * bs >= st.size) return false;
-        if (r.logical * bs > pos && !zeros(r.logical * bs - pos)) return false;
-        std::uint64_t bytes = std::min<std::uint64_t>(r.len * bs, st.size - r.logical * bs);
-        if (r.physical == 0) return zeros(bytes);
-        std::uint64_t off = r.physical * bs;
-        while (bytes > 0) {
-            std::size_t k = std::size_t(std::min<std::uint64_t>(bytes, buf.size()));
-            img_.read(off, mutable_bytes(buf.data(), k), ec);
-            if (ec) return false;
-            sink.write(bytes_view(buf.data(), k), ec);
-            if (ec) return false;
-            off += k;
-            bytes -= k;
-            pos += k;
-        }
-        return true;
-    }, ec);
+    for_each_run(
+        ino,
+        [&](const run& r) {
+            if (r.logical * bs >= st.size) return false;
+            if (r.logical * bs > pos && !zeros(r.logical * bs - pos)) return false;
+            std::uint64_t bytes = std::min<std::uint64_t>(r.len * bs, st.size - r.logical * bs);
+            if (r.physical == 0) return zeros(bytes);
+            std::uint64_t off = r.physical * bs;
+            while (bytes > 0) {
+                std::size_t k = std::size_t(std::min<std::uint64_t>(bytes, buf.size()));
+                img_.read(off, mutable_bytes(buf.data(), k), ec);
+                if (ec) return false;
+                sink.write(bytes_view(buf.data(), k), ec);
+                if (ec) return false;
+                off += k;
+                bytes -= k;
+                pos += k;
+            }
+            return true;
+        },
+        ec);
     if (!ec && pos < st.size) zeros(st.size - pos);
 }
 
@@ -478,8 +535,8 @@ CZ_DECL std::string reader::read_link(std::uint32_t ino, std::error_code& ec) co
         return {};
     }
     std::uint32_t flags = in->flags.get();
-    bool has_blocks = in->blocks_lo.get() != 0 &&
-                      !(in->file_acl_lo.get() != 0 && in->blocks_lo.get() == info_.block_size / 512);
+    bool has_blocks = in->blocks_lo.get() != 0 && !(in->file_acl_lo.get() != 0 &&
+                                                    in->blocks_lo.get() == info_.block_size / 512);
     if (!(flags & inode_flag_extents) && !has_blocks && size < 60) // fast symlink
         return std::string(reinterpret_cast<const char*>(in->block.data()), std::size_t(size));
     if (flags & inode_flag_inline_data) {
@@ -490,16 +547,19 @@ CZ_DECL std::string reader::read_link(std::uint32_t ino, std::error_code& ec) co
     buffer_sink out(data);
     // Read the data blocks directly (read_file would recurse into read_link).
     const std::uint32_t bs = info_.block_size;
-    for_each_run(ino, [&](const run& r) {
-        for (std::uint64_t i = 0; i < r.len && data.size() < size; ++i) {
-            byte_buffer b(bs);
-            if (r.physical) img_.read((r.physical + i) * bs, b, ec);
-            if (ec) return false;
-            data.resize(std::size_t((r.logical + i) * bs));
-            data.insert(data.end(), b.begin(), b.end());
-        }
-        return data.size() < size;
-    }, ec);
+    for_each_run(
+        ino,
+        [&](const run& r) {
+            for (std::uint64_t i = 0; i < r.len && data.size() < size; ++i) {
+                byte_buffer b(bs);
+                if (r.physical) img_.read((r.physical + i) * bs, b, ec);
+                if (ec) return false;
+                data.resize(std::size_t((r.logical + i) * bs));
+                data.insert(data.end(), b.begin(), b.end());
+            }
+            return data.size() < size;
+        },
+        ec);
     if (ec) return {};
     data.resize(std::size_t(size));
     return std::string(as_chars(data));
@@ -518,7 +578,8 @@ CZ_DECL std::vector<dir_entry> reader::read_dir(std::uint32_t ino, std::error_co
         return out;
     }
     // A directory's blocks are in the image: it cannot be larger.
-    if (st.size > detail::max_dir_bytes || st.size > img_.size() || st.size % info_.block_size != 0) {
+    if (st.size > detail::max_dir_bytes || st.size > img_.size() ||
+        st.size % info_.block_size != 0) {
         ec = errc::corrupt_image;
         return out;
     }
@@ -546,15 +607,18 @@ CZ_DECL std::vector<dir_entry> reader::read_dir(std::uint32_t ino, std::error_co
             }
             std::uint32_t child = d->inode.get();
             if (child != 0) {
-                std::string name(reinterpret_cast<const char*>(data.data() + blk + at + 8), name_len);
+                std::string name(reinterpret_cast<const char*>(data.data() + blk + at + 8),
+                                 name_len);
                 if (name != "." && name != "..") {
                     if (child > info_.inodes_count || name.empty() ||
-                        name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
+                        name.find('/') != std::string::npos ||
+                        name.find('\0') != std::string::npos) {
                         ec = errc::corrupt_image;
                         return out;
                     }
                     out.push_back({std::move(name), child,
-                                   filetype_ ? std::to_integer<std::uint8_t>(d->file_type) : std::uint8_t(0)});
+                                   filetype_ ? std::to_integer<std::uint8_t>(d->file_type)
+                                             : std::uint8_t(0)});
                 }
             }
             at += rec;
