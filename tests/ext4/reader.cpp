@@ -87,6 +87,18 @@ TEST_CASE("reader: not ext4, truncated, unsupported") {
     CHECK(ec == errc::unsupported_image);
 }
 
+TEST_CASE("reader: a reader whose constructor failed reads nothing, and never divides by zero") {
+    auto img = small_image();
+    cz::store_le<std::uint32_t>(img.data() + 1024 + 0x28, 0); // s_inodes_per_group
+    std::error_code ec;
+    reader r(image_ref::memory(img), ec);
+    CHECK(ec == errc::corrupt_image);
+    r.stat(root_inode, ec); // the caller ignored the error above
+    CHECK(ec == errc::corrupt_image);
+    r.lookup("/d/f", ec);
+    CHECK(ec);
+}
+
 TEST_CASE("reader: random corruption of metadata never crashes") {
     auto img = small_image();
     std::mt19937 rng(7);

@@ -293,7 +293,9 @@ CZ_DECL void reader::init(std::error_code& ec) {
 }
 
 CZ_DECL void reader::load_inode(std::uint32_t ino, byte_buffer& raw, std::error_code& ec) const {
-    if (ino == 0 || ino > info_.inodes_count) {
+    // inodes_per_group_ is 0 when the constructor failed and its error was ignored: every inode
+    // is then out of range, never a division by zero.
+    if (ino == 0 || ino > info_.inodes_count || inodes_per_group_ == 0) {
         ec = errc::corrupt_image;
         return;
     }
