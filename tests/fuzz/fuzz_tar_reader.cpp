@@ -10,8 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t size) {
     cz::bytes_view input{reinterpret_cast<const std::byte*>(data), size};
-    cz::tar::parser_options opt{.max_pax_size = 64 << 10,
-                                .max_name = 4096,
+    cz::tar::parser_options opt{.max_name = 4096,
                                 .max_xattrs = 64,
                                 .max_xattr_bytes = 64 << 10,
                                 .max_sparse_entries = 1024,
