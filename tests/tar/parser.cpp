@@ -42,53 +42,6 @@ void operator delete(void* p, std::size_t) noexcept {
 #pragma GCC diagnostic pop
 #endif
 
-namespace {
-
-// A header block: ustar magic unless `layout` says otherwise; `edit` may change any field.
-std::string header(std::string_view name, char type, std::uint64_t size,
-                   const std::function<void(cz::tar::header_block&)>& edit = {}) {
-    cz::tar::header_block h;
-    std::memset(&h, 0, sizeof h);
-    std::memcpy(h.name, name.data(), std::min(name.size(), sizeof h.name));
-    cz::tar::format_octal(h.mode, 8, 0644);
-    cz::tar::format_octal(h.uid, 8, 1000);
-    cz::tar::format_octal(h.gid, 8, 1000);
-    if (!cz::tar::format_octal(h.size, 12, std::int64_t(size)))
-        cz::tar::format_base256(h.size, 12, std::int64_t(size));
-    cz::tar::format_octal(h.mtime, 12, 1700000000);
-    h.typeflag = type;
-    std::memcpy(h.magic, "ustar", 6);
-    std::memcpy(h.version, "00", 2);
-    if (edit) edit(h);
-    h.set_checksum();
-    return {reinterpret_cast<const char*>(&h), sizeof h};
-}
-
-std::string padded(std::string data) {
-    data.resize(std::size_t(cz::tar::padded(data.size())), '\0');
-    return data;
-}
-
-std::string record(std::string_view key, std::string_view value) {
-    auto body = std::string(" ") + std::string(key) + "=" + std::string(value) + "\n";
-    auto len = body.size() + 1;
-    while (std::to_string(len).size() + body.size() != len)
-        ++len;
-    return std::to_string(len) + body;
-}
-
-std::string pax(std::string_view records, char type = 'x') {
-    return header("PaxHeader/x", type, records.size()) + padded(std::string(records));
-}
-
-std::string file(std::string_view name, std::string_view content, char type = '0') {
-    return header(name, type, content.size()) + padded(std::string(content));
-}
-
-const std::string end_blocks(1024, '\0');
-
-} // namespace
-
 TEST_SUITE("tar") {
 
     TEST_CASE("ustar, v7 and GNU headers: fields, prefix, types") {
