@@ -13,17 +13,41 @@
 using namespace cz_tar_test;
 
 // The largest single allocation since the last reset. A buffered pax value would need one at
-// least as large as itself, so this shows whether a value was stored or skipped. Every
-// operator new of this program comes here (the array and nothrow forms call this one).
+// least as large as itself, so this shows whether a value was stored or skipped. Under
+// AddressSanitizer its allocator reports every allocation to a hook; otherwise every operator
+// new of this program comes here (the array and nothrow forms call this one).
 namespace {
 std::atomic<std::size_t> largest_allocation{0};
-} // namespace
 
-void* operator new(std::size_t n) {
+void note_allocation(std::size_t n) {
     auto seen = largest_allocation.load(std::memory_order_relaxed);
     while (n > seen &&
            !largest_allocation.compare_exchange_weak(seen, n, std::memory_order_relaxed))
         ;
+}
+} // namespace
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CZ_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CZ_TEST_ASAN 1
+#endif
+#endif
+
+#ifdef CZ_TEST_ASAN
+// The sanitizer runtime's hook interface (<sanitizer/allocator_interface.h>, which g++ 12 does
+// not ship).
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*)(const volatile void*,
+                                                                  std::size_t),
+                                                         void (*)(const volatile void*));
+namespace {
+[[maybe_unused]] const int allocation_hook_installed = __sanitizer_install_malloc_and_free_hooks(
+    [](const volatile void*, std::size_t n) { note_allocation(n); }, [](const volatile void*) {});
+} // namespace
+#else
+void* operator new(std::size_t n) {
+    note_allocation(n);
     if (void* p = std::malloc(n ? n : 1)) return p;
     throw std::bad_alloc();
 }
@@ -40,6 +64,7 @@ void operator delete(void* p, std::size_t) noexcept {
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #endif
 
 TEST_SUITE("tar") {
@@ -584,6 +609,12 @@ TEST_SUITE("tar") {
             record("uid", "7") + record("VENDOR.big", std::string(8'000'000, 'b')) +
             record("path", "renamed") + record("comment", std::string(3'000'000, 'c'));
         auto archive = pax(records) + file("foo", "abc") + end_blocks;
+        {
+            // The probe sees allocations (a 4 MiB string is one).
+            largest_allocation = 0;
+            std::string probe(4u << 20, 'x');
+            REQUIRE(largest_allocation >= (4u << 20));
+        }
         for (std::size_t step : {std::size_t(4096), std::size_t(1) << 20}) {
             CAPTURE(step);
             trickle_source src{cz::as_bytes(archive), step};

@@ -10,7 +10,8 @@
 //  - pax `x` (next entry) and `g` (all later entries) records: path, linkpath, size, uid, gid,
 //    uname, gname, mtime/atime/ctime with fractions, SCHILY.devmajor/devminor,
 //    SCHILY.xattr.*, LIBARCHIVE.xattr.*, GNU.sparse.* (0.0, 0.1, 1.0); unknown keys ignored;
-//    pax `size` always wins over the header's (no header/data smuggling);
+//    for an entry that carries data, pax `size` always wins over the header's (no header/data
+//    smuggling);
 //  - pax records are read as they stream by: only the values of the keys above are kept, each
 //    up to its own cap (names max_name, xattrs max_xattr_bytes, numbers 128 bytes; the
 //    GNU.sparse.map list is read number by number), and every other value is skipped unstored,
