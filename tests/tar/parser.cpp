@@ -4,6 +4,7 @@
 
 #include <cz/tar/reader.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -468,6 +469,39 @@ TEST_SUITE("tar") {
         CHECK(entries == 1);
         CHECK(data == "hello");
         CHECK(p.current().name == "p");
+    }
+
+    TEST_CASE("a parser and a reader move mid-archive and go on where they were") {
+        auto archive =
+            pax(record("path", "first")) + file("a", "hello") + file("b", "world") + end_blocks;
+        cz::tar::parser p;
+        std::error_code ec;
+        auto used = p.feed(cz::as_bytes(archive), ec);
+        REQUIRE(p.event() == cz::tar::parse_event::entry);
+        cz::tar::parser moved(std::move(p));
+        CHECK(moved.current().name == "first");
+        used += moved.feed(cz::as_bytes(archive).subspan(used), ec);
+        REQUIRE(moved.event() == cz::tar::parse_event::data);
+        CHECK(cz::as_chars(moved.data()) == "hello");
+        cz::tar::parser assigned;
+        assigned = std::move(moved);
+        assigned.feed(cz::as_bytes(archive).subspan(used), ec);
+        REQUIRE(assigned.event() == cz::tar::parse_event::entry);
+        CHECK(assigned.current().name == "b");
+
+        cz::memory_source src(cz::as_bytes(archive));
+        cz::tar::reader r(src);
+        REQUIRE(r.next());
+        cz::tar::reader r2(std::move(r));
+        const auto* e = r2.next();
+        REQUIRE(e);
+        CHECK(e->name == "b");
+        cz::tar::reader r3(cz::as_bytes(std::string_view()));
+        r3 = std::move(r2);
+        std::array<std::byte, 5> content{};
+        CHECK(r3.read_some(content, ec) == 5);
+        CHECK(cz::as_chars(content) == "world");
+        CHECK_FALSE(r3.next());
     }
 
     TEST_CASE("errors carry the offset of the bad header") {

@@ -643,8 +643,8 @@ private:
 CZ_DECL parser::parser(parser_options options)
     : opt_(options), block_(std::make_unique<header_block>()) {}
 CZ_DECL parser::~parser() = default;
-inline parser::parser(parser&&) noexcept = default;
-inline parser& parser::operator=(parser&&) noexcept = default;
+CZ_DECL parser::parser(parser&&) noexcept = default;
+CZ_DECL parser& parser::operator=(parser&&) noexcept = default;
 
 CZ_DECL std::size_t parser::fail(std::error_code& ec, std::error_code what, std::size_t used) {
     state_ = state::failed;
