@@ -1,17 +1,18 @@
-// What the tar tests share: archives built in memory, a reader that collects every entry with
-// its content, a trickling source, temporary directories and shell commands.
+// What the tar tests share: archives built in memory (by the writer, or header by header for
+// what the writer would never write), a reader that collects every entry with its content, a
+// trickling source. Temporary directories, tools and shell commands: tests/support/support.hpp.
 #pragma once
 
 #include <cz/tar.hpp>
 
 #include <doctest/doctest.h>
+#include <support/support.hpp>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
+#include <cstring>
+#include <functional>
 #include <string>
-#include <unistd.h>
+#include <string_view>
 #include <vector>
 
 namespace cz_tar_test {
@@ -85,54 +86,52 @@ inline std::string write_archive(const std::vector<member>& members,
     return cz::to_string(out);
 }
 
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/cz-tar-test.XXXXXX";
-        REQUIRE(::mkdtemp(tmpl));
-        path = tmpl;
-    }
-    ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-};
-
-inline bool have(const char* tool) {
-    return std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) == 0;
+// A header block: ustar magic unless `edit` changes it; `edit` may change any field, the
+// checksum is computed after it.
+inline std::string header(std::string_view name, char type, std::uint64_t size,
+                          const std::function<void(cz::tar::header_block&)>& edit = {}) {
+    cz::tar::header_block h;
+    std::memset(&h, 0, sizeof h);
+    std::memcpy(h.name, name.data(), std::min(name.size(), sizeof h.name));
+    cz::tar::format_octal(h.mode, 8, 0644);
+    cz::tar::format_octal(h.uid, 8, 1000);
+    cz::tar::format_octal(h.gid, 8, 1000);
+    if (!cz::tar::format_octal(h.size, 12, std::int64_t(size)))
+        cz::tar::format_base256(h.size, 12, std::int64_t(size));
+    cz::tar::format_octal(h.mtime, 12, 1700000000);
+    h.typeflag = type;
+    std::memcpy(h.magic, "ustar", 6);
+    std::memcpy(h.version, "00", 2);
+    if (edit) edit(h);
+    h.set_checksum();
+    return {reinterpret_cast<const char*>(&h), sizeof h};
 }
 
-// Runs a shell command; returns its exit status and fills `out` with its standard output.
-inline int sh(const std::string& cmd, std::string* out = nullptr) {
-    FILE* p = ::popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::string text;
-    char buf[65536];
-    while (auto n = std::fread(buf, 1, sizeof buf, p))
-        text.append(buf, n);
-    int status = ::pclose(p);
-    if (out) *out = std::move(text);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+// `data` with NULs up to a whole number of blocks.
+inline std::string padded(std::string data) {
+    data.resize(std::size_t(cz::tar::padded(data.size())), '\0');
+    return data;
 }
 
-inline std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(f), {}};
+// One pax record, "<length> <key>=<value>\n".
+inline std::string record(std::string_view key, std::string_view value) {
+    auto body = std::string(" ") + std::string(key) + "=" + std::string(value) + "\n";
+    auto len = body.size() + 1;
+    while (std::to_string(len).size() + body.size() != len)
+        ++len;
+    return std::to_string(len) + body;
 }
 
-inline void write_file(const std::string& path, std::string_view data) {
-    std::ofstream f(path, std::ios::binary);
-    f.write(data.data(), std::streamsize(data.size()));
+// A pax `x` (or `g`) header holding `records`.
+inline std::string pax(std::string_view records, char type = 'x') {
+    return header("PaxHeader/x", type, records.size()) + padded(std::string(records));
 }
 
-inline std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) {
-        if (c == '\'')
-            q += "'\\''";
-        else
-            q += c;
-    }
-    return q + "'";
+// An entry with its data.
+inline std::string file(std::string_view name, std::string_view content, char type = '0') {
+    return header(name, type, content.size()) + padded(std::string(content));
 }
+
+inline const std::string end_blocks(1024, '\0');
 
 } // namespace cz_tar_test

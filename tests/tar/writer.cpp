@@ -4,6 +4,8 @@
 
 #include <cz/tar/parser.hpp>
 
+#include <cstring>
+
 using namespace cz_tar_test;
 
 TEST_SUITE("tar") {
@@ -109,21 +111,80 @@ TEST_SUITE("tar") {
         CHECK(a.find("PaxHeaders/f") != std::string::npos);
     }
 
-    TEST_CASE("an 8 GiB entry: base-256 and pax size in the header, data streamed") {
-        cz::null_sink counter;
-        cz::tar::writer w(counter);
-        auto big = file_entry("big", (std::uint64_t(8) << 30) + 1);
-        cz::byte_buffer headers;
-        cz::buffer_sink hs(headers);
-        cz::tar::writer hw(hs);
-        hw.add(big); // headers only; the data would be 8 GiB
-        cz::tar::parser p;
-        std::error_code ec;
-        auto used = p.feed(headers, ec);
-        CHECK(used == headers.size());
-        REQUIRE(p.event() == cz::tar::parse_event::entry);
-        CHECK(p.current().size == (std::uint64_t(8) << 30) + 1);
-        CHECK(cz::as_chars(headers).find("size=8589934593") != std::string_view::npos);
+    TEST_CASE("an 8 GiB entry: base-256 and pax size in the header, all its data streamed") {
+        // The writer's output goes straight into a parser: nothing is stored but the headers.
+        struct parsing_sink {
+            cz::tar::parser p;
+            std::vector<std::byte> pattern; // data byte i is pattern[i % pattern.size()]
+            std::string headers;            // what came before the entry's data
+            std::uint64_t received = 0, data = 0, mismatched = 0, trailing = 0;
+            int entries = 0;
+            bool ended = false, finished = false;
+            std::error_code error;
+
+            void write(cz::bytes_view in, std::error_code& ec) {
+                ec.clear();
+                received += in.size();
+                while (!in.empty() && !error && !ended) {
+                    std::error_code perr;
+                    auto used = p.feed(in, perr);
+                    if (entries == 0) headers += cz::as_chars(in.first(used));
+                    in = in.subspan(used);
+                    if (perr && perr != cz::tar::errc::need_more) error = perr;
+                    if (p.event() == cz::tar::parse_event::entry) ++entries;
+                    if (p.event() == cz::tar::parse_event::end) ended = true;
+                    if (p.event() == cz::tar::parse_event::data) check(p.data());
+                }
+                // After the end marker the parser takes nothing: the rest is zero padding.
+                if (ended) trailing += in.size();
+            }
+            void check(cz::bytes_view piece) {
+                while (!piece.empty()) {
+                    auto at = std::size_t(data % pattern.size());
+                    auto n = std::min(piece.size(), pattern.size() - at);
+                    if (std::memcmp(piece.data(), pattern.data() + at, n) != 0) ++mismatched;
+                    piece = piece.subspan(n);
+                    data += n;
+                }
+            }
+            void finish(std::error_code& ec) {
+                ec.clear();
+                finished = true;
+            }
+        } sink;
+        sink.pattern.resize(std::size_t(1) << 20);
+        std::uint32_t x = 1;
+        for (auto& b : sink.pattern)
+            b = std::byte((x = x * 1103515245 + 12345) >> 24);
+
+        const std::uint64_t size = (std::uint64_t(8) << 30) + 1; // one past what octal holds
+        cz::tar::writer w(sink);
+        w.add(file_entry("big", size));
+        for (std::uint64_t left = size; left > 0;) {
+            auto n = std::size_t(std::min<std::uint64_t>(left, sink.pattern.size()));
+            w.write(cz::bytes_view(sink.pattern).first(n));
+            left -= n;
+        }
+        w.finish();
+
+        REQUIRE_FALSE(sink.error);
+        CHECK(sink.entries == 1);
+        CHECK(sink.p.current().name == "big");
+        CHECK(sink.p.current().size == size);
+        CHECK(sink.data == size);
+        CHECK(sink.mismatched == 0);
+        CHECK(sink.ended);
+        CHECK(sink.trailing == 512); // the second zero block
+        CHECK(sink.finished);
+        // pax header, its records, the ustar header; the data padded to a block; two zero blocks.
+        REQUIRE(sink.headers.size() >= 1536);
+        CHECK(sink.received == 1536 + cz::tar::padded(size) + 1024);
+        CHECK(w.bytes_written() == sink.received);
+        CHECK(sink.headers.substr(0, 1024).find("size=8589934593\n") != std::string::npos);
+        // The ustar header holds the size too, in base-256, for readers that skip pax records.
+        auto ustar = sink.headers.substr(1024, 512);
+        CHECK(static_cast<unsigned char>(ustar[124]) == 0x80);
+        CHECK(cz::tar::parse_number(std::string_view(ustar).substr(124, 12)) == std::int64_t(size));
     }
 
     TEST_CASE("writer misuse and unrepresentable entries are errors") {

@@ -10,14 +10,15 @@
 namespace cz::tar {
 
 // What an entry is, from its typeflag. Unknown typeflags read as `regular`, as POSIX and GNU tar
-// say ("extracted as normal file"); `typeflag` keeps the byte itself.
+// say ("extracted as normal file"); `typeflag` keeps the byte itself. A regular-file typeflag
+// ('0', NUL, '7') on a name that ends in '/' reads as `directory`, as old (v7) tars meant it.
 enum class entry_type : std::uint8_t {
     regular,      // '0', '\0', and unknown typeflags
     hard_link,    // '1': linkname names an earlier member
     symlink,      // '2'
     char_device,  // '3'
     block_device, // '4'
-    directory,    // '5'
+    directory,    // '5'; also '0', NUL, '7' when the name ends in '/'
     fifo,         // '6'
     contiguous,   // '7': a regular file (contiguous allocation is a hint nobody honours)
     gnu_dumpdir,  // 'D': GNU incremental directory listing; its data is the listing

@@ -25,7 +25,10 @@ enum class errc {
     // A GNU sparse map (old 'S' header, pax 0.0/0.1/1.0) is malformed, unsorted, overlapping,
     // or describes more data than the entry stores.
     bad_sparse_map,
-    // An extended header (pax, GNU long name/link) is larger than parser_options allow.
+    // A pax record's value for a numeric key cz uses (size, uid, mtime, GNU.sparse.offset, ...)
+    // is longer than the 128 bytes kept for one, or a pax key cz uses is longer than 4096 bytes.
+    // (Too long names and xattrs are name_too_long and too_many_xattrs; values of keys cz does
+    // not use are skipped, whatever their size.)
     header_too_large,
     // A name or link name is longer than parser_options allow.
     name_too_long,

@@ -10,14 +10,25 @@
 //  - pax `x` (next entry) and `g` (all later entries) records: path, linkpath, size, uid, gid,
 //    uname, gname, mtime/atime/ctime with fractions, SCHILY.devmajor/devminor,
 //    SCHILY.xattr.*, LIBARCHIVE.xattr.*, GNU.sparse.* (0.0, 0.1, 1.0); unknown keys ignored;
-//    pax `size` always wins over the header's (no header/data smuggling);
+//    for an entry that carries data, pax `size` always wins over the header's (no header/data
+//    smuggling);
+//  - pax records are read as they stream by: only the values of the keys above are kept, each
+//    up to its own cap (names max_name, xattrs max_xattr_bytes, numbers 128 bytes; the
+//    GNU.sparse.map list is read number by number), and every other value is skipped unstored,
+//    so an extended header of any size (libarchive's tests carry one of 8 MB) costs bounded
+//    memory, as in GNU tar and libarchive 3.7.5 and later;
 //  - GNU long names ('L') and link names ('K'), cut at the first NUL; old sparse files ('S');
 //    base-256 numbers; pax, 'L' and 'K' state attaches to the next real entry and is then reset;
 //  - the end: the first zero block ends the archive (GNU tar without -i: a second zero block is
 //    not needed, and whatever follows, concatenated archives included, is not read), unless
 //    parser_options::ignore_zeros is set, which reads on through zero blocks as `tar -i` does;
 //    input that ends cleanly between entries without zero blocks is a complete archive too.
-//  - directories ('5') have no data, whatever their size field says (GNU tar skips none).
+//  - entries that GNU tar and libarchive extract without reading any data carry none, whatever
+//    their header or pax size says, and the next header follows theirs: directories ('5'),
+//    symlinks ('2'), devices ('3', '4') and fifos ('6'); and, as both read old (v7) archives,
+//    a regular-file typeflag ('0', NUL, '7') on a name that ends in '/' is a directory.
+//    (GNU tar's -t and -O, unlike its -x, skip such a header's size; a GNU 'D' dumpdir keeps
+//    its data, the directory listing.)
 // Every size the archive controls is capped by parser_options.
 #pragma once
 
@@ -40,17 +51,17 @@ namespace cz::tar {
 // Caps on everything an archive controls. The defaults take any archive GNU tar or bsdtar
 // writes from a real file system, and keep a hostile one within a few MiB of memory.
 struct parser_options {
-    // Payload of one pax `x` or `g` header (Go caps this at 1 MiB after CVE-2022-2879).
-    std::size_t max_pax_size = 1 << 20;
-    // Name and link name lengths (Linux PATH_MAX is 4096; long names stay well above it).
+    // Name and link name lengths (Linux PATH_MAX is 4096; long names stay well above it); also
+    // the longest pax path, linkpath, uname, gname or GNU.sparse.name value kept.
     std::size_t max_name = 64 << 10;
     // Number of xattrs on one entry, and the total of their names and values.
     std::size_t max_xattrs = 1024;
     std::size_t max_xattr_bytes = 1 << 20;
     // Entries in a sparse map (CVE-2025-58183 was an unbounded one).
     std::size_t max_sparse_entries = 1 << 16;
-    // All metadata blocks of one entry together: pax headers, long names, sparse extension
-    // blocks, the pax 1.0 map.
+    // All metadata one entry keeps together: pax header blocks and the records whose values
+    // are kept (a skipped value does not count), long names, sparse extension blocks, the pax
+    // 1.0 map.
     std::size_t max_header_bytes = 4 << 20;
     // Read through zero blocks to the end of the input (`tar -i`, concatenated archives).
     bool ignore_zeros = false;
@@ -98,6 +109,7 @@ public:
 private:
     enum class state { header, meta, sparse_ext, sparse_map, data, skip, ended, failed };
     struct pax_state;
+    struct pax_stream;
 
     std::size_t fail(std::error_code& ec, std::error_code what, std::size_t used);
     const header_block* take_block(bytes_view input, std::size_t& used);
@@ -125,10 +137,12 @@ private:
     std::unique_ptr<header_block> block_;
     std::size_t block_fill_ = 0;
 
-    // Extended header ('x', 'g', 'L', 'K') being collected.
+    // Extended header ('x', 'g', 'L', 'K') being read: pax records stream through pax_, long
+    // names collect in meta_.
     char meta_type_ = 0;
     std::uint64_t meta_remaining_ = 0;
     std::string meta_;
+    std::unique_ptr<pax_stream> pax_;
 
     // State carried to the next real entry.
     std::unique_ptr<pax_state> global_;

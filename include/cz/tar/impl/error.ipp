@@ -26,7 +26,7 @@ public:
         case errc::bad_sparse_map:
             return "invalid sparse map";
         case errc::header_too_large:
-            return "extended header too large";
+            return "pax record value too large";
         case errc::name_too_long:
             return "name too long";
         case errc::too_many_xattrs:

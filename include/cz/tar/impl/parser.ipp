@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <string_view>
+#include <utility>
 
 namespace cz::tar {
 
@@ -156,17 +157,109 @@ inline void set_xattr(std::vector<xattr>& list, std::size_t& bytes, std::string 
     list.push_back({std::move(name), std::move(value)});
 }
 
+// The pax keys cz uses. The value of any other key is skipped unread.
+enum class pax_key : std::uint8_t {
+    unused,
+    path,
+    linkpath,
+    uname,
+    gname,
+    size,
+    uid,
+    gid,
+    mtime,
+    atime,
+    ctime,
+    devmajor,
+    devminor,
+    schily_xattr,     // SCHILY.xattr.<name>=<raw value>
+    libarchive_xattr, // LIBARCHIVE.xattr.<url-encoded name>=<base64 value>
+    sparse_name,
+    sparse_size, // GNU.sparse.size and GNU.sparse.realsize
+    sparse_major,
+    sparse_minor,
+    sparse_offset,
+    sparse_numbytes,
+    sparse_map, // read number by number, never stored whole
+};
+
+inline constexpr std::string_view schily_xattr_prefix = "SCHILY.xattr.";
+inline constexpr std::string_view libarchive_xattr_prefix = "LIBARCHIVE.xattr.";
+// The longest key kept: an xattr name (Linux XATTR_NAME_MAX is 255) URL-encoded after
+// "LIBARCHIVE.xattr." fits many times over. A longer key is one cz does not use, unless it starts
+// with an xattr prefix (then it is an error).
+inline constexpr std::size_t max_pax_key = 4096;
+// The longest value kept for a numeric key: a time with a sign, 19 digits, a point and a
+// fraction fits many times over.
+inline constexpr std::size_t max_pax_number = 128;
+
+inline pax_key classify_pax_key(std::string_view key) noexcept {
+    static constexpr std::pair<std::string_view, pax_key> exact[] = {
+        {"path", pax_key::path},
+        {"linkpath", pax_key::linkpath},
+        {"uname", pax_key::uname},
+        {"gname", pax_key::gname},
+        {"size", pax_key::size},
+        {"uid", pax_key::uid},
+        {"gid", pax_key::gid},
+        {"mtime", pax_key::mtime},
+        {"atime", pax_key::atime},
+        {"ctime", pax_key::ctime},
+        {"SCHILY.devmajor", pax_key::devmajor},
+        {"SCHILY.devminor", pax_key::devminor},
+        {"GNU.sparse.name", pax_key::sparse_name},
+        {"GNU.sparse.size", pax_key::sparse_size},
+        {"GNU.sparse.realsize", pax_key::sparse_size},
+        {"GNU.sparse.major", pax_key::sparse_major},
+        {"GNU.sparse.minor", pax_key::sparse_minor},
+        {"GNU.sparse.offset", pax_key::sparse_offset},
+        {"GNU.sparse.numbytes", pax_key::sparse_numbytes},
+        {"GNU.sparse.map", pax_key::sparse_map},
+    };
+    for (auto& [name, k] : exact)
+        if (key == name) return k;
+    if (key.starts_with(schily_xattr_prefix)) return pax_key::schily_xattr;
+    if (key.starts_with(libarchive_xattr_prefix)) return pax_key::libarchive_xattr;
+    // Anything else (comment, hdrcharset, SCHILY.acl.*, vendor keys) is ignored, as GNU tar does.
+    return pax_key::unused;
+}
+
+// How long a kept value may be, and the error when it is longer. Unused keys and the streamed
+// sparse map have no cap (nothing of them is stored).
+struct pax_value_cap {
+    std::uint64_t max;
+    errc error;
+};
+
+inline pax_value_cap value_cap(pax_key k, const parser_options& opt) noexcept {
+    switch (k) {
+    case pax_key::unused:
+    case pax_key::sparse_map:
+        return {std::numeric_limits<std::uint64_t>::max(), errc::header_too_large};
+    case pax_key::path:
+    case pax_key::linkpath:
+    case pax_key::uname:
+    case pax_key::gname:
+    case pax_key::sparse_name:
+        return {opt.max_name, errc::name_too_long};
+    case pax_key::schily_xattr:
+        return {opt.max_xattr_bytes, errc::too_many_xattrs};
+    case pax_key::libarchive_xattr: // base64: four characters for three bytes
+        return {std::uint64_t(opt.max_xattr_bytes) / 3 * 4 + 4, errc::too_many_xattrs};
+    default:
+        return {max_pax_number, errc::header_too_large};
+    }
+}
+
+// Applies one record whose value was kept. An empty value for a string or number unsets it, as
+// POSIX says.
 template <class Pax>
-void apply_pax_record(Pax& st, std::string_view key, std::string_view value,
+void apply_pax_record(Pax& st, pax_key k, std::string_view key, std::string_view value,
                       const parser_options& opt, std::error_code& ec) {
     constexpr auto u64max = std::uint64_t(std::numeric_limits<std::int64_t>::max());
     constexpr auto u32max = std::uint64_t(std::numeric_limits<std::uint32_t>::max());
-    auto string_value = [&](std::optional<std::string>& field, std::size_t max) {
+    auto string_value = [&](std::optional<std::string>& field) {
         auto v = cut_at_nul(value);
-        if (v.size() > max) {
-            ec = errc::name_too_long;
-            return;
-        }
         if (v.empty())
             field.reset();
         else
@@ -196,6 +289,7 @@ void apply_pax_record(Pax& st, std::string_view key, std::string_view value,
         }
         field = *v;
     };
+    // GNU.sparse.offset and GNU.sparse.numbytes (sparse 0.0) come in pairs.
     auto add_segment_number = [&](bool is_offset) {
         auto v = parse_decimal(value, u64max);
         if (!v) {
@@ -224,24 +318,40 @@ void apply_pax_record(Pax& st, std::string_view key, std::string_view value,
         st.sparse_offset.reset();
     };
 
-    if (key == "path") return string_value(st.path, opt.max_name);
-    if (key == "linkpath") return string_value(st.linkpath, opt.max_name);
-    if (key == "uname") return string_value(st.uname, opt.max_name);
-    if (key == "gname") return string_value(st.gname, opt.max_name);
-    if (key == "size") return number(st.size, u64max);
-    if (key == "uid") return number(st.uid, u64max);
-    if (key == "gid") return number(st.gid, u64max);
-    if (key == "mtime") return time(st.mtime);
-    if (key == "atime") return time(st.atime);
-    if (key == "ctime") return time(st.ctime);
-    if (key == "SCHILY.devmajor") return number(st.devmajor, u32max);
-    if (key == "SCHILY.devminor") return number(st.devminor, u32max);
-    constexpr std::string_view schily = "SCHILY.xattr.", libarchive = "LIBARCHIVE.xattr.";
-    if (key.starts_with(schily))
-        return set_xattr(st.xattrs, st.xattr_bytes, std::string(key.substr(schily.size())),
-                         std::string(value), opt, ec);
-    if (key.starts_with(libarchive)) {
-        auto name = url_decode(key.substr(libarchive.size()));
+    switch (k) {
+    case pax_key::unused:
+    case pax_key::sparse_map: // streamed by parser::pax_stream
+        return;
+    case pax_key::path:
+        return string_value(st.path);
+    case pax_key::linkpath:
+        return string_value(st.linkpath);
+    case pax_key::uname:
+        return string_value(st.uname);
+    case pax_key::gname:
+        return string_value(st.gname);
+    case pax_key::size:
+        return number(st.size, u64max);
+    case pax_key::uid:
+        return number(st.uid, u64max);
+    case pax_key::gid:
+        return number(st.gid, u64max);
+    case pax_key::mtime:
+        return time(st.mtime);
+    case pax_key::atime:
+        return time(st.atime);
+    case pax_key::ctime:
+        return time(st.ctime);
+    case pax_key::devmajor:
+        return number(st.devmajor, u32max);
+    case pax_key::devminor:
+        return number(st.devminor, u32max);
+    case pax_key::schily_xattr:
+        return set_xattr(st.xattrs, st.xattr_bytes,
+                         std::string(key.substr(schily_xattr_prefix.size())), std::string(value),
+                         opt, ec);
+    case pax_key::libarchive_xattr: {
+        auto name = url_decode(key.substr(libarchive_xattr_prefix.size()));
         auto decoded = base64_decode(value);
         if (!name || !decoded) {
             ec = errc::bad_pax_record;
@@ -249,82 +359,18 @@ void apply_pax_record(Pax& st, std::string_view key, std::string_view value,
         }
         return set_xattr(st.xattrs, st.xattr_bytes, std::move(*name), std::move(*decoded), opt, ec);
     }
-    if (key.starts_with("GNU.sparse.")) {
-        auto k = key.substr(11);
-        if (k == "name") return string_value(st.sparse_name, opt.max_name);
-        if (k == "size" || k == "realsize") return number(st.sparse_size, u64max);
-        if (k == "major") return number(st.sparse_major, u64max);
-        if (k == "minor") return number(st.sparse_minor, u64max);
-        if (k == "offset") return add_segment_number(true);
-        if (k == "numbytes") return add_segment_number(false);
-        if (k == "map") {
-            // "offset,length,offset,length,..."
-            st.sparse_map.clear();
-            st.sparse_offset.reset();
-            st.map_format = sparse_format::pax_0_1;
-            std::size_t pos = 0;
-            std::uint64_t off = 0;
-            bool have_off = false;
-            while (!value.empty() && pos <= value.size()) {
-                auto comma = value.find(',', pos);
-                auto item = value.substr(
-                    pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
-                auto v = parse_decimal(item, u64max);
-                if (!v) {
-                    ec = errc::bad_sparse_map;
-                    return;
-                }
-                if (have_off) {
-                    if (st.sparse_map.size() >= opt.max_sparse_entries) {
-                        ec = errc::sparse_map_too_large;
-                        return;
-                    }
-                    st.sparse_map.push_back({off, *v});
-                    have_off = false;
-                } else {
-                    off = *v;
-                    have_off = true;
-                }
-                if (comma == std::string_view::npos) break;
-                pos = comma + 1;
-            }
-            if (have_off) ec = errc::bad_sparse_map;
-            return;
-        }
-    }
-    // Anything else (comment, hdrcharset, SCHILY.acl.*, vendor keys) is ignored, as GNU tar does.
-}
-
-// Parses "<length> <key>=<value>\n" records. Trailing NULs after the last record are padding.
-template <class Pax>
-void parse_pax_records(std::string_view payload, Pax& st, const parser_options& opt,
-                       std::error_code& ec) {
-    std::size_t pos = 0;
-    while (pos < payload.size() && !ec) {
-        auto rest = payload.substr(pos);
-        if (rest.find_first_not_of('\0') == std::string_view::npos) return;
-        std::size_t digits = 0;
-        std::uint64_t len = 0;
-        while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9' && digits < 20)
-            len = len * 10 + std::uint64_t(rest[digits++] - '0');
-        if (digits == 0 || digits >= rest.size() || rest[digits] != ' ' || len <= digits + 2 ||
-            len > rest.size()) {
-            ec = errc::bad_pax_record;
-            return;
-        }
-        auto record = rest.substr(0, std::size_t(len));
-        if (record.back() != '\n') {
-            ec = errc::bad_pax_record;
-            return;
-        }
-        auto body = record.substr(digits + 1, record.size() - digits - 2);
-        auto eq = body.find('=');
-        if (eq == std::string_view::npos) {
-            ec = errc::bad_pax_record;
-            return;
-        }
-        apply_pax_record(st, body.substr(0, eq), body.substr(eq + 1), opt, ec);
-        pos += std::size_t(len);
+    case pax_key::sparse_name:
+        return string_value(st.sparse_name);
+    case pax_key::sparse_size:
+        return number(st.sparse_size, u64max);
+    case pax_key::sparse_major:
+        return number(st.sparse_major, u64max);
+    case pax_key::sparse_minor:
+        return number(st.sparse_minor, u64max);
+    case pax_key::sparse_offset:
+        return add_segment_number(true);
+    case pax_key::sparse_numbytes:
+        return add_segment_number(false);
     }
 }
 
@@ -377,11 +423,228 @@ inline void read_gnu_sparse(const gnu_sparse_wire* wire, std::size_t count,
 
 } // namespace detail
 
+// Reads the records of one pax `x` or `g` header as its bytes arrive, whatever their number and
+// size: "<length> <key>=<value>\n" (POSIX.1-2017 pax, "pax Extended Header"), the length counting
+// the whole record in decimal, NULs after the last record being padding. The value of a key cz
+// uses is kept up to that key's cap and applied when its record ends; GNU.sparse.map is read
+// number by number; any other value is skipped as it goes by. Memory stays within the caps
+// however large the header is (GNU tar and libarchive 3.7.5+ read headers of many MB).
+struct parser::pax_stream {
+    enum class phase : std::uint8_t { length, key, value, newline, padding };
+
+    pax_state* target = nullptr;
+    std::uint64_t payload_left = 0; // bytes of the header not fed yet
+    phase at = phase::length;
+    std::uint64_t length = 0; // the current record's length field
+    unsigned digits = 0;
+    std::uint64_t record_left = 0; // bytes of the current record not fed yet
+    std::string key;
+    bool key_whole = true; // false when the key was longer than max_pax_key (then cut there)
+    detail::pax_key kind = detail::pax_key::unused;
+    std::string value;
+    // GNU.sparse.map: the number being read and the offset waiting for its length.
+    bool map_empty = true;
+    bool in_number = false;
+    std::uint64_t number = 0;
+    std::optional<std::uint64_t> map_offset;
+
+    void start(pax_state& st, std::uint64_t size) {
+        target = &st;
+        payload_left = size;
+        next_record();
+    }
+
+    void next_record() {
+        at = phase::length;
+        length = 0;
+        digits = 0;
+        key.clear();
+        value.clear();
+        // Do not keep a large buffer past the record that needed it.
+        if (value.capacity() > (64u << 10)) value.shrink_to_fit();
+    }
+
+    // Feeds the next n bytes of the header. `kept` grows by the length of each record whose
+    // value was kept (parser_options::max_header_bytes counts those).
+    void feed(const char* p, std::size_t n, const parser_options& opt, std::uint64_t& kept,
+              std::error_code& ec) {
+        while (n > 0 && !ec) {
+            std::size_t used = 1;
+            switch (at) {
+            case phase::padding:
+                // SAFETY: p points at n readable bytes.
+                if (std::any_of(p, p + n, [](char c) { return c != '\0'; }))
+                    ec = errc::bad_pax_record;
+                used = n;
+                break;
+            case phase::length:
+                on_length_char(*p, ec);
+                break;
+            case phase::key: {
+                // The '=' comes before the record's last byte, its newline: record_left >= 2.
+                auto span = std::size_t(std::min<std::uint64_t>(n, record_left - 1));
+                // SAFETY: span <= n readable bytes at p.
+                auto* eq = static_cast<const char*>(std::memchr(p, '=', span));
+                auto part = eq ? std::size_t(eq - p) : span;
+                // Past max_pax_key only the start is kept: enough to see an xattr prefix.
+                auto room = detail::max_pax_key - key.size();
+                key.append(p, std::min(part, room));
+                if (part > room) key_whole = false;
+                used = part + (eq ? 1 : 0);
+                record_left -= used;
+                if (eq)
+                    begin_value(opt, ec);
+                else if (record_left == 1)
+                    ec = errc::bad_pax_record; // no '='
+                break;
+            }
+            case phase::value:
+                used = std::size_t(std::min<std::uint64_t>(n, record_left - 1));
+                if (kind == detail::pax_key::sparse_map) {
+                    for (std::size_t i = 0; i < used && !ec; ++i)
+                        on_map_char(p[i], opt, ec);
+                } else if (kind != detail::pax_key::unused) {
+                    value.append(p, used);
+                }
+                record_left -= used;
+                if (record_left == 1) at = phase::newline;
+                break;
+            case phase::newline:
+                if (*p != '\n')
+                    ec = errc::bad_pax_record;
+                else
+                    end_record(opt, kept, ec);
+                break;
+            }
+            payload_left -= used;
+            p += used;
+            n -= used;
+        }
+    }
+
+    // The header's payload has ended: it must end between records.
+    void finish(std::error_code& ec) const {
+        if (!(at == phase::length && digits == 0) && at != phase::padding)
+            ec = errc::bad_pax_record;
+    }
+
+private:
+    void on_length_char(char c, std::error_code& ec) {
+        if (c == '\0' && digits == 0) {
+            at = phase::padding;
+            return;
+        }
+        if (c >= '0' && c <= '9') {
+            auto d = std::uint64_t(c - '0');
+            if (digits == 20 || length > (std::numeric_limits<std::uint64_t>::max() - d) / 10) {
+                ec = errc::bad_pax_record;
+                return;
+            }
+            length = length * 10 + d;
+            ++digits;
+            return;
+        }
+        // The space: then at least "=\n" (an empty key and value), all inside the header;
+        // payload_left still counts the space.
+        if (c != ' ' || digits == 0 || length < digits + 3 ||
+            length - digits - 1 > payload_left - 1) {
+            ec = errc::bad_pax_record;
+            return;
+        }
+        record_left = length - digits - 1; // the bytes after the space
+        key_whole = true;
+        at = phase::key;
+    }
+
+    void begin_value(const parser_options& opt, std::error_code& ec) {
+        using detail::pax_key;
+        if (key_whole) {
+            kind = detail::classify_pax_key(key);
+        } else {
+            // Longer than any key cz uses, unless it names an xattr.
+            kind = pax_key::unused;
+            if (key.starts_with(detail::schily_xattr_prefix) ||
+                key.starts_with(detail::libarchive_xattr_prefix)) {
+                ec = errc::header_too_large;
+                return;
+            }
+        }
+        auto cap = detail::value_cap(kind, opt);
+        if (record_left - 1 > cap.max) {
+            ec = cap.error; // refused before any of it is read
+            return;
+        }
+        value.clear();
+        if (kind == pax_key::sparse_map) {
+            // "offset,length,offset,length,...": a new map replaces any earlier one.
+            target->sparse_map.clear();
+            target->sparse_offset.reset();
+            target->map_format = sparse_format::pax_0_1;
+            map_empty = record_left == 1;
+            in_number = false;
+            number = 0;
+            map_offset.reset();
+        }
+        at = record_left == 1 ? phase::newline : phase::value;
+    }
+
+    void on_map_char(char c, const parser_options& opt, std::error_code& ec) {
+        if (c >= '0' && c <= '9') {
+            auto d = std::uint64_t(c - '0');
+            if (number > (std::uint64_t(std::numeric_limits<std::int64_t>::max()) - d) / 10) {
+                ec = errc::bad_sparse_map;
+                return;
+            }
+            number = number * 10 + d;
+            in_number = true;
+            return;
+        }
+        if (c != ',') {
+            ec = errc::bad_sparse_map;
+            return;
+        }
+        end_map_number(opt, ec);
+    }
+
+    void end_map_number(const parser_options& opt, std::error_code& ec) {
+        if (!in_number) {
+            ec = errc::bad_sparse_map; // an empty item
+            return;
+        }
+        in_number = false;
+        auto v = std::exchange(number, 0);
+        if (!map_offset) {
+            map_offset = v;
+            return;
+        }
+        if (target->sparse_map.size() >= opt.max_sparse_entries) {
+            ec = errc::sparse_map_too_large;
+            return;
+        }
+        target->sparse_map.push_back({*map_offset, v});
+        map_offset.reset();
+    }
+
+    void end_record(const parser_options& opt, std::uint64_t& kept, std::error_code& ec) {
+        using detail::pax_key;
+        if (kind == pax_key::sparse_map) {
+            if (!map_empty) {
+                end_map_number(opt, ec);
+                if (!ec && map_offset) ec = errc::bad_sparse_map; // an offset without a length
+            }
+        } else if (kind != pax_key::unused) {
+            detail::apply_pax_record(*target, kind, key, value, opt, ec);
+        }
+        if (kind != pax_key::unused) kept += length;
+        next_record();
+    }
+};
+
 CZ_DECL parser::parser(parser_options options)
     : opt_(options), block_(std::make_unique<header_block>()) {}
 CZ_DECL parser::~parser() = default;
-inline parser::parser(parser&&) noexcept = default;
-inline parser& parser::operator=(parser&&) noexcept = default;
+CZ_DECL parser::parser(parser&&) noexcept = default;
+CZ_DECL parser& parser::operator=(parser&&) noexcept = default;
 
 CZ_DECL std::size_t parser::fail(std::error_code& ec, std::error_code what, std::size_t used) {
     state_ = state::failed;
@@ -467,15 +730,20 @@ CZ_DECL std::size_t parser::feed(bytes_view input, std::error_code& ec) {
             if (avail == 0) break;
             auto n = std::size_t(std::min<std::uint64_t>(meta_remaining_, avail));
             // SAFETY: n <= avail bytes remain at input[used].
-            meta_.append(reinterpret_cast<const char*>(input.data() + used), n);
+            auto* bytes = reinterpret_cast<const char*>(input.data() + used);
+            std::error_code err;
+            if (meta_type_ == 'L' || meta_type_ == 'K') {
+                meta_.append(bytes, n);
+            } else {
+                std::uint64_t kept = 0;
+                pax_->feed(bytes, n, opt_, kept, err);
+                if (!err) add_meta_bytes(kept, err);
+            }
             used += n;
             offset_ += n;
             meta_remaining_ -= n;
-            if (meta_remaining_ == 0) {
-                std::error_code err;
-                on_meta_complete(err);
-                if (err) return fail(ec, err, used);
-            }
+            if (!err && meta_remaining_ == 0) on_meta_complete(err);
+            if (err) return fail(ec, err, used);
             continue;
         }
         case state::header:
@@ -530,19 +798,28 @@ CZ_DECL void parser::on_header(const header_block& h, std::error_code& ec) {
             ec = errc::bad_number;
             return;
         }
-        bool is_name = h.typeflag == 'L' || h.typeflag == 'K';
-        if (is_name ? std::uint64_t(*size) > opt_.max_name + 1
-                    : std::uint64_t(*size) > opt_.max_pax_size) {
-            ec = is_name ? errc::name_too_long : errc::header_too_large;
-            return;
-        }
-        add_meta_bytes(block_size + padded(std::uint64_t(*size)), ec);
-        if (ec) return;
+        auto payload = std::uint64_t(*size);
         meta_type_ = h.typeflag;
-        meta_remaining_ = std::uint64_t(*size);
-        meta_.clear();
-        skip_ = padded(meta_remaining_) - meta_remaining_;
+        meta_remaining_ = payload;
+        skip_ = padded(payload) - payload;
         state_ = state::meta;
+        if (h.typeflag == 'L' || h.typeflag == 'K') {
+            // Collected whole: a name is capped anyway.
+            if (payload > opt_.max_name + 1) {
+                ec = errc::name_too_long;
+                return;
+            }
+            add_meta_bytes(block_size + padded(payload), ec);
+            meta_.clear();
+        } else {
+            // Streamed: any size, only the values kept count (see add_meta_bytes in feed).
+            add_meta_bytes(block_size, ec);
+            auto& target = h.typeflag == 'g' ? global_ : pending_;
+            if (!target) target = std::make_unique<pax_state>();
+            if (!pax_) pax_ = std::make_unique<pax_stream>();
+            pax_->start(*target, payload);
+        }
+        if (ec) return;
         if (meta_remaining_ == 0) on_meta_complete(ec);
         return;
     }
@@ -561,13 +838,8 @@ CZ_DECL void parser::on_meta_complete(std::error_code& ec) {
     case 'K':
         long_link_.emplace(detail::cut_at_nul(meta_));
         break;
-    case 'g':
-        if (!global_) global_ = std::make_unique<pax_state>();
-        detail::parse_pax_records(meta_, *global_, opt_, ec);
-        break;
-    default:
-        if (!pending_) pending_ = std::make_unique<pax_state>();
-        detail::parse_pax_records(meta_, *pending_, opt_, ec);
+    default: // 'x', 'X', 'g': the records were applied as they streamed by
+        pax_->finish(ec);
         break;
     }
     meta_.clear();
@@ -688,8 +960,25 @@ CZ_DECL void parser::start_entry(const header_block& h, std::error_code& ec) {
         return;
     }
 
-    // Directories carry no data in GNU tar's reading, whatever their size field says.
-    if (e.type == entry_type::directory) e.size = 0;
+    // Old tars wrote a directory as a regular file whose name ends in '/'. GNU tar (for
+    // '0', NUL and '7') and libarchive (for every regular type) extract such an entry as a
+    // directory; cz does where both do.
+    if ((h.typeflag == '0' || h.typeflag == '\0' || h.typeflag == '7') && e.name.ends_with('/'))
+        e.type = entry_type::directory;
+    // GNU tar and libarchive extract these without reading any data, whatever the header's or a
+    // pax size says; what follows their header is the next header. (GNU tar's -t and -O skip the
+    // size, so its listing can disagree with its own extraction; cz reads as both extract.)
+    switch (e.type) {
+    case entry_type::directory:
+    case entry_type::symlink:
+    case entry_type::char_device:
+    case entry_type::block_device:
+    case entry_type::fifo:
+        e.size = 0;
+        break;
+    default:
+        break;
+    }
     if (e.type == entry_type::hard_link && !(pending_ && pending_->size) &&
         !(global_ && global_->size))
         e.size = 0; // "links 0 size on tape": only a pax size gives a hard link data

@@ -21,8 +21,8 @@ CZ_DECL reader::reader(source_ref src, parser_options options)
 CZ_DECL reader::reader(bytes_view archive, parser_options options)
     : parser_(options), pending_(archive) {}
 CZ_DECL reader::~reader() = default;
-inline reader::reader(reader&&) noexcept = default;
-inline reader& reader::operator=(reader&&) noexcept = default;
+CZ_DECL reader::reader(reader&&) noexcept = default;
+CZ_DECL reader& reader::operator=(reader&&) noexcept = default;
 
 CZ_DECL std::size_t reader::fail(std::error_code& ec, std::error_code what) {
     error_ = what;
