@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cz/core/error.hpp>
+#include <cz/core/size.hpp>
 #include <cz/core/unique_fd.hpp>
 
 #include <functional>
@@ -32,6 +33,17 @@ void register_tar_commands(context ctx);
 void register_ext4_commands(context ctx);
 void register_netlink_commands(context ctx);
 void register_vm_commands(context ctx);
+
+// A size option's value by cz's one size grammar (cz/core/size.hpp: 512, 64K, 1.5G, 2GiB); a
+// value outside it is a usage error naming the option.
+inline std::uint64_t parse_size_option(const char* option, const std::string& text) {
+    std::error_code ec;
+    auto bytes = parse_size(text, ec);
+    if (ec)
+        throw CLI::ValidationError(option, "'" + text + "' is not a size (" + ec.message() +
+                                               "; e.g. 512, 64K, 1.5G, 2GiB)");
+    return bytes;
+}
 
 // Opens a file for reading, "-" meaning standard input. Throws cz::system_error naming the path.
 unique_fd open_input(const std::string& path);

@@ -9,26 +9,6 @@
 
 namespace cz::cli {
 
-namespace {
-
-// Parses sizes such as 512, 64K, 10M, 2G (powers of 1024).
-std::uint64_t parse_size(const std::string& text) {
-    std::size_t used = 0;
-    unsigned long long value = 0;
-    try {
-        value = std::stoull(text, &used);
-    } catch (const std::exception&) {
-        throw CLI::ValidationError("size", "'" + text + "' is not a size (e.g. 512, 64K, 10M, 2G)");
-    }
-    std::string unit = text.substr(used);
-    int shift = unit.empty() ? 0 : unit == "K" ? 10 : unit == "M" ? 20 : unit == "G" ? 30 : unit == "T" ? 40 : -1;
-    if (shift < 0 || (shift && value > (~0ull >> shift)))
-        throw CLI::ValidationError("size", "'" + text + "' is not a size (e.g. 512, 64K, 10M, 2G)");
-    return value << shift;
-}
-
-} // namespace
-
 void register_core_commands(context ctx) {
     // cz digest FILE...
     {
@@ -65,7 +45,7 @@ void register_core_commands(context ctx) {
                         "Fail once the output would exceed SIZE (e.g. 10G)");
         cmd->callback([file, max_output, &run = ctx.run] {
             decompression_limits limits;
-            if (!max_output->empty()) limits.max_output = parse_size(*max_output);
+            if (!max_output->empty()) limits.max_output = parse_size_option("--max-output", *max_output);
             run = [file, limits] {
                 auto fd = open_input(*file);
                 fd_source src(fd.get());

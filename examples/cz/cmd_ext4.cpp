@@ -23,27 +23,6 @@ namespace cz::cli {
 
 namespace {
 
-// "64M", "2G", "1048576", "1.5G" -> bytes (binary units).
-std::uint64_t parse_size(const std::string& text) {
-    std::size_t used = 0;
-    double v = 0;
-    try {
-        v = std::stod(text, &used);
-    } catch (...) {
-        throw CLI::ValidationError("SIZE", "not a size: " + text);
-    }
-    std::string unit = text.substr(used);
-    double mult = 1;
-    if (unit == "" || unit == "B") mult = 1;
-    else if (unit == "K" || unit == "KiB") mult = 1024.0;
-    else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
-    else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-    else if (unit == "T" || unit == "TiB") mult = 1024.0 * 1024 * 1024 * 1024;
-    else throw CLI::ValidationError("SIZE", "unknown unit in " + text + " (K, M, G or T)");
-    if (v < 0) throw CLI::ValidationError("SIZE", "negative size: " + text);
-    return std::uint64_t(v * mult);
-}
-
 struct opened_image {
     unique_fd fd;
     std::unique_ptr<ext4::fd_image> img;
@@ -125,8 +104,8 @@ void register_ext4_commands(context ctx) {
         cmd->add_option("--free", *free_space, "Growing images: extra free space (e.g. 64M)");
         cmd->callback([=, &run = ctx.run] {
             ext4::format_options opt;
-            if (!size->empty()) opt.size = parse_size(*size);
-            opt.free_bytes = parse_size(*free_space);
+            if (!size->empty()) opt.size = parse_size_option("--size", *size);
+            opt.free_bytes = parse_size_option("--free", *free_space);
             run = [=] {
                 unique_fd fd(::open(out->c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
                 if (!fd) throw_error(last_system_error(), "{}", *out);

@@ -7,6 +7,7 @@
 #include <cz/core/config.hpp>
 #include <cz/core/error.hpp>
 #include <cz/core/sha256.hpp>
+#include <cz/core/size.hpp>
 #include <cz/core/stream.hpp>
 #include <cz/core/syscall.hpp>
 #include <cz/core/unique_fd.hpp>

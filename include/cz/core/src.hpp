@@ -8,4 +8,5 @@
 #include <cz/core/impl/compression.ipp>
 #include <cz/core/impl/error.ipp>
 #include <cz/core/impl/sha256.ipp>
+#include <cz/core/impl/size.ipp>
 #include <cz/core/impl/stream.ipp>
