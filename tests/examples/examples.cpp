@@ -1,9 +1,14 @@
 // The small programs in examples/, run against the real tools: GNU tar lists archives as
 // tar_list does; e2fsck passes what ext4_from_layers builds and debugfs reads the layers' files
-// back out of it; ext4_cat prints what the layers hold.
+// back out of it; ext4_cat prints what the layers hold; netlink_veth's pair, made in a fresh
+// network namespace, is what iproute2 shows.
 #include "support/support.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdlib>
+#include <map>
+#include <set>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -134,6 +139,55 @@ TEST_SUITE("examples") {
                &err) == 1);
         CHECK(err.find("junk.tar: layer 1") != std::string::npos);
         CHECK(::access((tmp / "bad.img").c_str(), F_OK) != 0);
+    }
+
+    TEST_CASE("netlink_veth makes a pair that ip -j addr shows, in a fresh network namespace") {
+        if (!is_root()) CZ_SKIP("not root: unshare -n needs CAP_SYS_ADMIN");
+        if (!have("unshare") || !have("ip")) CZ_SKIP("unshare or iproute2's ip is not installed");
+        const std::string veth = quote(example("netlink_veth"));
+        temp_dir tmp;
+        // unshare -n: the namespace lives as long as the shell, so nothing is left to delete and
+        // the host's own network is never touched. The second run's prefix is invalid after the
+        // pair exists: it must fail and remove the pair it made.
+        std::string script = veth + " czv0 10.77.0.1/24 czv1 10.77.0.2/24 > " + quote(tmp / "out") +
+                             " && ip -j addr > " + quote(tmp / "addr.json") + " && { " + veth +
+                             " czv2 10.77.1.1/40 czv3 10.77.1.2/24 2> " + quote(tmp / "err") +
+                             "; echo $? > " + quote(tmp / "rc");
+        script += "; }; ip -j link > " + quote(tmp / "link.json");
+        sh_ok("unshare -n sh -c " + quote(script));
+        CHECK(read_file(tmp / "out") == "czv0 10.77.0.1/24 up\nczv1 10.77.0.2/24 up\n");
+
+        auto addrs = nlohmann::json::parse(read_file(tmp / "addr.json"));
+        std::map<std::string, std::string> seen; // name -> "flags-has-UP inet local/prefixlen"
+        for (const auto& link : addrs) {
+            std::string name = link.value("ifname", "");
+            bool up = false;
+            for (const auto& f : link.value("flags", nlohmann::json::array()))
+                up = up || f == "UP";
+            std::string v4;
+            for (const auto& a : link.value("addr_info", nlohmann::json::array()))
+                if (a.value("family", "") == "inet")
+                    v4 += a.value("local", "") + "/" + std::to_string(a.value("prefixlen", 0));
+            seen[name] = std::string(up ? "up " : "down ") + v4;
+        }
+        CHECK(seen["czv0"] == "up 10.77.0.1/24");
+        CHECK(seen["czv1"] == "up 10.77.0.2/24");
+        CHECK(seen.size() == 3); // lo, czv0, czv1: nothing else in the new namespace
+
+        CHECK(read_file(tmp / "rc") == "1\n");
+        std::string err = read_file(tmp / "err");
+        CHECK_MESSAGE(err.find("10.77.1.1/40: bad prefix length") != std::string::npos, err);
+        auto links = nlohmann::json::parse(read_file(tmp / "link.json"));
+        std::set<std::string> names; // czv2 and czv3 are gone again
+        for (const auto& link : links)
+            names.insert(link.value("ifname", ""));
+        CHECK(names == std::set<std::string>{"czv0", "czv1", "lo"});
+
+        std::string usage;
+        CHECK(sh(veth + " 2>&1", &usage) == 2);
+        CHECK(usage.find("usage: netlink_veth") != std::string::npos);
+        CHECK(sh(veth + " czv0 10.77.0.300/24 czv1 10.77.0.2/24 2>&1", &err) == 1);
+        CHECK(err.find("10.77.0.300/24") != std::string::npos);
     }
 
 } // TEST_SUITE

@@ -1,17 +1,26 @@
-// cz/core/syscall.hpp — the one seam every cz system call goes through.
+// cz/core/syscall.hpp — a seam for system calls, so tests can make them fail.
 //
 // Tests need to reach error paths that a healthy kernel rarely takes: EINTR in the middle of a
-// read, EAGAIN on a socket, ENOBUFS from netlink, a failure on exactly the Nth call. cz code calls
-// `cz::sys::read(...)` instead of `::read(...)`; a test installs a fault injector that sees each
-// call's name and may make it fail with an errno (Beast's fail_count, applied to syscalls).
-// Without an injector the cost is one well-predicted branch per call.
+// read, EIO from a disk, a failure on exactly the Nth call. Code calls `cz::sys::pread(...)`
+// instead of `::pread(...)`; a test installs a fault injector that sees each call's name and may
+// make it fail with an errno (Beast's fail_count, applied to syscalls). Without an injector the
+// cost is one well-predicted branch per call.
+//
+// What goes through it: core's fd_source and fd_sink (read, write), and the ext4 formatter's and
+// reader's image-file I/O (open, fstat, lseek, pread, pwrite, ftruncate); tar and the ext4
+// layer_applier make no system calls of their own (they read and write through byte sources and
+// sinks). What does not yet: unique_fd's close, netlink (its sockets and tun device), vsock and
+// vm (QEMU processes, sockets, guest memory); their failures are reached only through real
+// kernels and peers.
 #pragma once
 
 #include <cerrno>
 #include <cstddef>
+#include <fcntl.h>
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -30,7 +39,8 @@ inline fault_injector& current_fault_injector() noexcept {
 // Installs an injector for the lifetime of the guard.
 class scoped_fault_injector {
 public:
-    explicit scoped_fault_injector(fault_injector f) : previous_(std::move(current_fault_injector())) {
+    explicit scoped_fault_injector(fault_injector f)
+        : previous_(std::move(current_fault_injector())) {
         current_fault_injector() = std::move(f);
     }
     ~scoped_fault_injector() { current_fault_injector() = std::move(previous_); }
@@ -55,6 +65,37 @@ inline ssize_t read(int fd, void* buf, std::size_t n) {
 inline ssize_t write(int fd, const void* buf, std::size_t n) {
     if (int e = injected_fault("write")) return errno = e, -1;
     return ::write(fd, buf, n);
+}
+
+inline ssize_t pread(int fd, void* buf, std::size_t n, off_t offset) {
+    if (int e = injected_fault("pread")) return errno = e, -1;
+    return ::pread(fd, buf, n, offset);
+}
+
+inline ssize_t pwrite(int fd, const void* buf, std::size_t n, off_t offset) {
+    if (int e = injected_fault("pwrite")) return errno = e, -1;
+    return ::pwrite(fd, buf, n, offset);
+}
+
+inline int ftruncate(int fd, off_t length) {
+    if (int e = injected_fault("ftruncate")) return errno = e, -1;
+    return ::ftruncate(fd, length);
+}
+
+inline int fstat(int fd, struct ::stat* st) {
+    if (int e = injected_fault("fstat")) return errno = e, -1;
+    return ::fstat(fd, st);
+}
+
+inline off_t lseek(int fd, off_t offset, int whence) {
+    if (int e = injected_fault("lseek")) return errno = e, -1;
+    return ::lseek(fd, offset, whence);
+}
+
+// open(2) with the flags and mode it is given (O_CLOEXEC is the caller's to pass).
+inline int open(const char* path, int flags, mode_t mode = 0) {
+    if (int e = injected_fault("open")) return errno = e, -1;
+    return ::open(path, flags, mode);
 }
 
 // A ready-made injector: fails the Nth call (counting from 0) whose name is `call` (or any call

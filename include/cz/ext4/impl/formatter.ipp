@@ -19,6 +19,7 @@
 // htree directories), xattr_layout.ipp (xattrs in the inode and in a block), write_helpers.ipp.
 #pragma once
 
+#include <cz/core/syscall.hpp>
 #include <cz/ext4/formatter.hpp>
 #include <cz/ext4/impl/directory_builder.ipp>
 #include <cz/ext4/impl/extent_writer.ipp>
@@ -106,6 +107,12 @@ struct formatter::state {
     bool finished = false;
     std::error_code init_error;
 
+    // What a call on a failed or finished formatter reports: the constructor's error (the image
+    // file could not be truncated, the size is unusable) when there was one, else bad_state.
+    std::error_code unusable_error() const {
+        return init_error ? init_error : make_error_code(errc::bad_state);
+    }
+
     bool usable(node_id n) const { return n < nodes.size() && nodes[n].live; }
 
     node_id new_node(file_type t, const metadata& md) {
@@ -166,7 +173,7 @@ struct formatter::state {
     }
 
     std::error_code check_parent(node_id parent, std::string_view name) const {
-        if (failed || finished) return errc::bad_state;
+        if (failed || finished) return unusable_error();
         if (!usable(parent)) return errc::not_found;
         if (nodes[parent].type != file_type::directory) return errc::not_a_directory;
         if (!detail::valid_name(name)) return errc::invalid_name;
@@ -250,7 +257,7 @@ struct formatter::state {
         tail_block = lb;
         std::uint64_t phys = mapped(nodes[cur], lb);
         if (phys != 0) {
-            ssize_t r = ::pread(fd.get(), tail.data(), block_size, off_t(phys * block_size));
+            ssize_t r = sys::pread(fd.get(), tail.data(), block_size, off_t(phys * block_size));
             if (r != ssize_t(block_size))
                 return r < 0 ? last_system_error() : make_error_code(errc::corrupt_image);
         }
@@ -372,7 +379,7 @@ CZ_DECL formatter::formatter(unique_fd out, format_options options)
     s.gdt_reserved = (groups * sizeof(group_desc) + block_size - 1) / block_size;
     s.data_start = 1 + s.gdt_reserved;
     s.next_block = s.data_start;
-    if (!s.init_error && (!s.fd || ::ftruncate(s.fd.get(), 0) != 0))
+    if (!s.init_error && (!s.fd || sys::ftruncate(s.fd.get(), 0) != 0))
         s.init_error =
             s.fd ? last_system_error() : std::make_error_code(std::errc::bad_file_descriptor);
     if (s.init_error) s.failed = true;
@@ -451,7 +458,7 @@ CZ_DECL void formatter::write_file(node_id n, std::uint64_t offset, source_ref d
                                    std::uint64_t length, std::error_code& ec) {
     ec = {};
     if (s_->failed || s_->finished) {
-        ec = errc::bad_state;
+        ec = s_->unusable_error();
         return;
     }
     if (!s_->usable(n) || s_->nodes[n].type != file_type::regular) {
@@ -584,7 +591,7 @@ CZ_DECL std::size_t formatter::node_count() const noexcept {
 CZ_DECL void formatter::finish(std::error_code& ec) {
     ec = {};
     if (s_->failed || s_->finished) {
-        ec = s_->init_error ? s_->init_error : make_error_code(errc::bad_state);
+        ec = s_->unusable_error();
         return;
     }
     s_->finish(ec);

@@ -197,7 +197,7 @@ inline void formatter::state::finish(std::error_code& ec) {
     if ((ec = write_bitmaps(g, last_ino, usage))) return;
     if ((ec = write_group_descriptors(g, order, usage))) return;
     if ((ec = write_superblock(g, usage))) return;
-    if (::ftruncate(fd.get(), off_t(g.blocks * block_size)) != 0) ec = last_system_error();
+    if (sys::ftruncate(fd.get(), off_t(g.blocks * block_size)) != 0) ec = last_system_error();
 }
 
 // lost+found: e2fsck wants it; recreate it if a layer removed it.

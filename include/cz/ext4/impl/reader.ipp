@@ -3,6 +3,7 @@
 
 #include <cz/ext4/layout.hpp>
 #include <cz/ext4/reader.hpp>
+#include <cz/core/syscall.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -36,14 +37,14 @@ CZ_DECL void image_ref::read(std::uint64_t offset, mutable_bytes buf, std::error
 
 CZ_DECL fd_image::fd_image(int fd, std::error_code& ec) : fd_(fd) {
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
+    if (sys::fstat(fd, &st) != 0) {
         ec = last_system_error();
         return;
     }
     if (S_ISREG(st.st_mode)) {
         size_ = std::uint64_t(st.st_size);
     } else {
-        off_t end = ::lseek(fd, 0, SEEK_END);
+        off_t end = sys::lseek(fd, 0, SEEK_END);
         if (end < 0)
             ec = last_system_error();
         else
@@ -59,7 +60,7 @@ CZ_DECL image_ref fd_image::ref() const noexcept {
             int fd = static_cast<const fd_image*>(o)->fd_;
             std::size_t done = 0;
             while (done < buf.size()) {
-                ssize_t r = ::pread(fd, buf.data() + done, buf.size() - done, off_t(off + done));
+                ssize_t r = sys::pread(fd, buf.data() + done, buf.size() - done, off_t(off + done));
                 if (r < 0) {
                     if (errno == EINTR) continue;
                     ec = last_system_error();
@@ -81,7 +82,7 @@ struct reader::owned_file {
 
 CZ_DECL reader reader::open(const std::string& path, std::error_code& ec) {
     ec = {};
-    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    unique_fd fd(sys::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
         ec = last_system_error();
         return reader();

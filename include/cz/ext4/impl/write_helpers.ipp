@@ -5,6 +5,7 @@
 
 #include <cz/core/bytes.hpp>
 #include <cz/core/error.hpp>
+#include <cz/core/syscall.hpp>
 #include <cz/ext4/layout.hpp>
 
 #include <cerrno>
@@ -36,7 +37,7 @@ inline bool all_zero(const std::byte* p, std::size_t n) noexcept {
 
 inline std::error_code pwrite_all(int fd, const std::byte* p, std::size_t n, std::uint64_t off) {
     while (n > 0) {
-        ssize_t w = ::pwrite(fd, p, n, off_t(off));
+        ssize_t w = sys::pwrite(fd, p, n, off_t(off));
         if (w < 0) {
             if (errno == EINTR) continue;
             return last_system_error();
