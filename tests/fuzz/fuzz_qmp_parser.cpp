@@ -14,7 +14,12 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
             break;
         }
         if (used == 0 || used > in.size()) __builtin_trap(); // progress, within bounds
+        // Events and errors always carry a name (QEMU's event name, the error class).
         if (m.type == cz::vm::qmp_message::kind::event && m.name.empty()) __builtin_trap();
+        if (m.type == cz::vm::qmp_message::kind::event && !m.value.is_null() &&
+            !m.value.is_object())
+            __builtin_trap();
+        if (m.type == cz::vm::qmp_message::kind::error && m.name.empty()) __builtin_trap();
         in = in.subspan(used);
     }
     return 0;

@@ -15,24 +15,27 @@ namespace nl = cz::netlink;
 
 namespace netns {
 
-bool have_root() {
-    if (::geteuid() == 0) return true;
-    MESSAGE("skipped: needs root (network namespaces and CAP_NET_ADMIN)");
-    return false;
-}
+// The child's exit status when its body threw `skipped` (the pipe then carries the reason).
+constexpr int skipped_status = 77;
 
-std::string run_isolated(const std::function<void()>& body) {
+outcome run_isolated(const std::function<void()>& body) {
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return "pipe2 failed";
+    if (::pipe2(fds, O_CLOEXEC) != 0) return {"pipe2 failed", ""};
     std::fflush(nullptr);
     pid_t pid = ::fork();
-    if (pid < 0) return "fork failed";
+    if (pid < 0) return {"fork failed", ""};
     if (pid == 0) {
         ::close(fds[0]);
         std::string error;
+        int status = 1;
         try {
             if (::unshare(CLONE_NEWNET) != 0) throw failure("unshare(CLONE_NEWNET) failed");
             body();
+            status = 0;
+        } catch (const skipped& e) {
+            error = e.what();
+            if (error.empty()) error = "skipped without a reason";
+            status = skipped_status;
         } catch (const std::exception& e) {
             error = e.what();
             if (error.empty()) error = "exception without a message";
@@ -46,7 +49,7 @@ std::string run_isolated(const std::function<void()>& body) {
             done += std::size_t(n);
         }
         std::fflush(nullptr);
-        ::_exit(error.empty() ? 0 : 1);
+        ::_exit(status);
     }
     ::close(fds[1]);
     std::string report;
@@ -58,10 +61,17 @@ std::string run_isolated(const std::function<void()>& body) {
     }
     ::close(fds[0]);
     int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (WIFSIGNALED(status)) return fmt::format("child killed by signal {}", WTERMSIG(status));
-    if (WEXITSTATUS(status) != 0 && report.empty()) return "child failed without a message";
-    return report;
+    if (::waitpid(pid, &status, 0) != pid) return {"waitpid failed", ""};
+    if (WIFSIGNALED(status))
+        return {fmt::format("child killed by signal {}", WTERMSIG(status)), ""};
+    if (WEXITSTATUS(status) == skipped_status) return {"", report};
+    if (WEXITSTATUS(status) != 0)
+        return {report.empty()
+                    ? fmt::format("child exited {} without a message", WEXITSTATUS(status))
+                    : report,
+                ""};
+    if (!report.empty()) return {"child passed but wrote: " + report, ""};
+    return {};
 }
 
 void ensure(bool ok, const std::string& what) {

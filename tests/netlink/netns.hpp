@@ -8,7 +8,7 @@
 #include <asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
-#include <doctest/doctest.h>
+#include "support/support.hpp"
 
 #include <functional>
 #include <map>
@@ -19,22 +19,34 @@
 
 namespace netns {
 
-// True when running as root; otherwise prints one line saying why the test is skipped.
-bool have_root();
+// How a body run by run_isolated ended: `failure` says why it failed, `skip` why it could not
+// test what it was for (both empty: it passed).
+struct outcome {
+    std::string failure;
+    std::string skip;
+};
 
-// Runs `body` in a forked child inside a new network namespace; returns "" when it finished,
-// or why it did not (an exception's text, a signal). `body` reports failures by throwing.
-std::string run_isolated(const std::function<void()>& body);
+// Runs `body` in a forked child inside a new network namespace. `body` reports failures by
+// throwing `failure` (or any exception), and a skip by throwing `skipped`.
+outcome run_isolated(const std::function<void()>& body);
 
-// The usual shape of a test: skip without root, else run isolated and CHECK the outcome.
-#define CZ_NETNS_TEST(...)                                                                       \
-    do {                                                                                         \
-        if (!netns::have_root()) return;                                                         \
-        std::string failure_ = netns::run_isolated(__VA_ARGS__);                                     \
-        CHECK_MESSAGE(failure_.empty(), failure_);                                               \
+// The usual shape of a test: skip without root, else run isolated and CHECK the outcome; a skip
+// inside the child is recorded as the test case's skip.
+#define CZ_NETNS_TEST(...)                                                                         \
+    do {                                                                                           \
+        if (!::cz_test::is_root()) CZ_SKIP("needs root (network namespaces and CAP_NET_ADMIN)");   \
+        ::netns::outcome outcome_ = ::netns::run_isolated(__VA_ARGS__);                            \
+        CHECK_MESSAGE(outcome_.failure.empty(), outcome_.failure);                                 \
+        if (!outcome_.skip.empty()) CZ_SKIP(outcome_.skip);                                        \
     } while (0)
 
 struct failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Thrown by a body that cannot test what it is for on this kernel (a missing driver); the
+// message says why, in one line.
+struct skipped : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 

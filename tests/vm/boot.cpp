@@ -7,8 +7,7 @@
 #include <cz/vm/kernel.hpp>
 
 #include "support.hpp"
-
-#include <doctest/doctest.h>
+#include "support/support.hpp"
 
 #include <asio/read.hpp>
 #include <asio/write.hpp>
@@ -20,7 +19,6 @@
 #include <fstream>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sstream>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -155,8 +153,8 @@ private:
 };
 
 void make_ext4(const fs::path& image, const fs::path& content_dir) {
-    auto cmd = "mke2fs -q -F -t ext4 -d " + content_dir.string() + " " + image.string() + " 8M";
-    REQUIRE(std::system(cmd.c_str()) == 0);
+    cz_test::sh_ok("mke2fs -q -F -t ext4 -d " + cz_test::quote(content_dir.string()) + " " +
+                   cz_test::quote(image.string()) + " 8M");
 }
 
 // The pids of the processes whose command line contains `what`.
@@ -184,23 +182,6 @@ fs::path make_test_disks(const std::string& name) {
     make_ext4(dir / "ro.img", dir / "ro-content");
     make_ext4(dir / "rw.img", dir / "rw-content");
     return dir;
-}
-
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-std::string run_output(const std::string& cmd) {
-    std::string out;
-    FILE* f = ::popen(cmd.c_str(), "r");
-    REQUIRE(f);
-    char buf[512];
-    while (auto n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-    ::pclose(f);
-    return out;
 }
 
 } // namespace
@@ -255,7 +236,7 @@ TEST_CASE("boot: the minimal kernel runs init with everything built in, with and
 TEST_CASE("disks: a read-only ext4 image is /dev/vda with its content; writes are refused") {
     auto fds = open_fds();
     auto dir = make_test_disks("disk-test");
-    auto ro_before = read_file(dir / "ro.img");
+    auto ro_before = cz_test::read_file(dir / "ro.img");
 
     auto cfg = test_config(debian_kernel(), "disk");
     cfg.disks = {{dir / "ro.img", true}, {dir / "rw.img", false}};
@@ -266,11 +247,12 @@ TEST_CASE("disks: a read-only ext4 image is /dev/vda with its content; writes ar
     CHECK(contains(r.console, "CZ-VDA-CONTENT hello-from-the-host"));
     CHECK(contains(r.console, "CZ-VDA-WRITE-REFUSED"));
     CHECK(contains(r.console, "CZ-VDB-WRITTEN"));
-    CHECK(read_file(dir / "ro.img") == ro_before);
+    CHECK(cz_test::read_file(dir / "ro.img") == ro_before);
     // The real peer reads what the guest wrote.
-    CHECK(run_output("debugfs -R 'cat /guest.txt' " + (dir / "rw.img").string() + " 2>/dev/null") ==
+    auto rw_img = cz_test::quote((dir / "rw.img").string());
+    CHECK(cz_test::sh_ok("debugfs -R 'cat /guest.txt' " + rw_img + " 2>/dev/null") ==
           "written-by-guest\n");
-    CHECK(run_output("e2fsck -fn " + (dir / "rw.img").string() + " >/dev/null 2>&1; echo $?") == "0\n");
+    CHECK(cz_test::sh("e2fsck -fn " + rw_img + " >/dev/null 2>&1") == 0);
     fs::remove_all(dir);
     check_no_leaks(fds);
 }

@@ -5,7 +5,7 @@
 #include <cz/vm/process.hpp>
 #include <cz/vm/qemu.hpp>
 
-#include <doctest/doctest.h>
+#include "support/support.hpp"
 
 #include <linux/kvm.h>
 
@@ -18,18 +18,9 @@
 
 namespace fs = std::filesystem;
 using namespace cz::vm;
+using cz_test::temp_dir;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "cz-vm-test.XXXXXX").string();
-        REQUIRE(::mkdtemp(tmpl.data()));
-        path = tmpl;
-    }
-    ~temp_dir() { fs::remove_all(path); }
-};
 
 spawn_options argv_only(std::vector<std::string> argv) {
     spawn_options o;

@@ -2,7 +2,7 @@
 
 #include <cz/vm/initramfs.hpp>
 
-#include <doctest/doctest.h>
+#include "support/support.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -184,8 +184,8 @@ TEST_CASE("cpio: sink errors propagate") {
 }
 
 TEST_CASE("initramfs: parents, the console node, modules and their load order") {
-    auto dir = std::filesystem::temp_directory_path() / ("cz-initramfs-test-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
+    cz_test::temp_dir tmp("cz-initramfs-test");
+    const auto& dir = tmp.path;
     std::ofstream(dir / "b.ko") << "module-b";
     std::ofstream(dir / "a.ko") << "module-a";
     initramfs_builder b;
@@ -225,7 +225,6 @@ TEST_CASE("initramfs: parents, the console node, modules and their load order") 
     cz::buffer_sink sink2(buf2);
     bad.write(sink2, ec);
     CHECK(ec == std::errc::no_such_file_or_directory);
-    std::filesystem::remove_all(dir);
 }
 
 } // TEST_SUITE

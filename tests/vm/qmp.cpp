@@ -111,6 +111,77 @@ TEST_CASE("qmp parser: partial input, two messages in one buffer, and garbage") 
     CHECK(ec == errc::qmp_message_too_long);
 }
 
+TEST_CASE("qmp parser: events and errors without the fields QMP requires are malformed") {
+    // QEMU names every event and class; fuzz_qmp_parser found {"event": ""} parsed as an event
+    // with no name. Each of these must end in qmp_bad_message and consume nothing.
+    for (auto bad : {
+             R"({"event": "", "timestamp": {"seconds": 1, "microseconds": 2}})",
+             R"({"event": "", "data": {}})",
+             R"({"event": "STOP", "data": 5})",
+             R"({"event": "STOP", "data": [1]})",
+             R"({"event": "STOP", "data": "x"})",
+             R"({"error": {}, "id": 1})",
+             R"({"error": {"class": "", "desc": "x"}, "id": 1})",
+             R"({"error": {"class": "GenericError"}, "id": 1})",
+             R"({"error": {"class": 7, "desc": "x"}, "id": 1})",
+             R"({"error": {"class": "GenericError", "desc": null}, "id": 1})",
+         }) {
+        std::error_code ec;
+        std::size_t used = 99;
+        parse_one(std::string(bad) + "\r\n", ec, &used);
+        CHECK_MESSAGE(ec == errc::qmp_bad_message, bad);
+        CHECK(used == 0);
+    }
+    // The smallest well-formed ones still parse: an event without data, an error with an empty
+    // description.
+    std::error_code ec;
+    auto ev = parse_one("{\"event\": \"RESUME\"}\n", ec);
+    REQUIRE(!ec);
+    CHECK(ev.type == qmp_message::kind::event);
+    CHECK(ev.name == "RESUME");
+    CHECK(ev.value.is_null());
+    auto e =
+        parse_one(std::string(R"({"error": {"class": "GenericError", "desc": ""}})") + "\n", ec);
+    REQUIRE(!ec);
+    CHECK(e.type == qmp_message::kind::error);
+    CHECK(e.name == "GenericError");
+    CHECK(e.description.empty());
+    CHECK_FALSE(e.id);
+}
+
+TEST_CASE("qmp client: a malformed event from QEMU ends async_run with qmp_bad_message") {
+    fake_qmp f;
+    qmp_client qmp(std::move(f.client));
+    int events = 0;
+    qmp.on_event([&](const qmp_message&) { ++events; });
+    f.send(greeting);
+    std::error_code hs_ec = make_error_code(errc::timed_out);
+    qmp.async_handshake([&](std::error_code ec) { hs_ec = ec; });
+    while (f.ctx.poll() > 0) {
+    }
+    CHECK(f.receive()["execute"] == "qmp_capabilities");
+    f.send(R"({"return": {}})");
+    f.ctx.run();
+    f.ctx.restart();
+    REQUIRE(!hs_ec);
+
+    std::error_code run_ec = make_error_code(errc::timed_out);
+    qmp.async_run([&](std::error_code ec) { run_ec = ec; });
+    std::error_code cmd_ec;
+    qmp.async_execute("query-status", nullptr,
+                      [&](std::error_code ec, nlohmann::json) { cmd_ec = ec; });
+    while (f.ctx.poll() > 0) {
+    }
+    CHECK(f.receive()["execute"] == "query-status");
+    f.send(R"({"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 2}})");
+    f.send(R"({"event": "", "timestamp": {"seconds": 1, "microseconds": 3}})");
+    f.ctx.run();
+    CHECK(events == 1);
+    CHECK(run_ec == errc::qmp_bad_message);
+    CHECK(cmd_ec == errc::qmp_closed);
+    CHECK(qmp.closed());
+}
+
 TEST_CASE("qmp client: handshake, commands with ids, events between replies, errors, close") {
     fake_qmp f;
     qmp_client qmp(std::move(f.client));

@@ -52,7 +52,8 @@ struct qmp_message {
 // Parses one message from the start of `in`. Returns the bytes consumed (the message and its
 // line end) and fills `out`; or 0 with errc::need_more when `in` holds no complete line yet;
 // errc::qmp_message_too_long when the line is longer than `max` bytes; errc::qmp_bad_message for
-// anything that is not a greeting, reply, error or event.
+// anything that is not a greeting, reply, error or event as the QMP spec shapes them (an event
+// has a non-empty name and object data if any; an error has a non-empty class and a desc).
 CZ_DECL std::size_t parse_qmp_message(bytes_view in, qmp_message& out, std::error_code& ec,
                                       std::size_t max = qmp_max_message);
 

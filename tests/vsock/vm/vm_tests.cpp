@@ -3,8 +3,7 @@
 // One VM is shared by the test cases that leave it intact; the last cases reboot it and kill it.
 #include "vm_harness.hpp"
 
-#define DOCTEST_CONFIG_IMPLEMENT
-#include <doctest/doctest.h>
+#include "support/support.hpp"
 
 #include <dirent.h>
 #include <poll.h>
@@ -57,6 +56,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 TEST_SUITE("vsock-vm") {
 
 TEST_CASE("vm: host dials the guest listener") {
+    if (!cz_test::have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 not installed");
     auto& vm = shared_vm();
     asio::io_context io;
     auto h = vm.make_host(io);
@@ -77,6 +77,7 @@ TEST_CASE("vm: host dials the guest listener") {
 }
 
 TEST_CASE("vm: the guest dials a host listener") {
+    if (!cz_test::have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 not installed");
     auto& vm = shared_vm();
     asio::io_context io;
     auto h = vm.make_host(io);
@@ -107,6 +108,7 @@ TEST_CASE("vm: the guest dials a host listener") {
 }
 
 TEST_CASE("vm: 64 concurrent connections each way") {
+    if (!cz_test::have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 not installed");
     auto& vm = shared_vm();
     asio::io_context io;
     auto h = vm.make_host(io);
@@ -161,6 +163,7 @@ TEST_CASE("vm: 64 concurrent connections each way") {
 }
 
 TEST_CASE("vm: 256 MiB each way with a checksum, half-close seen on both sides") {
+    if (!cz_test::have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 not installed");
     auto& vm = shared_vm();
     asio::io_context io;
     auto h = vm.make_host(io);
@@ -203,6 +206,7 @@ TEST_CASE("vm: 256 MiB each way with a checksum, half-close seen on both sides")
 }
 
 TEST_CASE("vm: guest reboot gives clean errors on the host, then the guest serves again") {
+    if (!cz_test::have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 not installed");
     auto& vm = shared_vm();
     asio::io_context io;
     auto h = vm.make_host(io);
@@ -232,6 +236,7 @@ TEST_CASE("vm: guest reboot gives clean errors on the host, then the guest serve
 }
 
 TEST_CASE("vm: QEMU killed mid-transfer: clean errors on the host, no leaked fds") {
+    if (!cz_test::have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 not installed");
     auto& vm = shared_vm();
     // Kill QEMU under a running transfer; returns once the backend has let go of the frontend.
     auto kill_mid_transfer = [&] {
@@ -271,14 +276,4 @@ TEST_CASE("vm: QEMU killed mid-transfer: clean errors on the host, no leaked fds
     kill_mid_transfer();
     CHECK(count_fds() == after_first);
 }
-
-}
-
-int main(int argc, char** argv) {
-    if (std::system("qemu-system-x86_64 --version >/dev/null 2>&1") != 0) {
-        std::cout << "skipped: qemu-system-x86_64 not installed\n";
-        return 77;
-    }
-    doctest::Context ctx(argc, argv);
-    return ctx.run();
 }

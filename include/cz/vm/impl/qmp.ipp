@@ -42,16 +42,31 @@ CZ_DECL std::size_t parse_qmp_message(bytes_view in, qmp_message& out, std::erro
         m.type = qmp_message::kind::reply;
         m.value = std::move(*r);
     } else if (auto e = j.find("error"); e != j.end() && e->is_object()) {
-        m.type = qmp_message::kind::error;
+        // { "class": json-string, "desc": json-string }: both are required, and the class is a
+        // name QEMU chose (GenericError, CommandNotFound, ...), never empty.
         auto cls = e->find("class");
         auto desc = e->find("desc");
-        if (cls != e->end() && cls->is_string()) m.name = cls->get<std::string>();
-        if (desc != e->end() && desc->is_string()) m.description = desc->get<std::string>();
+        if (cls == e->end() || !cls->is_string() || cls->get_ref<const std::string&>().empty() ||
+            desc == e->end() || !desc->is_string()) {
+            ec = errc::qmp_bad_message;
+            return 0;
+        }
+        m.type = qmp_message::kind::error;
+        m.name = cls->get<std::string>();
+        m.description = desc->get<std::string>();
         m.value = std::move(*e);
     } else if (auto ev = j.find("event"); ev != j.end() && ev->is_string()) {
+        // { "event": json-string, "data": json-object, "timestamp": ... }: QEMU names every event
+        // (SHUTDOWN, STOP, ...) and "data", when present, is an object. An empty name or other
+        // data is not QEMU talking: the message is malformed.
+        auto d = j.find("data");
+        if (ev->get_ref<const std::string&>().empty() || (d != j.end() && !d->is_object())) {
+            ec = errc::qmp_bad_message;
+            return 0;
+        }
         m.type = qmp_message::kind::event;
         m.name = ev->get<std::string>();
-        if (auto d = j.find("data"); d != j.end()) m.value = std::move(*d);
+        if (d != j.end()) m.value = std::move(*d);
     } else {
         ec = errc::qmp_bad_message;
         return 0;
