@@ -5,6 +5,8 @@
 // QEMU on the same socket.
 #include <cz/vsock/backend.hpp>
 
+#include <cz/vm/qemu.hpp>
+
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -60,8 +62,8 @@ TEST_CASE("QEMU completes the vhost-user handshake with cz's vsock backend") {
                                      "-m", "64M", "-S", "-nodefaults", "-no-user-config",
                                      "-display", "none", "-accel", "tcg",
                                      "-global", "virtio-mmio.force-legacy=false"};
-    for (auto& a : cz::vsock::backend::qemu_memory_args(64)) args.push_back(a);
-    for (auto& a : be.qemu_args()) args.push_back(a);
+    for (auto& a : cz::vm::qemu_memory_args(64)) args.push_back(a);
+    for (auto& a : cz::vm::qemu_vhost_user_vsock_args(cfg.vhost_user_socket)) args.push_back(a);
 
     for (int run = 1; run <= 2; ++run) {
         CAPTURE(run);
