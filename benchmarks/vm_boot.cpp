@@ -39,7 +39,8 @@ struct sample {
 
 sample boot_once(const kernel_info& k, bool acpi, const fs::path& initrd, const fs::path& root) {
     config cfg;
-    cfg.acpi = acpi;
+    qemu_options qemu;
+    qemu.acpi = acpi;
     cfg.kernel = k.image;
     cfg.initrd = initrd;
     cfg.append = "cz.test=hello";
@@ -53,7 +54,7 @@ sample boot_once(const kernel_info& k, bool acpi, const fs::path& initrd, const 
         if (hello == clock_type::time_point{} && seen.find("CZ-HELLO") != std::string::npos) hello = now;
     };
     asio::io_context ctx;
-    qemu_vm vm(ctx, std::move(cfg));
+    qemu_vm vm(ctx, std::move(cfg), std::move(qemu));
     vm.start();
     std::error_code ec;
     auto st = vm.wait_for(std::chrono::seconds(120), ec);

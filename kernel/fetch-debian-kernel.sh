@@ -22,7 +22,7 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 meta=${CZ_KERNEL_PACKAGE:-linux-image-cloud-amd64}
-# virtio_console: virtio-serial ports, for VMs that add one through config::devices (a guest
+# virtio_console: virtio-serial ports, for VMs that add one through qemu_options::devices (a guest
 # agent's channel; the vsock benchmark's comparison). It binds only to such a device.
 wanted="virtio_ring virtio virtio_mmio virtio_blk virtio_net vsock
         vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport overlay virtio_console"

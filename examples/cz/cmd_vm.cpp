@@ -77,7 +77,8 @@ int boot(const boot_options& o) {
     cfg.cpus = o.cpus;
     cfg.root = root;
     cfg.keep_state = o.keep;
-    cfg.acpi = !o.no_acpi;
+    vm::qemu_options qemu;
+    qemu.acpi = !o.no_acpi;
     std::error_code ec;
     cfg.memory_mib = vm::parse_memory_mib(o.memory, ec);
     if (ec) throw_error(ec, "--memory {}", o.memory);
@@ -102,44 +103,35 @@ int boot(const boot_options& o) {
     };
 
     asio::io_context ctx;
-    vm::qemu_vm machine(ctx, std::move(cfg));
+    vm::qemu_vm machine(ctx, std::move(cfg), std::move(qemu));
     // Ctrl-C and SIGTERM stop the VM (power button, quit, kill); the state directory goes with it.
+    // The handler runs on ctx, which the machine's synchronous calls in run_machine run.
     asio::signal_set signals(ctx, SIGINT, SIGTERM);
-    machine.start();
-    bool done = false, interrupted = false;
-    vm::exit_status status;
-    machine.async_wait([&](std::error_code e, vm::exit_status st) {
-        ec = e;
-        status = std::move(st);
-        done = true;
-    });
+    bool interrupted = false;
     signals.async_wait([&](std::error_code e, int) {
         if (e) return;
         interrupted = true;
         machine.async_stop({std::chrono::milliseconds(1000), std::chrono::milliseconds(2000)},
                            [](std::error_code, vm::exit_status) {});
     });
-    asio::steady_timer deadline(ctx);
-    if (o.timeout > 0) {
-        deadline.expires_after(std::chrono::milliseconds(static_cast<long>(o.timeout * 1000)));
-        deadline.async_wait([&](std::error_code e) {
-            if (e) return;
-            fmt::print(stderr, "cz: VM did not finish within {}s: stopping it\n", o.timeout);
-            machine.async_stop({std::chrono::milliseconds(0), std::chrono::milliseconds(2000)},
-                               [](std::error_code, vm::exit_status) {});
-        });
-    }
-    while (!done && ctx.run_one() > 0) {
-    }
+    vm::run_options run;
+    run.timeout = std::chrono::milliseconds(static_cast<long>(o.timeout * 1000));
+    run.console_lines = 0; // the console went to standard output as it came
+    auto result = vm::run_machine(machine, run, ec);
+    if (ec && !result.started)
+        throw_error(ec, "starting VM{}",
+                    result.status.message.empty() ? "" : ": " + result.status.message);
     if (ec) throw_error(ec, "VM");
-    switch (status.reason) {
+    if (result.timed_out)
+        fmt::print(stderr, "cz: VM did not finish within {}s: stopped it\n", o.timeout);
+    switch (result.status.reason) {
     case vm::exit_reason::poweroff:
     case vm::exit_reason::reboot:
         return exit_ok;
     case vm::exit_reason::stopped:
         return interrupted ? 130 : exit_error;
     default:
-        fmt::print(stderr, "cz: VM ended: {}\n", status.describe());
+        fmt::print(stderr, "cz: VM ended: {}\n", result.status.describe());
         return exit_error;
     }
 }

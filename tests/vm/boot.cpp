@@ -5,6 +5,7 @@
 #include <cz/vm/qemu.hpp>
 
 #include <cz/vm/kernel.hpp>
+#include <cz/vm/run.hpp>
 
 #include "support.hpp"
 #include "support/support.hpp"
@@ -12,6 +13,7 @@
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <csignal>
 #include <cstdlib>
@@ -90,9 +92,9 @@ struct boot_result {
     std::string console;
 };
 
-boot_result boot(config cfg, std::chrono::milliseconds timeout = 120s) {
+boot_result boot(config cfg, qemu_options qemu = {}, std::chrono::milliseconds timeout = 120s) {
     asio::io_context ctx;
-    qemu_vm vm(ctx, std::move(cfg));
+    qemu_vm vm(ctx, std::move(cfg), std::move(qemu));
     vm.start();
     CHECK(fs::is_directory(vm.state_dir()));
     std::error_code ec;
@@ -203,6 +205,27 @@ TEST_CASE("boot: Debian's cloud kernel runs init, which prints markers and power
     check_no_leaks(fds);
 }
 
+TEST_CASE("boot: Debian's kernel under run_machine, as `cz vm boot` runs it: status, console") {
+    auto fds = open_fds();
+    {
+        asio::io_context ctx;
+        qemu_vm vm(ctx, test_config(debian_kernel(), "hello"));
+        std::error_code ec;
+        auto r = run_machine(vm, {.timeout = 120s, .console_lines = 3}, ec);
+        INFO("console:\n" << vm.console());
+        REQUIRE_MESSAGE(!ec, ec.message());
+        CHECK(r.started);
+        CHECK_FALSE(r.timed_out);
+        CHECK(r.status.reason == exit_reason::poweroff);
+        CHECK(r.status.shutdown_reason == "guest-shutdown");
+        CHECK(vm.console().ends_with(r.console_tail));
+        CHECK(std::count(r.console_tail.begin(), r.console_tail.end(), '\n') <= 3);
+        CHECK(contains(r.console_tail, "CZ-DONE"));
+        CHECK_FALSE(fs::exists(vm.state_dir()));
+    }
+    check_no_leaks(fds);
+}
+
 TEST_CASE("boot: the minimal kernel runs init with everything built in, with and without ACPI") {
     const auto& k = minimal_kernel();
     CHECK(k.modules.empty());
@@ -218,9 +241,10 @@ TEST_CASE("boot: the minimal kernel runs init with everything built in, with and
     SUBCASE("no ACPI: QEMU puts the disks on the command line (virtio_mmio.device=)") {
         auto dir = make_test_disks("minimal-disk-test");
         auto cfg = test_config(k, "disk");
-        cfg.acpi = false;
+        qemu_options no_acpi;
+        no_acpi.acpi = false;
         cfg.disks = {{dir / "ro.img", true}, {dir / "rw.img", false}};
-        auto r = boot(cfg);
+        auto r = boot(cfg, no_acpi);
         CHECK_FALSE(contains(r.console, "ACPI: Interpreter enabled"));
         CHECK(contains(r.console, "CZ-VDA-CONTENT hello-from-the-host"));
         CHECK(contains(r.console, "CZ-VDA-WRITE-REFUSED"));
@@ -397,8 +421,9 @@ TEST_CASE("failures: guest panic, QEMU killed from outside, a guest that never f
     SUBCASE("no QEMU binary") {
         asio::io_context ctx;
         auto cfg = test_config(debian_kernel(), "hello");
-        cfg.vmm_binary = "/nonexistent/qemu-system-x86_64";
-        qemu_vm vm(ctx, cfg);
+        qemu_options qemu;
+        qemu.binary = "/nonexistent/qemu-system-x86_64";
+        qemu_vm vm(ctx, cfg, qemu);
         std::error_code ec;
         vm.start(ec);
         CHECK(ec == errc::vmm_not_found);

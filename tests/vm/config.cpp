@@ -159,7 +159,8 @@ TEST_CASE("qemu: the command line") {
     l.accel = accel_mode::tcg;
     l.tsc_khz = 2600000;
     l.extra_args = {"-device", "extra"};
-    auto a = qemu_command_line(cfg, l);
+    qemu_options qemu;
+    auto a = qemu_command_line(cfg, qemu, l);
     CHECK(a[0] == "qemu-system-x86_64");
     CHECK(has_words(a, {"-M", "microvm,x-option-roms=off,acpi=on,memory-backend=mem"}));
     CHECK(has_words(a, {"-accel", "tcg,thread=multi", "-cpu", "max,erms=off,fsrm=off"}));
@@ -185,8 +186,8 @@ TEST_CASE("qemu: the command line") {
     CHECK(cmdline.ends_with(" cz.test=1"));
 
     l.accel = accel_mode::kvm;
-    cfg.acpi = false;
-    a = qemu_command_line(cfg, l);
+    qemu.acpi = false;
+    a = qemu_command_line(cfg, qemu, l);
     CHECK(has_words(a, {"-accel", "kvm", "-cpu", "host"}));
     CHECK(has_words(a, {"-M", "microvm,x-option-roms=off,acpi=off,memory-backend=mem"}));
     cmdline = *(std::find(a.begin(), a.end(), "-append") + 1);

@@ -16,6 +16,8 @@
 // the backend drops it cleanly and serves the next QEMU on the same socket, checked the same way.
 #include <cz/vsock/backend.hpp>
 
+#include <cz/vm/qemu.hpp>
+
 #include "support/support.hpp"
 
 #include <cz/vsock/packet.hpp>
@@ -845,7 +847,7 @@ TEST_SUITE("vsock") {
         auto relay_path = dir.path / "vhost-user.sock";
         vhost_user_relay relay(relay_path, cfg.vhost_user_socket);
 
-        // QEMU reaches the backend through the relay: the backend's own arguments, re-pointed.
+        // QEMU reaches the backend through the relay: cz/vm's arguments for the device, on the relay.
         std::vector<std::string> args = {"qemu-system-x86_64",
                                          "-M",
                                          "microvm,memory-backend=mem",
@@ -861,14 +863,10 @@ TEST_SUITE("vsock") {
                                          "unix:" + (dir.path / "qtest.sock").string(),
                                          "-qtest-log",
                                          "none"};
-        for (auto& a : cz::vsock::backend::qemu_memory_args(64))
+        for (auto& a : cz::vm::qemu_memory_args(64))
             args.push_back(a);
-        for (auto a : be.qemu_args()) {
-            auto at = a.find(cfg.vhost_user_socket.string());
-            if (at != std::string::npos)
-                a.replace(at, cfg.vhost_user_socket.string().size(), relay_path.string());
+        for (auto& a : cz::vm::qemu_vhost_user_vsock_args(relay_path))
             args.push_back(a);
-        }
 
         for (std::size_t run = 1; run <= 2; ++run) {
             CAPTURE(run);

@@ -1,8 +1,10 @@
-// cz/vm/config.hpp — what a VM is made of: kernel, initrd, disks, network, CPUs, memory, kernel
-// arguments, and a hook through which other modules add devices (the vsock device of cz/vsock).
+// cz/vm/config.hpp — what a VM is made of, whatever VMM runs it: kernel, initrd, disks, network,
+// CPUs, memory, kernel arguments, cz's vsock device, and what becomes of the console.
 //
-// The configuration is plain data shared by every backend; each backend (cz/vm/qemu.hpp) turns it
-// into its own command line or API calls. Also here: where cz keeps its state (the cz root).
+// The configuration is plain data shared by every machine (cz/vm/machine.hpp); each VMM turns it
+// into its own command line or API calls, and what only one VMM understands is in that VMM's own
+// options (cz::vm::qemu_options: the binary, ACPI tables, extra QEMU devices). Also here: where
+// cz keeps its state (the cz root).
 #pragma once
 
 #include <cz/vm/error.hpp>
@@ -41,33 +43,10 @@ struct user_network {
     std::vector<port_forward> forwards;
 };
 
-// What a device hook gets: the VM's state directory (for sockets), and a way to hand the VMM an
-// open fd. pass_fd() returns the number the fd has in the VMM process (the same number: the fd is
-// inherited, not renumbered); the caller keeps ownership and may close its copy after start().
-class device_context {
-public:
-    explicit device_context(std::filesystem::path state_dir) : state_dir_(std::move(state_dir)) {}
-    const std::filesystem::path& state_dir() const noexcept { return state_dir_; }
-    int pass_fd(int fd) {
-        fds_.push_back(fd);
-        return fd;
-    }
-    const std::vector<int>& passed_fds() const noexcept { return fds_; }
-
-private:
-    std::filesystem::path state_dir_;
-    std::vector<int> fds_;
-};
-
-// A device another module adds to a VM: called once, at start, after the state directory exists
-// and before the VMM starts. Returns backend-specific arguments; for QEMU, command-line words such
-// as {"-chardev", "socket,id=vu0,path=...", "-device", "vhost-user-vsock-device,chardev=vu0"}.
-using device_hook = std::function<std::vector<std::string>(device_context&)>;
-
-// cz's vsock device (cz/vsock's vhost-user backend, served by the qemu_vm itself on its
-// io_context): the guest reaches the host as CID 2, the host reaches the guest through
-// qemu_vm::vsock_host(). Its sockets (vhost-user.sock, vsock.sock, vsock.sock_<port>) live in the
-// VM's state directory, so they go with it.
+// cz's vsock device: the guest reaches the host as CID 2, the host reaches the guest through the
+// hybrid socket <state dir>/vsock.sock (qemu_vm::vsock_host()). Its sockets live in the VM's state
+// directory, so they go with it. Under QEMU, cz serves the device itself (cz/vsock's vhost-user
+// backend, on the VM's io_context; see qemu_vsock_device in cz/vm/qemu.hpp).
 struct vsock_device {
     // The guest's CID; the guest sees it in its vsock driver. 3 is the first free one (0..2 are
     // reserved), and each VM has its own device, so every VM can have CID 3.
@@ -93,20 +72,13 @@ struct config {
     unsigned cpus = 1;
     std::uint64_t memory_mib = 256;
     accel_mode accel = accel_mode::automatic;
-    // microvm's ACPI tables: Debian's kernel needs them to find virtio-mmio devices; a kernel with
-    // CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES boots faster without (virtio_mmio.device= on the cmdline).
-    bool acpi = true;
     // The cz root, under which vms/<id>/ is created. Empty: cz::vm::default_root().
     std::filesystem::path root;
     // Keep vms/<id>/ (console log, VMM log) after the VM exits, for debugging.
     bool keep_state = false;
-    // The VMM binary; looked up in PATH when it has no slash.
-    std::string vmm_binary = "qemu-system-x86_64";
     // The vsock device; on by default, as cz's guest agent talks to the host through it. The guest
     // needs the virtio_mmio and vmw_vsock_virtio_transport drivers to see it.
     std::optional<vsock_device> vsock = vsock_device{};
-    // Devices added by other modules (see device_hook).
-    std::vector<device_hook> devices;
     // Called with each chunk of console output as it arrives (on the executor's thread).
     std::function<void(std::string_view)> on_console;
     // Console bytes kept in memory for console() (the newest are kept when it overflows).

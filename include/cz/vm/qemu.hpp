@@ -1,9 +1,11 @@
-// cz/vm/qemu.hpp — the QEMU backend: `qemu-system-x86_64 -M microvm` as a child process.
+// cz/vm/qemu.hpp — cz's QEMU machine: `qemu-system-x86_64 -M microvm` as a child process.
 //
-// One qemu_vm is one VM. start() creates its state directory (<root>/vms/<id>/), starts QEMU and
-// completes once QMP is up; wait() completes when QEMU has exited, its console is drained and the
-// state directory removed; stop() asks the guest to power off (ACPI power button), then QEMU to
-// quit (QMP), then kills it (SIGKILL), each after its timeout. The exit_status says why the VM
+// One qemu_vm is one VM, a cz::vm::machine (cz/vm/machine.hpp), made from the common
+// cz::vm::config and QEMU's own qemu_options (the binary, ACPI tables, extra QEMU devices).
+// start() creates its state directory (<root>/vms/<id>/), starts QEMU and completes once QMP is
+// up; wait() completes when QEMU has exited, its console is drained and the state directory
+// removed; stop() asks the guest to power off (ACPI power button), then QEMU to quit (QMP), then
+// kills it (SIGKILL), each after its timeout. The exit_status says why the VM
 // ended. QEMU is started with PR_SET_PDEATHSIG, so it dies with the thread that started it, and
 // the destructor kills and reaps a VM still running: no QEMU, fd or state directory outlives its
 // qemu_vm. If the program itself is killed, the next start() in the same root removes the
@@ -23,9 +25,11 @@
 // and the kernel command line `console=ttyS0 reboot=t panic=-1 quiet` plus the i8042/crypto
 // self-test skips Firecracker uses; under TCG also tsc_early_khz= (see cz/vm/accel.hpp).
 //
-// The vsock device (config::vsock, on by default): a cz::vsock::backend owned by the qemu_vm,
-// running on its io_context, started before QEMU (QEMU connects to its vhost-user socket once, at
-// startup) and stopped once QEMU has exited. vsock_host() dials and listens on guest ports.
+// Devices beyond the disks and the network are device hooks (qemu_options::devices): each is
+// called at start and returns QEMU words. cz's vsock device (config::vsock, on by default) is one
+// too, qemu_vsock_device(), run before the caller's: a cz::vsock::backend on the VM's
+// io_context, started before QEMU (QEMU connects to its vhost-user socket once, at startup) and
+// stopped once QEMU has exited. vsock_host() dials and listens on guest ports.
 //
 // Threading: all operations of one VM run on its io_context's thread; the synchronous functions
 // run the io_context themselves and must not be mixed with another thread running it.
@@ -35,6 +39,7 @@
 #include <cz/vm/config.hpp>
 #include <cz/vm/detail/async.hpp>
 #include <cz/vm/error.hpp>
+#include <cz/vm/machine.hpp>
 #include <cz/vm/process.hpp>
 #include <cz/vm/qmp.hpp>
 #include <cz/vsock/host.hpp>
@@ -42,48 +47,68 @@
 #include <asio/io_context.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace cz::vm {
 
-// Why a VM ended.
-enum class exit_reason {
-    poweroff, // the guest powered off (ACPI S5): the normal end
-    reboot,   // the guest rebooted or triple-faulted (-no-reboot turns that into an exit)
-    panic,    // the guest kernel panicked
-    stopped,  // stop() ended it, or a QMP client sent quit
-    killed,   // QEMU was killed or signalled by someone other than stop()
-    vmm_error, // QEMU failed (exited with an error, or without a shutdown event)
+// What a device hook gets: the VM's io_context and state directory (for a device cz serves
+// itself, and its sockets), a way to hand QEMU an open fd, one to close the device when QEMU has
+// gone, and one to say it cannot be attached.
+class device_context {
+public:
+    device_context(asio::io_context& ctx, std::filesystem::path state_dir)
+        : ctx_(ctx), state_dir_(std::move(state_dir)) {}
+    // The VM's io_context: a device served here runs where the VM's operations do.
+    asio::io_context& io_context() const noexcept { return ctx_; }
+    const std::filesystem::path& state_dir() const noexcept { return state_dir_; }
+    // Returns the number the fd has in the QEMU process (the same number: the fd is inherited,
+    // not renumbered); the caller keeps ownership and may close its copy after start().
+    int pass_fd(int fd) {
+        fds_.push_back(fd);
+        return fd;
+    }
+    // `f` runs once QEMU has exited, or when start() fails after the hook ran: a device cz serves
+    // closes its sockets there. What `f` holds lives as long as the qemu_vm.
+    void on_exit(std::function<void()> f) { exit_handlers_.push_back(std::move(f)); }
+    // The device cannot be attached: start() fails with `ec`, and vmm_message() is `message`.
+    void fail(std::error_code ec, std::string message) {
+        error_ = ec;
+        message_ = std::move(message);
+    }
+
+    const std::vector<int>& passed_fds() const noexcept { return fds_; }
+    std::vector<std::function<void()>>& exit_handlers() noexcept { return exit_handlers_; }
+    std::error_code error() const noexcept { return error_; }
+    const std::string& message() const noexcept { return message_; }
+
+private:
+    asio::io_context& ctx_;
+    std::filesystem::path state_dir_;
+    std::vector<int> fds_;
+    std::vector<std::function<void()>> exit_handlers_;
+    std::error_code error_;
+    std::string message_;
 };
 
-CZ_DECL std::string_view to_string(exit_reason r) noexcept;
+// A device added to a QEMU VM: called once, at start, after the state directory exists and
+// before QEMU starts. Returns QEMU command-line words, such as
+// {"-chardev", "socket,id=vu0,path=...", "-device", "vhost-user-vsock-device,chardev=vu0"}.
+using device_hook = std::function<std::vector<std::string>(device_context&)>;
 
-struct exit_status {
-    exit_reason reason = exit_reason::vmm_error;
-    // QEMU's SHUTDOWN reason ("guest-shutdown", "guest-reset", "host-signal"...), if one came.
-    std::string shutdown_reason;
-    // How the QEMU process ended.
-    process_exit process;
-    // stop() had to kill QEMU (SIGKILL) because it ignored power-off and quit.
-    bool forced = false;
-    // For vmm_error and killed: QEMU's last words (its stderr), or what went wrong.
-    std::string message;
-
-    // A guest that ended by itself: powered off, or rebooted (the way out of a VM without ACPI,
-    // which -no-reboot turns into an exit). Not a panic, although panic=-1 also reboots.
-    bool clean() const noexcept { return reason == exit_reason::poweroff || reason == exit_reason::reboot; }
-    // One line: "poweroff", "panic", "killed (signal 9)", "vmm_error: qemu-system-x86_64: ...".
-    CZ_DECL std::string describe() const;
-};
-
-struct stop_options {
-    // How long the guest gets to power off after the ACPI power button (0: skip this step).
-    std::chrono::milliseconds powerdown{3000};
-    // How long QEMU gets to exit after QMP quit, before SIGKILL.
-    std::chrono::milliseconds quit{3000};
+// What only QEMU understands; the rest of a VM is its cz::vm::config.
+struct qemu_options {
+    // The QEMU binary; looked up in PATH when it has no slash.
+    std::string binary = "qemu-system-x86_64";
+    // microvm's ACPI tables: Debian's kernel needs them to find virtio-mmio devices; a kernel with
+    // CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES boots faster without (virtio_mmio.device= on the cmdline).
+    bool acpi = true;
+    // Devices added by other modules, after cz's own (see device_hook).
+    std::vector<device_hook> devices;
 };
 
 // When things happened, for benchmarks (steady_clock).
@@ -96,7 +121,7 @@ struct vm_timings {
     time_point exited;        // QEMU reaped
 };
 
-// What the backend needs besides the config to build a command line.
+// What qemu_command_line needs besides the config and the options: the facts of one start.
 struct qemu_launch {
     std::filesystem::path state_dir;
     int qmp_fd = -1;               // a listening Unix socket QEMU inherits
@@ -106,9 +131,25 @@ struct qemu_launch {
 };
 
 // The kernel command line cz boots with: defaults, then cfg.append.
-CZ_DECL std::string qemu_kernel_cmdline(const config& cfg, accel_mode accel, unsigned long tsc_khz);
-// The full argv, argv[0] = cfg.vmm_binary.
-CZ_DECL std::vector<std::string> qemu_command_line(const config& cfg, const qemu_launch& launch);
+CZ_DECL std::string qemu_kernel_cmdline(const config& cfg, const qemu_options& qemu,
+                                        accel_mode accel, unsigned long tsc_khz);
+// The full argv, argv[0] = qemu.binary.
+CZ_DECL std::vector<std::string> qemu_command_line(const config& cfg, const qemu_options& qemu,
+                                                   const qemu_launch& launch);
+
+// `-object memory-backend-memfd,id=<id>,size=<mib>M,share=on`, for `-machine memory-backend=<id>`:
+// guest RAM in a shared memfd, which a vhost-user backend (cz/vsock) can map. cz's VMs always
+// have it.
+CZ_DECL std::vector<std::string> qemu_memory_args(std::uint64_t mib, const std::string& id = "mem");
+// A vhost-user-vsock-device (virtio-mmio, as on microvm) whose backend listens at `socket` (a
+// cz::vsock::backend's vhost_user_socket); guest RAM must be shared (qemu_memory_args).
+CZ_DECL std::vector<std::string>
+qemu_vhost_user_vsock_args(const std::filesystem::path& socket,
+                           const std::string& chardev_id = "czvsock");
+// cz's vsock device (config::vsock) as a device hook: a cz::vsock::backend on the VM's io_context
+// with its sockets in the state directory (vhost-user.sock, and vsock.sock for the host end),
+// stopped when QEMU exits. qemu_vm adds it before qemu_options::devices.
+CZ_DECL device_hook qemu_vsock_device(vsock_device device);
 
 namespace detail {
 struct qemu_state;
@@ -124,7 +165,7 @@ CZ_DECL std::size_t remove_stale_state(const std::filesystem::path& root,
 
 class qemu_vm {
 public:
-    CZ_DECL qemu_vm(asio::io_context& ctx, config cfg);
+    CZ_DECL qemu_vm(asio::io_context& ctx, config cfg, qemu_options qemu = {});
     CZ_DECL ~qemu_vm();
     qemu_vm(qemu_vm&&) noexcept = default;
     qemu_vm& operator=(qemu_vm&&) noexcept = delete;
@@ -172,7 +213,7 @@ public:
     CZ_DECL ::cz::vsock::host vsock_host() const;
     // The hybrid socket behind vsock_host() (<state dir>/vsock.sock); empty without a device.
     CZ_DECL std::filesystem::path vsock_socket() const;
-    // What start() failed with, in QEMU's words (its stderr), when it did.
+    // What start() failed with, in QEMU's words (its stderr) or a device hook's, when it did.
     CZ_DECL const std::string& vmm_message() const noexcept;
 
 private:
@@ -184,12 +225,7 @@ private:
     std::shared_ptr<detail::qemu_state> s_;
 };
 
-// The QEMU backend as a cz::vm::backend (cz/vm/backend.hpp).
-struct qemu_backend {
-    using machine_type = qemu_vm;
-    static constexpr std::string_view name() noexcept { return "qemu"; }
-    machine_type create(asio::io_context& ctx, config cfg) const { return qemu_vm(ctx, std::move(cfg)); }
-};
+static_assert(machine<qemu_vm>);
 
 } // namespace cz::vm
 

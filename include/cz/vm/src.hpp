@@ -11,6 +11,8 @@
 #include <cz/vm/impl/error.ipp>
 #include <cz/vm/impl/initramfs.ipp>
 #include <cz/vm/impl/kernel.ipp>
+#include <cz/vm/impl/machine.ipp>
 #include <cz/vm/impl/process.ipp>
 #include <cz/vm/impl/qemu.ipp>
 #include <cz/vm/impl/qmp.ipp>
+#include <cz/vm/impl/run.ipp>

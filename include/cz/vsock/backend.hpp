@@ -6,7 +6,7 @@
 //                                  +-- <vm dir>/vsock.sock, <vm dir>/vsock.sock_<port> (host)
 //
 // QEMU connects to the vhost-user socket once, at startup (no retry), so `start()` must run
-// before QEMU is spawned; `qemu_args()` gives the matching command-line arguments. When QEMU
+// before QEMU is spawned (cz/vm/qemu.hpp has the command-line arguments). When QEMU
 // disconnects (exit, crash, kill) every connection is reset, guest memory is unmapped and the
 // backend waits for the next frontend, so a VM restart with the same paths works.
 //
@@ -59,13 +59,6 @@ public:
     CZ_DECL void serve(unique_fd connected, std::error_code& ec);
     // Closes everything; pending handlers finish with operation_aborted.
     CZ_DECL void stop();
-
-    // QEMU arguments that attach this backend as a vhost-user-vsock-device (virtio-mmio, as on
-    // microvm). Guest RAM must be a shared memfd: see qemu_memory_args.
-    CZ_DECL std::vector<std::string> qemu_args(const std::string& chardev_id = "czvsock") const;
-    // `-object memory-backend-memfd,id=<id>,size=<mib>M,share=on` for `-machine memory-backend=<id>`.
-    CZ_DECL static std::vector<std::string> qemu_memory_args(std::uint64_t mib,
-                                                             const std::string& id = "mem");
 
     class device& device() noexcept { return device_; }
     const backend_config& config() const noexcept { return cfg_; }

@@ -3,7 +3,7 @@
 // initramfs of busybox, the kernel's modules, tests/vm/guest-init.sh as /init (cz.test=vsock: it
 // runs vsock_guest, see vsock_guest.cpp).
 //
-// The backend is the harness's own, added through config::devices, not qemu_vm's built-in
+// The backend is the harness's own, added through qemu_options::devices, not qemu_vm's built-in
 // device (config::vsock): it is what these tests test. They look into it (frontend_connected(),
 // host_streams(), stats()) and check that one backend outlives a QEMU that is killed and serves
 // the next one on the same sockets, whereas qemu_vm's device lives and dies with its VM.
@@ -94,10 +94,13 @@ public:
         cfg.append = "cz.test=vsock";
         cfg.root = cz::vm::test::test_root();
         cfg.vsock.reset(); // the harness's backend instead, see the top of this file
-        cfg.devices = opt_.devices;
-        cfg.devices.push_back([this](cz::vm::device_context&) { return be_->qemu_args(); });
+        cz::vm::qemu_options qemu;
+        qemu.devices = opt_.devices;
+        qemu.devices.push_back([this](cz::vm::device_context&) {
+            return cz::vm::qemu_vhost_user_vsock_args(be_->config().vhost_user_socket);
+        });
         runner_.reset();
-        vm_.emplace(io_, std::move(cfg));
+        vm_.emplace(io_, std::move(cfg), std::move(qemu));
         vm_->start();
         // qemu_vm ends the VM when the guest reboots (-no-reboot); here a reboot resets the guest
         // instead, as on a real machine, and the reboot test checks that the device survives it.

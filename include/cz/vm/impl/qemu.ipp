@@ -27,45 +27,26 @@
 
 namespace cz::vm {
 
-CZ_DECL std::string_view to_string(exit_reason r) noexcept {
-    switch (r) {
-    case exit_reason::poweroff: return "poweroff";
-    case exit_reason::reboot: return "reboot";
-    case exit_reason::panic: return "panic";
-    case exit_reason::stopped: return "stopped";
-    case exit_reason::killed: return "killed";
-    case exit_reason::vmm_error: return "vmm_error";
-    }
-    return "unknown";
-}
-
-CZ_DECL std::string exit_status::describe() const {
-    std::string s(to_string(reason));
-    if (reason == exit_reason::stopped && forced) s += " (forced)";
-    if (process.signaled && (reason == exit_reason::killed || reason == exit_reason::vmm_error))
-        s += fmt::format(" (signal {})", process.code);
-    if (!message.empty()) s += ": " + message;
-    return s;
-}
-
-CZ_DECL std::string qemu_kernel_cmdline(const config& cfg, accel_mode accel, unsigned long tsc_khz) {
+CZ_DECL std::string qemu_kernel_cmdline(const config& cfg, const qemu_options& qemu,
+                                        accel_mode accel, unsigned long tsc_khz) {
     // reboot=t + -no-reboot: a reboot (and panic=-1's immediate reboot) ends the VM.
     std::string s = "console=ttyS0 reboot=t panic=-1 quiet"
                     " i8042.noaux i8042.nomux i8042.dumbkbd i8042.nopnp cryptomgr.notests";
     if (accel == accel_mode::tcg && tsc_khz != 0)
         s += fmt::format(" tsc_early_khz={} tsc=reliable", tsc_khz);
     // Without tables the kernel would search the BIOS areas for an RSDP and complain.
-    if (!cfg.acpi) s += " acpi=off";
+    if (!qemu.acpi) s += " acpi=off";
     if (!cfg.append.empty()) s += " " + cfg.append;
     return s;
 }
 
-CZ_DECL std::vector<std::string> qemu_command_line(const config& cfg, const qemu_launch& l) {
-    std::vector<std::string> a{cfg.vmm_binary};
+CZ_DECL std::vector<std::string> qemu_command_line(const config& cfg, const qemu_options& qemu,
+                                                   const qemu_launch& l) {
+    std::vector<std::string> a{qemu.binary};
     auto add = [&](std::initializer_list<std::string> words) { a.insert(a.end(), words); };
     add({"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"});
     add({"-M", fmt::format("microvm,x-option-roms=off,acpi={},memory-backend=mem",
-                           cfg.acpi ? "on" : "off")});
+                           qemu.acpi ? "on" : "off")});
     if (l.accel == accel_mode::kvm) {
         add({"-accel", "kvm", "-cpu", "host"});
     } else {
@@ -75,14 +56,15 @@ CZ_DECL std::vector<std::string> qemu_command_line(const config& cfg, const qemu
         add({"-accel", "tcg,thread=multi", "-cpu", "max,erms=off,fsrm=off"});
     }
     add({"-smp", std::to_string(cfg.cpus), "-m", fmt::format("{}M", cfg.memory_mib)});
-    add({"-object", fmt::format("memory-backend-memfd,id=mem,size={}M,share=on", cfg.memory_mib)});
+    auto memory = qemu_memory_args(cfg.memory_mib, "mem");
+    a.insert(a.end(), memory.begin(), memory.end());
     add({"-global", "virtio-mmio.force-legacy=false"});
     add({"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"});
     add({"-chardev", fmt::format("socket,id=qmp,fd={},server=on,wait=off", l.qmp_fd), "-mon",
          "chardev=qmp,mode=control"});
     add({"-kernel", cfg.kernel.string()});
     if (!cfg.initrd.empty()) add({"-initrd", cfg.initrd.string()});
-    add({"-append", qemu_kernel_cmdline(cfg, l.accel, l.tsc_khz)});
+    add({"-append", qemu_kernel_cmdline(cfg, qemu, l.accel, l.tsc_khz)});
     for (std::size_t i = 0; i < cfg.disks.size(); ++i) {
         const auto& d = cfg.disks[i];
         add({"-drive", fmt::format("id=disk{},file={},format=raw,if=none,readonly={}", i,
@@ -99,6 +81,42 @@ CZ_DECL std::vector<std::string> qemu_command_line(const config& cfg, const qemu
     }
     a.insert(a.end(), l.extra_args.begin(), l.extra_args.end());
     return a;
+}
+
+CZ_DECL std::vector<std::string> qemu_memory_args(std::uint64_t mib, const std::string& id) {
+    return {"-object", fmt::format("memory-backend-memfd,id={},size={}M,share=on", id, mib)};
+}
+
+CZ_DECL std::vector<std::string> qemu_vhost_user_vsock_args(const std::filesystem::path& socket,
+                                                            const std::string& chardev_id) {
+    return {"-chardev", fmt::format("socket,id={},path={}", chardev_id, socket.string()),
+            "-device", "vhost-user-vsock-device,chardev=" + chardev_id};
+}
+
+namespace detail {
+// The host end of cz's vsock device, in the state directory (see qemu_vm::vsock_socket).
+inline constexpr const char* vsock_socket_name = "vsock.sock";
+} // namespace detail
+
+CZ_DECL device_hook qemu_vsock_device(vsock_device device) {
+    return [device](device_context& d) -> std::vector<std::string> {
+        ::cz::vsock::backend_config vc;
+        vc.device.guest_cid = device.guest_cid;
+        vc.vhost_user_socket = d.state_dir() / "vhost-user.sock";
+        vc.uds_path = d.state_dir() / detail::vsock_socket_name;
+        // Listening before QEMU starts: QEMU connects to the vhost-user socket once, at startup.
+        auto backend = std::make_shared<::cz::vsock::backend>(d.io_context(), vc);
+        std::error_code ec;
+        backend->start(ec);
+        if (ec) {
+            d.fail(ec, "vsock device: " + ec.message());
+            return {};
+        }
+        // QEMU is gone, so the guest is too: close the device's sockets and connections.
+        d.on_exit([backend] { backend->stop(); });
+        // Guest RAM is a shared memfd (qemu_command_line), as the backend needs.
+        return qemu_vhost_user_vsock_args(vc.vhost_user_socket);
+    };
 }
 
 namespace detail {
@@ -125,12 +143,13 @@ private:
 };
 
 struct qemu_state : std::enable_shared_from_this<qemu_state> {
-    qemu_state(asio::io_context& c, config cf)
-        : ctx(c), cfg(std::move(cf)), console_eof(c.get_executor()), qmp_eof(c.get_executor()),
-          exited(c.get_executor()) {}
+    qemu_state(asio::io_context& c, config cf, qemu_options q)
+        : ctx(c), cfg(std::move(cf)), qemu(std::move(q)), console_eof(c.get_executor()),
+          qmp_eof(c.get_executor()), exited(c.get_executor()) {}
 
     asio::io_context& ctx;
     config cfg;
+    qemu_options qemu;
     accel_mode accel = accel_mode::tcg;
     std::filesystem::path state_dir;
     child_process child;
@@ -140,8 +159,9 @@ struct qemu_state : std::enable_shared_from_this<qemu_state> {
     unique_fd console_log;
     // The state directory, open and flock()ed while this VM owns it (see remove_stale_state).
     unique_fd state_lock;
-    // The vsock device's backend (config::vsock); null without one.
-    std::unique_ptr<::cz::vsock::backend> vsock_backend;
+    // What the device hooks asked to run once QEMU has gone (device_context::on_exit).
+    std::vector<std::function<void()>> device_exit;
+    bool devices_closed = false;
     vm_event console_eof, qmp_eof, exited;
     bool started = false;
     bool stop_requested = false;
@@ -170,14 +190,16 @@ struct qemu_state : std::enable_shared_from_this<qemu_state> {
         state_lock.reset();
     }
 
-    // Closes the vsock device's sockets and connections (QEMU is gone, so the guest is too).
-    void stop_vsock() noexcept {
-        if (vsock_backend) vsock_backend->stop();
+    // Runs the device hooks' exit handlers, once: QEMU is gone, or never came.
+    void close_devices() noexcept {
+        if (devices_closed) return;
+        devices_closed = true;
+        for (auto& f : device_exit) f();
     }
 
     // For start's early returns: the state directory goes, the error is passed on.
     std::error_code fail(std::error_code e) noexcept {
-        stop_vsock();
+        close_devices();
         remove_state_dir();
         return e;
     }
@@ -268,7 +290,7 @@ struct qemu_state : std::enable_shared_from_this<qemu_state> {
         console_pipe.reset();
         if (qmp) qmp->close();
         console_log.reset();
-        stop_vsock();
+        close_devices();
         remove_state_dir();
         exited.notify();
         (void)self;
@@ -356,8 +378,8 @@ CZ_DECL std::size_t remove_stale_state(const std::filesystem::path& root, std::c
     return removed;
 }
 
-CZ_DECL qemu_vm::qemu_vm(asio::io_context& ctx, config cfg)
-    : s_(std::make_shared<detail::qemu_state>(ctx, std::move(cfg))) {}
+CZ_DECL qemu_vm::qemu_vm(asio::io_context& ctx, config cfg, qemu_options qemu)
+    : s_(std::make_shared<detail::qemu_state>(ctx, std::move(cfg), std::move(qemu))) {}
 
 CZ_DECL qemu_vm::~qemu_vm() {
     if (!s_) return;
@@ -373,7 +395,8 @@ CZ_DECL qemu_vm::~qemu_vm() {
     if (s_->console_pipe) s_->console_pipe->close(ignored);
     if (s_->pidfd) s_->pidfd->close(ignored);
     s_->console_log.reset();
-    s_->vsock_backend.reset();
+    s_->close_devices();
+    s_->device_exit.clear(); // releases what the devices held (cz's vsock backend)
     s_->remove_state_dir();
 }
 
@@ -438,34 +461,29 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
     opts.stdout_fd = console_write.get();
     opts.stderr_fd = vmm_log.get();
     opts.keep_fds.push_back(listener.get());
-    if (s->cfg.vsock) {
-        // Listening before QEMU starts: QEMU connects to the vhost-user socket once, at startup.
-        ::cz::vsock::backend_config vc;
-        vc.device.guest_cid = s->cfg.vsock->guest_cid;
-        vc.vhost_user_socket = s->state_dir / "vhost-user.sock";
-        vc.uds_path = s->state_dir / "vsock.sock";
-        s->vsock_backend = std::make_unique<::cz::vsock::backend>(s->ctx, std::move(vc));
-        s->vsock_backend->start(ec);
-        if (ec) {
-            s->vmm_message = "vsock device: " + ec.message();
-            co_return s->fail(ec);
-        }
-        // Guest RAM is already a shared memfd (see qemu_command_line), as the backend needs.
-        auto words = s->vsock_backend->qemu_args();
-        launch.extra_args.insert(launch.extra_args.end(), words.begin(), words.end());
-    }
-    device_context devices(s->state_dir);
-    for (const auto& hook : s->cfg.devices) {
+    // cz's vsock device first, then the caller's. A hook that fails stops the rest; what the ones
+    // before it registered with on_exit is closed by fail().
+    device_context devices(s->ctx, s->state_dir);
+    std::vector<device_hook> hooks;
+    if (s->cfg.vsock) hooks.push_back(qemu_vsock_device(*s->cfg.vsock));
+    hooks.insert(hooks.end(), s->qemu.devices.begin(), s->qemu.devices.end());
+    for (const auto& hook : hooks) {
+        if (devices.error()) break;
         auto words = hook(devices);
         launch.extra_args.insert(launch.extra_args.end(), words.begin(), words.end());
     }
+    s->device_exit = std::move(devices.exit_handlers());
+    if (auto e = devices.error()) {
+        s->vmm_message = devices.message();
+        co_return s->fail(e);
+    }
     opts.keep_fds.insert(opts.keep_fds.end(), devices.passed_fds().begin(),
                          devices.passed_fds().end());
-    opts.argv = qemu_command_line(s->cfg, launch);
+    opts.argv = qemu_command_line(s->cfg, s->qemu, launch);
 
     s->child = child_process::spawn(opts, ec);
     if (ec) {
-        s->vmm_message = ec == errc::vmm_not_found ? s->cfg.vmm_binary + ": not found" : "";
+        s->vmm_message = ec == errc::vmm_not_found ? s->qemu.binary + ": not found" : "";
         co_return s->fail(ec);
     }
     s->times.spawned = std::chrono::steady_clock::now();
@@ -639,7 +657,8 @@ CZ_DECL pid_t qemu_vm::pid() const noexcept { return s_->child.pid(); }
 CZ_DECL const std::filesystem::path& qemu_vm::state_dir() const noexcept { return s_->state_dir; }
 
 CZ_DECL std::filesystem::path qemu_vm::vsock_socket() const {
-    return s_->vsock_backend ? s_->vsock_backend->config().uds_path : std::filesystem::path();
+    if (!s_->cfg.vsock || s_->state_dir.empty()) return {};
+    return s_->state_dir / detail::vsock_socket_name;
 }
 
 CZ_DECL ::cz::vsock::host qemu_vm::vsock_host() const {

@@ -80,17 +80,6 @@ CZ_DECL void backend::stop() {
     hybrid_.close();
 }
 
-CZ_DECL std::vector<std::string> backend::qemu_args(const std::string& chardev_id) const {
-    return {"-chardev", "socket,id=" + chardev_id + ",path=" + cfg_.vhost_user_socket.string(),
-            "-device", "vhost-user-vsock-device,chardev=" + chardev_id};
-}
-
-CZ_DECL std::vector<std::string> backend::qemu_memory_args(std::uint64_t mib,
-                                                           const std::string& id) {
-    return {"-object", "memory-backend-memfd,id=" + id + ",size=" + std::to_string(mib) +
-                           "M,share=on"};
-}
-
 CZ_DECL void backend::accept_frontend() {
     acceptor_.async_accept([this, alive = alive_](std::error_code ec,
                                                  asio::local::stream_protocol::socket sock) {
