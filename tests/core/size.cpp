@@ -69,6 +69,18 @@ TEST_CASE("parse_size: anything else is refused") {
     }
 }
 
+TEST_CASE("parse_size: a number without a unit counts the caller's unit") {
+    std::error_code ec;
+    CHECK(cz::parse_size("512", ec, 1 << 20) == 512ull << 20);
+    CHECK(cz::parse_size("0.5", ec, 1 << 20) == 512ull << 10);
+    CHECK(cz::parse_size("2G", ec, 1 << 20) == 2ull << 30); // a unit overrides it
+    CHECK(!ec);
+    cz::parse_size("16777216", ec, 1ull << 40);
+    CHECK(ec == cz::errc::too_large);
+    cz::parse_size("1", ec, 3); // not a power of two: the caller's mistake
+    CHECK(ec == cz::errc::invalid_argument);
+}
+
 TEST_CASE("parse_size: the throwing form names the text") {
     try {
         cz::parse_size("12Q");

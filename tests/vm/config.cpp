@@ -44,8 +44,9 @@ TEST_CASE("config: memory sizes") {
     CHECK(parse_memory_mib("2G", ec) == 2048);
     CHECK(parse_memory_mib("1GiB", ec) == 1024);
     CHECK(parse_memory_mib("2048K", ec) == 2);
+    CHECK(parse_memory_mib("1.5G", ec) == 1536);
     CHECK(!ec);
-    for (auto bad : {"", "M", "12X", "1.5G", "1000K", "-1M", "99999999999999999999G", "5 M"}) {
+    for (auto bad : {"", "M", "12X", "1.25M", "0.5", "1000K", "-1M", "99999999999999999999G", "5 M"}) {
         ec.clear();
         parse_memory_mib(bad, ec);
         CHECK_MESSAGE(ec == errc::bad_syntax, bad);

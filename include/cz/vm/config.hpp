@@ -91,8 +91,9 @@ struct config {
 // exist. Fails with errc::invalid_config; `what` says which field.
 CZ_DECL void validate(const config& cfg, std::string& what, std::error_code& ec);
 
-// "512M", "2G", "1024" (MiB when unitless), "64K"... to MiB. errc::bad_syntax on anything else or
-// a size that is not a whole number of MiB.
+// A memory size to MiB, by cz's one size grammar (cz/core/size.hpp: "512M", "1.5G", "2GiB"), where
+// a number without a unit counts MiB as QEMU's -m does ("1024"). errc::bad_syntax on anything
+// else or a size that is not a whole number of MiB.
 CZ_DECL std::uint64_t parse_memory_mib(std::string_view text, std::error_code& ec);
 
 // "8080:80", "127.0.0.1:8080:80", "udp:5353:53" to a port_forward; errc::bad_syntax otherwise.

@@ -3,12 +3,17 @@
 
 #include <cz/core/size.hpp>
 
+#include <bit>
 #include <limits>
 
 namespace cz {
 
-CZ_DECL std::uint64_t parse_size(std::string_view text, std::error_code& ec) {
+CZ_DECL std::uint64_t parse_size(std::string_view text, std::error_code& ec, std::uint64_t unitless) {
     ec.clear();
+    if (unitless == 0 || (unitless & (unitless - 1)) != 0) {
+        ec = errc::invalid_argument; // a caller's mistake: unitless must be a power of two
+        return 0;
+    }
     constexpr auto max = std::numeric_limits<std::uint64_t>::max();
     auto digit = [](char c) { return c >= '0' && c <= '9'; };
     std::size_t i = 0;
@@ -40,6 +45,7 @@ CZ_DECL std::uint64_t parse_size(std::string_view text, std::error_code& ec) {
         }
     }
     auto unit = text.substr(i);
+    const bool has_unit = !unit.empty();
     auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
     unsigned shift = 0;
     if (!unit.empty() && lower(unit[0]) != 'b') {
@@ -57,6 +63,10 @@ CZ_DECL std::uint64_t parse_size(std::string_view text, std::error_code& ec) {
     if (!unit.empty()) {
         ec = errc::invalid_argument;
         return 0;
+    }
+    if (!has_unit) {
+        // `unitless` is a power of two (checked above): a unit of its own.
+        shift = unsigned(std::countr_zero(unitless));
     }
     if (overflow || (shift && whole > (max >> shift))) {
         ec = errc::too_large;
@@ -78,9 +88,9 @@ CZ_DECL std::uint64_t parse_size(std::string_view text, std::error_code& ec) {
     return bytes + part;
 }
 
-CZ_DECL std::uint64_t parse_size(std::string_view text) {
+CZ_DECL std::uint64_t parse_size(std::string_view text, std::uint64_t unitless) {
     std::error_code ec;
-    auto n = parse_size(text, ec);
+    auto n = parse_size(text, ec, unitless);
     throw_if(ec, "size '" + std::string(text) + "' (e.g. 512, 64K, 1.5G, 2GiB)");
     return n;
 }

@@ -3,6 +3,8 @@
 
 #include <cz/vm/config.hpp>
 
+#include <cz/core/size.hpp>
+
 #include <charconv>
 #include <cstdlib>
 
@@ -46,37 +48,13 @@ CZ_DECL void validate(const config& cfg, std::string& what, std::error_code& ec)
 }
 
 CZ_DECL std::uint64_t parse_memory_mib(std::string_view text, std::error_code& ec) {
-    std::uint64_t value = 0;
-    auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), value);
-    std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
-    if (err != std::errc() || end == text.data()) {
+    constexpr std::uint64_t mib = std::uint64_t(1) << 20;
+    std::uint64_t bytes = cz::parse_size(text, ec, mib);
+    if (ec || bytes % mib != 0) {
         ec = errc::bad_syntax;
         return 0;
     }
-    if (unit == "i" || unit.size() > 3) {
-        ec = errc::bad_syntax;
-        return 0;
-    }
-    if (unit.ends_with("iB")) unit.remove_suffix(2);
-    else if (unit.ends_with("B")) unit.remove_suffix(1);
-    std::uint64_t kib = 0;
-    constexpr std::uint64_t limit = std::uint64_t(1) << 40;
-    if (value > limit) {
-        ec = errc::bad_syntax;
-        return 0;
-    }
-    if (unit.empty() || unit == "M" || unit == "m") kib = value * 1024;
-    else if (unit == "G" || unit == "g") kib = value * 1024 * 1024;
-    else if (unit == "K" || unit == "k") kib = value;
-    else {
-        ec = errc::bad_syntax;
-        return 0;
-    }
-    if (kib % 1024 != 0) {
-        ec = errc::bad_syntax;
-        return 0;
-    }
-    return kib / 1024;
+    return bytes / mib;
 }
 
 CZ_DECL port_forward parse_port_forward(std::string_view text, std::error_code& ec) {
