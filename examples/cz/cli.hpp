@@ -13,7 +13,9 @@
 #include <cz/core/unique_fd.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
 
 namespace cz::cli {
 
@@ -27,6 +29,31 @@ struct context {
     CLI::App& app;
     std::function<int()>& run;
 };
+
+// Registers the command `name` under `parent`, the one way cz's commands are declared:
+//
+//   struct tar_list_options { std::string file = "-"; bool json = false; };
+//   int run_tar_list(const tar_list_options& o);
+//   add_command<tar_list_options>(ctx, *tar_cmd, "list", "Print the member names...",
+//       [](CLI::App& cmd, tar_list_options& o) { cmd.add_flag("--json", o.json, "..."); },
+//       run_tar_list);
+//
+// `Options` is a plain struct whose member initialisers are the defaults. add_command owns one
+// for the life of the app; `declare(CLI::App&, Options&)` binds flags and arguments to its
+// members. When parsing selects the command, main() calls `run(options)` and exits with what it
+// returns. Checks that need the parsed values (sizes, flags that exclude each other) belong at
+// the top of `run`, before it does anything: a CLI::ValidationError thrown there (by
+// parse_size_option, for one) is a usage error, reported by main() as CLI11 reports its own.
+template <class Options, class Declare>
+CLI::App* add_command(context ctx, CLI::App& parent, std::string name, std::string help,
+                      Declare&& declare, int (*run)(const Options&)) {
+    auto options = std::make_shared<Options>();
+    auto* cmd = parent.add_subcommand(std::move(name), std::move(help));
+    std::forward<Declare>(declare)(*cmd, *options);
+    cmd->callback(
+        [options, run, &slot = ctx.run] { slot = [options, run] { return run(*options); }; });
+    return cmd;
+}
 
 void register_core_commands(context ctx);
 void register_tar_commands(context ctx);

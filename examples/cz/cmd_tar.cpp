@@ -336,159 +336,165 @@ struct tree_writer {
 
 } // namespace
 
+struct tar_list_options {
+    std::string file = "-";
+    bool json = false;
+    bool ignore_zeros = false;
+};
+
+int run_tar_list(const tar_list_options& o) {
+    std::setlocale(LC_ALL, "");
+    archive_input input(o.file);
+    decompressing_source plain(input.source());
+    tar::parser_options options{.ignore_zeros = o.ignore_zeros};
+    auto mapped = input.plain_mapping();
+    auto r = mapped.empty() ? tar::reader(plain, options) : tar::reader(mapped, options);
+    std::error_code ec;
+    std::string out;
+    while (const tar::entry* e = r.next(ec)) {
+        if (o.json) {
+            out += entry_json(*e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        } else {
+            out += gnu_escape(e->name);
+        }
+        out += '\n';
+        if (out.size() >= (64u << 10)) {
+            std::fwrite(out.data(), 1, out.size(), stdout);
+            out.clear();
+        }
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    if (ec) report(ec, o.file, r);
+    return exit_ok;
+}
+
+struct tar_cat_options {
+    std::string file = "-";
+    bool ignore_zeros = false;
+};
+
+int run_tar_cat(const tar_cat_options& o) {
+    archive_input input(o.file);
+    decompressing_source plain(input.source());
+    tar::parser_options options{.ignore_zeros = o.ignore_zeros};
+    auto mapped = input.plain_mapping();
+    std::error_code ec;
+    if (!mapped.empty()) {
+        // A mapped plain archive: contents go from the mapping to standard output with
+        // writev(2), never copied (views of a reader over memory live as long as it).
+        tar::reader r(mapped, options);
+        gather_writer out(1);
+        while (const tar::entry* e = r.next(ec)) {
+            if (!e->is_file()) continue;
+            for (;;) {
+                auto v = r.read_view(std::size_t(1) << 30, ec);
+                if (v.empty()) break;
+                out.add(v, ec);
+                if (ec) break;
+            }
+            if (ec) break;
+        }
+        if (!ec) out.flush(ec);
+        if (ec) report(ec, o.file, r);
+        return exit_ok;
+    }
+    // Otherwise contents are gathered in a buffer small enough to stay in cache: archives of
+    // small files would cost a write(2) per file.
+    tar::reader r(plain, options);
+    fd_sink out(1);
+    std::vector<std::byte> buf(std::size_t(128) << 10);
+    std::size_t fill = 0;
+    while (const tar::entry* e = r.next(ec)) {
+        if (!e->is_file()) continue;
+        for (;;) {
+            if (fill == buf.size()) {
+                out.write(buf, ec);
+                fill = 0;
+                if (ec) break;
+            }
+            auto n = r.read_some(std::span(buf).subspan(fill), ec);
+            if (n == 0) break;
+            fill += n;
+        }
+        if (ec) break;
+    }
+    if (!ec && fill) out.write(std::span(buf).first(fill), ec);
+    if (ec) report(ec, o.file, r);
+    return exit_ok;
+}
+
+struct tar_create_options {
+    std::string dir;
+    std::string output = "-";
+    std::int64_t mtime = 0;
+    std::string compress = "none"; // none, gzip or zstd (CLI11 checks)
+};
+
+int run_tar_create(const tar_create_options& o) {
+    unique_fd fd;
+    if (o.output == "-") {
+        fd = unique_fd(::fcntl(1, F_DUPFD_CLOEXEC, 3));
+    } else {
+        fd = unique_fd(::open(o.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+        if (!fd) throw_error(last_system_error(), "{}", o.output);
+    }
+    fd_sink raw(fd.get());
+    auto format = o.compress == "gzip"   ? compression::gzip
+                  : o.compress == "zstd" ? compression::zstd
+                                         : compression::none;
+    std::unique_ptr<compressing_sink> packed;
+    if (format != compression::none) packed = std::make_unique<compressing_sink>(raw, format);
+    auto sink = packed ? sink_ref(*packed) : sink_ref(raw);
+    tar::writer w(sink, {.deterministic = true, .fixed_mtime_ns = o.mtime * 1'000'000'000});
+    tree_writer tree{w, {}};
+    tree.walk(o.dir, "");
+    w.finish();
+    return exit_ok;
+}
+
 void register_tar_commands(context ctx) {
     auto* tar_cmd = ctx.app.add_subcommand("tar", "Read and write tar archives (cz/tar)");
     tar_cmd->require_subcommand(1);
 
     // cz tar list FILE
-    {
-        auto* cmd = tar_cmd->add_subcommand(
-            "list",
-            "Print the member names of a tar archive (plain, gzip or zstd) as `tar -tf` does");
-        auto file = std::make_shared<std::string>("-");
-        auto json = std::make_shared<bool>(false);
-        auto ignore_zeros = std::make_shared<bool>(false);
-        cmd->add_option("FILE", *file, "Archive; - for standard input (the default)");
-        cmd->add_flag("--json", *json,
-                      "One JSON object per entry: type, size, mode, ids, times, "
-                      "link name, xattrs (base64 values), sparse map");
-        cmd->add_flag("-i,--ignore-zeros", *ignore_zeros,
-                      "Read past zero blocks (concatenated archives), as tar -i does");
-        cmd->callback([=, &run = ctx.run] {
-            run = [=] {
-                std::setlocale(LC_ALL, "");
-                archive_input input(*file);
-                decompressing_source plain(input.source());
-                tar::parser_options options{.ignore_zeros = *ignore_zeros};
-                auto mapped = input.plain_mapping();
-                auto r =
-                    mapped.empty() ? tar::reader(plain, options) : tar::reader(mapped, options);
-                std::error_code ec;
-                std::string out;
-                while (const tar::entry* e = r.next(ec)) {
-                    if (*json) {
-                        out += entry_json(*e).dump(-1, ' ', false,
-                                                   nlohmann::json::error_handler_t::replace);
-                    } else {
-                        out += gnu_escape(e->name);
-                    }
-                    out += '\n';
-                    if (out.size() >= (64u << 10)) {
-                        std::fwrite(out.data(), 1, out.size(), stdout);
-                        out.clear();
-                    }
-                }
-                std::fwrite(out.data(), 1, out.size(), stdout);
-                if (ec) report(ec, *file, r);
-                return exit_ok;
-            };
-        });
-    }
+    add_command<tar_list_options>(
+        ctx, *tar_cmd, "list",
+        "Print the member names of a tar archive (plain, gzip or zstd) as `tar -tf` does",
+        [](CLI::App& cmd, tar_list_options& o) {
+            cmd.add_option("FILE", o.file, "Archive; - for standard input (the default)");
+            cmd.add_flag("--json", o.json,
+                         "One JSON object per entry: type, size, mode, ids, times, "
+                         "link name, xattrs (base64 values), sparse map");
+            cmd.add_flag("-i,--ignore-zeros", o.ignore_zeros,
+                         "Read past zero blocks (concatenated archives), as tar -i does");
+        },
+        run_tar_list);
 
     // cz tar cat FILE: all regular files' contents, in order, as `tar -xOf` writes them.
-    {
-        auto* cmd = tar_cmd->add_subcommand(
-            "cat",
-            "Write the contents of every regular file to standard output, as `tar -xOf` does");
-        auto file = std::make_shared<std::string>("-");
-        auto ignore_zeros = std::make_shared<bool>(false);
-        cmd->add_option("FILE", *file, "Archive; - for standard input (the default)");
-        cmd->add_flag("-i,--ignore-zeros", *ignore_zeros,
-                      "Read past zero blocks (concatenated archives), as tar -i does");
-        cmd->callback([=, &run = ctx.run] {
-            run = [=] {
-                archive_input input(*file);
-                decompressing_source plain(input.source());
-                tar::parser_options options{.ignore_zeros = *ignore_zeros};
-                auto mapped = input.plain_mapping();
-                std::error_code ec;
-                if (!mapped.empty()) {
-                    // A mapped plain archive: contents go from the mapping to standard output with
-                    // writev(2), never copied (views of a reader over memory live as long as it).
-                    tar::reader r(mapped, options);
-                    gather_writer out(1);
-                    while (const tar::entry* e = r.next(ec)) {
-                        if (!e->is_file()) continue;
-                        for (;;) {
-                            auto v = r.read_view(std::size_t(1) << 30, ec);
-                            if (v.empty()) break;
-                            out.add(v, ec);
-                            if (ec) break;
-                        }
-                        if (ec) break;
-                    }
-                    if (!ec) out.flush(ec);
-                    if (ec) report(ec, *file, r);
-                    return exit_ok;
-                }
-                // Otherwise contents are gathered in a buffer small enough to stay in cache:
-                // archives of small files would cost a write(2) per file.
-                tar::reader r(plain, options);
-                fd_sink out(1);
-                std::vector<std::byte> buf(std::size_t(128) << 10);
-                std::size_t fill = 0;
-                while (const tar::entry* e = r.next(ec)) {
-                    if (!e->is_file()) continue;
-                    for (;;) {
-                        if (fill == buf.size()) {
-                            out.write(buf, ec);
-                            fill = 0;
-                            if (ec) break;
-                        }
-                        auto n = r.read_some(std::span(buf).subspan(fill), ec);
-                        if (n == 0) break;
-                        fill += n;
-                    }
-                    if (ec) break;
-                }
-                if (!ec && fill) out.write(std::span(buf).first(fill), ec);
-                if (ec) report(ec, *file, r);
-                return exit_ok;
-            };
-        });
-    }
+    add_command<tar_cat_options>(
+        ctx, *tar_cmd, "cat",
+        "Write the contents of every regular file to standard output, as `tar -xOf` does",
+        [](CLI::App& cmd, tar_cat_options& o) {
+            cmd.add_option("FILE", o.file, "Archive; - for standard input (the default)");
+            cmd.add_flag("-i,--ignore-zeros", o.ignore_zeros,
+                         "Read past zero blocks (concatenated archives), as tar -i does");
+        },
+        run_tar_cat);
 
     // cz tar create DIR
-    {
-        auto* cmd = tar_cmd->add_subcommand(
-            "create",
-            "Write a deterministic pax archive of DIR's contents (names relative to DIR)");
-        auto dir = std::make_shared<std::string>();
-        auto output = std::make_shared<std::string>("-");
-        auto mtime = std::make_shared<std::int64_t>(0);
-        auto compress = std::make_shared<std::string>("none");
-        cmd->add_option("DIR", *dir, "Directory to archive")->required();
-        cmd->add_option("-o,--output", *output, "Output file; - for standard output (the default)");
-        cmd->add_option("--mtime", *mtime, "The mtime of every entry, seconds since the epoch (0)");
-        cmd->add_option("--compress", *compress, "none, gzip or zstd")
-            ->check(CLI::IsMember({"none", "gzip", "zstd"}));
-        cmd->callback([=, &run = ctx.run] {
-            run = [=] {
-                unique_fd fd;
-                if (*output == "-") {
-                    fd = unique_fd(::fcntl(1, F_DUPFD_CLOEXEC, 3));
-                } else {
-                    fd = unique_fd(
-                        ::open(output->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
-                    if (!fd) throw_error(last_system_error(), "{}", *output);
-                }
-                fd_sink raw(fd.get());
-                auto format = *compress == "gzip"   ? compression::gzip
-                              : *compress == "zstd" ? compression::zstd
-                                                    : compression::none;
-                std::unique_ptr<compressing_sink> packed;
-                if (format != compression::none)
-                    packed = std::make_unique<compressing_sink>(raw, format);
-                auto sink = packed ? sink_ref(*packed) : sink_ref(raw);
-                tar::writer w(sink,
-                              {.deterministic = true, .fixed_mtime_ns = *mtime * 1'000'000'000});
-                tree_writer tree{w, {}};
-                tree.walk(*dir, "");
-                w.finish();
-                return exit_ok;
-            };
-        });
-    }
+    add_command<tar_create_options>(
+        ctx, *tar_cmd, "create",
+        "Write a deterministic pax archive of DIR's contents (names relative to DIR)",
+        [](CLI::App& cmd, tar_create_options& o) {
+            cmd.add_option("DIR", o.dir, "Directory to archive")->required();
+            cmd.add_option("-o,--output", o.output,
+                           "Output file; - for standard output (the default)");
+            cmd.add_option("--mtime", o.mtime,
+                           "The mtime of every entry, seconds since the epoch (0)");
+            cmd.add_option("--compress", o.compress, "none, gzip or zstd")
+                ->check(CLI::IsMember({"none", "gzip", "zstd"}));
+        },
+        run_tar_create);
 }
 
 } // namespace cz::cli

@@ -22,6 +22,13 @@ unique_fd open_input(const std::string& path) {
     return fd;
 }
 
+struct version_options {};
+
+int run_version(const version_options&) {
+    fmt::print("cz {}\n", version_string);
+    return exit_ok;
+}
+
 } // namespace cz::cli
 
 int main(int argc, char** argv) {
@@ -39,13 +46,9 @@ int main(int argc, char** argv) {
     std::function<int()> run;
     cz::cli::context ctx{app, run};
 
-    auto* version = app.add_subcommand("version", "Print cz's version");
-    version->callback([&] {
-        run = [] {
-            fmt::print("cz {}\n", cz::version_string);
-            return cz::cli::exit_ok;
-        };
-    });
+    cz::cli::add_command<cz::cli::version_options>(
+        ctx, app, "version", "Print cz's version", [](CLI::App&, cz::cli::version_options&) {},
+        cz::cli::run_version);
     cz::cli::register_core_commands(ctx);
     cz::cli::register_tar_commands(ctx);
     cz::cli::register_ext4_commands(ctx);
@@ -68,6 +71,11 @@ int main(int argc, char** argv) {
         if (std::fflush(stdout) != 0)
             throw cz::system_error(cz::last_system_error(), "standard output");
         return rc;
+    } catch (const CLI::ParseError& e) {
+        // A value that only `run` can check (a size, flags that exclude each other): a usage
+        // error, reported as CLI11 reports the ones it finds while parsing.
+        app.exit(e);
+        return cz::cli::exit_usage;
     } catch (const std::system_error& e) {
         fmt::print(stderr, "cz: {}\n", e.what());
     } catch (const std::exception& e) {
