@@ -68,7 +68,7 @@ struct boot_options {
     double timeout = 0;
 };
 
-int boot(const boot_options& o) {
+int run_vm_boot(const boot_options& o) {
     auto root = root_or_default(o.root);
     vm::config cfg;
     cfg.kernel = resolve_kernel(o.kernel, root).image;
@@ -82,12 +82,16 @@ int boot(const boot_options& o) {
     std::error_code ec;
     cfg.memory_mib = vm::parse_memory_mib(o.memory, ec);
     if (ec) throw_error(ec, "--memory {}", o.memory);
-    if (o.accel == "kvm") cfg.accel = vm::accel_mode::kvm;
-    else if (o.accel == "tcg") cfg.accel = vm::accel_mode::tcg;
+    if (o.accel == "kvm")
+        cfg.accel = vm::accel_mode::kvm;
+    else if (o.accel == "tcg")
+        cfg.accel = vm::accel_mode::tcg;
     for (const auto& d : o.disks) {
         vm::disk disk{d, false};
-        if (d.ends_with(":ro")) disk = {d.substr(0, d.size() - 3), true};
-        else if (d.ends_with(":rw")) disk = {d.substr(0, d.size() - 3), false};
+        if (d.ends_with(":ro"))
+            disk = {d.substr(0, d.size() - 3), true};
+        else if (d.ends_with(":rw"))
+            disk = {d.substr(0, d.size() - 3), false};
         cfg.disks.push_back(disk);
     }
     if (o.net || !o.publish.empty()) {
@@ -136,101 +140,125 @@ int boot(const boot_options& o) {
     }
 }
 
+struct initramfs_options {
+    std::string init, output, modules, root;
+    std::vector<std::string> files;
+};
+
+int run_vm_initramfs(const initramfs_options& o) {
+    vm::initramfs_builder b;
+    b.init(o.init);
+    if (!o.modules.empty()) {
+        std::error_code ec;
+        auto flavor = vm::parse_kernel_flavor(o.modules, ec);
+        if (ec) throw_error(ec, "--modules {}", o.modules);
+        b.add_modules(vm::find_kernel(root_or_default(o.root), flavor).modules);
+    }
+    for (const auto& f : o.files) {
+        auto colon = f.rfind(':');
+        if (colon == std::string::npos)
+            throw_error(make_error_code(vm::errc::bad_syntax), "--file {}", f);
+        b.add_file(f.substr(colon + 1), f.substr(0, colon));
+    }
+    b.write_gzip(o.output);
+    return exit_ok;
+}
+
+// cz kernel fetch|build|show take only the cz root.
+struct kernel_options {
+    std::string root;
+};
+
+void declare_kernel_root(CLI::App& cmd, kernel_options& o) {
+    cmd.add_option("--root", o.root, "cz root");
+}
+
+int run_kernel_fetch(const kernel_options& o) {
+    return run_script("fetch-debian-kernel.sh",
+                      vm::kernels_dir(root_or_default(o.root)) / "debian");
+}
+
+int run_kernel_build(const kernel_options& o) {
+    return run_script("build-minimal-kernel.sh",
+                      vm::kernels_dir(root_or_default(o.root)) / "minimal");
+}
+
+int run_kernel_show(const kernel_options& o) {
+    auto root = root_or_default(o.root);
+    for (auto flavor : {vm::kernel_flavor::debian, vm::kernel_flavor::minimal}) {
+        std::error_code ec;
+        auto k = vm::find_kernel(root, flavor, ec);
+        if (ec)
+            fmt::print("{:<8} not cached ({})\n", vm::to_string(flavor), ec.message());
+        else
+            fmt::print("{:<8} {} {} ({} modules)\n", vm::to_string(flavor), k.version,
+                       k.image.string(), k.modules.size());
+    }
+    fmt::print("{}\n", vm::probe_accel().describe());
+    return exit_ok;
+}
+
 } // namespace
 
 void register_vm_commands(context ctx) {
-    auto* vm_cmd = ctx.app.add_subcommand("vm", "Lightweight VMs: boot a kernel, build an initramfs");
+    auto* vm_cmd =
+        ctx.app.add_subcommand("vm", "Lightweight VMs: boot a kernel, build an initramfs");
     vm_cmd->require_subcommand(1);
 
-    auto o = std::make_shared<boot_options>();
-    auto* boot_cmd = vm_cmd->add_subcommand(
-        "boot", "Boot a kernel in a QEMU microvm; the console goes to standard output and the "
-                "exit code says how the guest ended (0 poweroff/reboot, 1 panic or error, 130 "
-                "interrupted)");
-    boot_cmd->add_option("--kernel", o->kernel, "Kernel image, or 'debian'/'minimal' for a cached one")
-        ->required();
-    boot_cmd->add_option("--initrd", o->initrd, "Initramfs (cpio, optionally compressed)");
-    boot_cmd->add_option("--disk", o->disks, "Raw disk image, IMG or IMG:ro (repeatable; vda, vdb...)");
-    boot_cmd->add_option("--append", o->append, "Extra kernel arguments");
-    boot_cmd->add_option("--cpus", o->cpus, "Virtual CPUs")->check(CLI::Range(1, 255));
-    boot_cmd->add_option("--memory", o->memory, "Memory (512M, 2G)");
-    boot_cmd->add_flag("--net", o->net, "User-mode networking (guest 10.0.2.15, host 10.0.2.2)");
-    boot_cmd->add_option("--publish", o->publish, "Forward a host port: [ADDR:]HOST:GUEST (implies --net)");
-    boot_cmd->add_option("--accel", o->accel, "auto, kvm or tcg")->check(CLI::IsMember({"auto", "kvm", "tcg"}));
-    boot_cmd->add_flag("--no-acpi", o->no_acpi,
-                       "No ACPI tables: devices go on the kernel command line (the minimal kernel "
-                       "boots so; Debian's does not), and the guest ends by rebooting");
-    boot_cmd->add_option("--timeout", o->timeout, "Stop the VM after this many seconds");
-    boot_cmd->add_flag("--keep-state", o->keep, "Keep <root>/vms/<id>/ (console and QEMU logs)");
-    boot_cmd->add_option("--root", o->root, "cz root (default: $CZ_ROOT, $XDG_DATA_HOME/cz)");
-    boot_cmd->callback([ctx, o] { ctx.run = [o] { return boot(*o); }; });
+    add_command<boot_options>(
+        ctx, *vm_cmd, "boot",
+        "Boot a kernel in a QEMU microvm; the console goes to standard output and the "
+        "exit code says how the guest ended (0 poweroff/reboot, 1 panic or error, 130 "
+        "interrupted)",
+        [](CLI::App& cmd, boot_options& o) {
+            cmd.add_option("--kernel", o.kernel,
+                           "Kernel image, or 'debian'/'minimal' for a cached one")
+                ->required();
+            cmd.add_option("--initrd", o.initrd, "Initramfs (cpio, optionally compressed)");
+            cmd.add_option("--disk", o.disks,
+                           "Raw disk image, IMG or IMG:ro (repeatable; vda, vdb...)");
+            cmd.add_option("--append", o.append, "Extra kernel arguments");
+            cmd.add_option("--cpus", o.cpus, "Virtual CPUs")->check(CLI::Range(1, 255));
+            cmd.add_option("--memory", o.memory, "Memory (512M, 2G)");
+            cmd.add_flag("--net", o.net, "User-mode networking (guest 10.0.2.15, host 10.0.2.2)");
+            cmd.add_option("--publish", o.publish,
+                           "Forward a host port: [ADDR:]HOST:GUEST (implies --net)");
+            cmd.add_option("--accel", o.accel, "auto, kvm or tcg")
+                ->check(CLI::IsMember({"auto", "kvm", "tcg"}));
+            cmd.add_flag(
+                "--no-acpi", o.no_acpi,
+                "No ACPI tables: devices go on the kernel command line (the minimal kernel "
+                "boots so; Debian's does not), and the guest ends by rebooting");
+            cmd.add_option("--timeout", o.timeout, "Stop the VM after this many seconds");
+            cmd.add_flag("--keep-state", o.keep, "Keep <root>/vms/<id>/ (console and QEMU logs)");
+            cmd.add_option("--root", o.root, "cz root (default: $CZ_ROOT, $XDG_DATA_HOME/cz)");
+        },
+        run_vm_boot);
 
-    struct initramfs_options {
-        std::string init, output, modules, root;
-        std::vector<std::string> files;
-    };
-    auto io = std::make_shared<initramfs_options>();
-    auto* ir_cmd = vm_cmd->add_subcommand("initramfs", "Write a gzip initramfs: an init, kernel modules, files");
-    ir_cmd->add_option("--init", io->init, "The guest's /init (a static binary or a script)")->required();
-    ir_cmd->add_option("--modules", io->modules, "Include the modules of a cached kernel ('debian')");
-    ir_cmd->add_option("--file", io->files, "HOST_PATH:ARCHIVE_PATH (repeatable)");
-    ir_cmd->add_option("--root", io->root, "cz root");
-    ir_cmd->add_option("-o,--output", io->output, "Output file")->required();
-    ir_cmd->callback([ctx, io] {
-        ctx.run = [io] {
-            vm::initramfs_builder b;
-            b.init(io->init);
-            if (!io->modules.empty()) {
-                std::error_code ec;
-                auto flavor = vm::parse_kernel_flavor(io->modules, ec);
-                if (ec) throw_error(ec, "--modules {}", io->modules);
-                b.add_modules(vm::find_kernel(root_or_default(io->root), flavor).modules);
-            }
-            for (const auto& f : io->files) {
-                auto colon = f.rfind(':');
-                if (colon == std::string::npos)
-                    throw_error(make_error_code(vm::errc::bad_syntax), "--file {}", f);
-                b.add_file(f.substr(colon + 1), f.substr(0, colon));
-            }
-            b.write_gzip(io->output);
-            return exit_ok;
-        };
-    });
+    add_command<initramfs_options>(
+        ctx, *vm_cmd, "initramfs", "Write a gzip initramfs: an init, kernel modules, files",
+        [](CLI::App& cmd, initramfs_options& o) {
+            cmd.add_option("--init", o.init, "The guest's /init (a static binary or a script)")
+                ->required();
+            cmd.add_option("--modules", o.modules,
+                           "Include the modules of a cached kernel ('debian')");
+            cmd.add_option("--file", o.files, "HOST_PATH:ARCHIVE_PATH (repeatable)");
+            cmd.add_option("--root", o.root, "cz root");
+            cmd.add_option("-o,--output", o.output, "Output file")->required();
+        },
+        run_vm_initramfs);
 
     auto* kernel_cmd = ctx.app.add_subcommand("kernel", "Guest kernels cached under the cz root");
     kernel_cmd->require_subcommand(1);
-    auto kroot = std::make_shared<std::string>();
-    auto* fetch = kernel_cmd->add_subcommand("fetch", "Fetch Debian's cloud kernel and the modules cz needs");
-    fetch->add_option("--root", *kroot, "cz root");
-    fetch->callback([ctx, kroot] {
-        ctx.run = [kroot] {
-            return run_script("fetch-debian-kernel.sh", vm::kernels_dir(root_or_default(*kroot)) / "debian");
-        };
-    });
-    auto* build = kernel_cmd->add_subcommand("build", "Build the minimal kernel from Debian's linux-source (slow)");
-    build->add_option("--root", *kroot, "cz root");
-    build->callback([ctx, kroot] {
-        ctx.run = [kroot] {
-            return run_script("build-minimal-kernel.sh", vm::kernels_dir(root_or_default(*kroot)) / "minimal");
-        };
-    });
-    auto* show = kernel_cmd->add_subcommand("show", "List cached kernels and the accelerator cz would use");
-    show->add_option("--root", *kroot, "cz root");
-    show->callback([ctx, kroot] {
-        ctx.run = [kroot] {
-            auto root = root_or_default(*kroot);
-            for (auto flavor : {vm::kernel_flavor::debian, vm::kernel_flavor::minimal}) {
-                std::error_code ec;
-                auto k = vm::find_kernel(root, flavor, ec);
-                if (ec) fmt::print("{:<8} not cached ({})\n", vm::to_string(flavor), ec.message());
-                else
-                    fmt::print("{:<8} {} {} ({} modules)\n", vm::to_string(flavor), k.version,
-                               k.image.string(), k.modules.size());
-            }
-            fmt::print("{}\n", vm::probe_accel().describe());
-            return exit_ok;
-        };
-    });
+    add_command<kernel_options>(ctx, *kernel_cmd, "fetch",
+                                "Fetch Debian's cloud kernel and the modules cz needs",
+                                declare_kernel_root, run_kernel_fetch);
+    add_command<kernel_options>(ctx, *kernel_cmd, "build",
+                                "Build the minimal kernel from Debian's linux-source (slow)",
+                                declare_kernel_root, run_kernel_build);
+    add_command<kernel_options>(ctx, *kernel_cmd, "show",
+                                "List cached kernels and the accelerator cz would use",
+                                declare_kernel_root, run_kernel_show);
 }
 
 } // namespace cz::cli
