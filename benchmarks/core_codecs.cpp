@@ -1,5 +1,5 @@
-// Benchmark: cz/core's sha256, gzip and zstd decoders against sha256sum, gzip -dc, pigz -dc and
-// zstd -dc, on the same generated input (1 GiB by default), in one run.
+// Benchmark: cz/core's sha256, gzip and zstd decoders against sha256sum, gzip -dc, pigz -dc,
+// igzip -dc (ISA-L) and zstd -dc, on the same generated input (1 GiB by default), in one run.
 //
 // usage: bench_core_codecs [SIZE_MIB] [RUNS]     (defaults: 1024 MiB, 5 runs)
 //
