@@ -7,5 +7,6 @@
 
 #include <cz/core/impl/compression.ipp>
 #include <cz/core/impl/error.ipp>
+#include <cz/core/impl/read_ahead.ipp>
 #include <cz/core/impl/sha256.ipp>
 #include <cz/core/impl/stream.ipp>
