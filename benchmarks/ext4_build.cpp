@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
             cz::bench::command(
                 "tar -x + mke2fs -d",
                 fmt::format("{} && {} '{}' '{}' {}k", extract, mke2fs, tree, peer_img, image_kib),
-                fmt::format("rm -rf '{0}' '{1}' && mkdir '{0}'", tree, peer_img)),
+                fmt::format("rm -rf '{0}' '{1}' && mkdir '{0}' && : > '{1}'", tree, peer_img)),
         };
         if (cz::bench::have_tool("igzip"))
             cs.push_back(cz::bench::command("igzip -dc (decode only)",
@@ -211,7 +211,7 @@ int main(int argc, char** argv) {
                 fmt::format("umoci unpack --rootless --image '{}:bench' '{}' >/dev/null 2>&1 && {} "
                             "'{}/rootfs' '{}' {}k",
                             oci, bundle, mke2fs, bundle, peer_img, image_kib),
-                fmt::format("rm -rf '{}' '{}'", bundle, peer_img)));
+                fmt::format("rm -rf '{0}' '{1}' && : > '{1}'", bundle, peer_img)));
         }
         std::string compressed = output_of("du -cb" + layer_args + " | tail -1 | cut -f1");
         fmt::print("{} layers: {:.0f} MB compressed, {:.0f} MB and {} entries extracted\n",

@@ -2,7 +2,7 @@
 //
 // Turning a gzip layer into an ext4 image is two jobs of about equal weight: inflating, and
 // parsing tar + writing blocks. read_ahead_source runs the first on a second core: a producer
-// thread calls `inner.read_some` into a small ring of buffers (4 x 1 MiB by default) while the
+// thread calls `inner.read_some` into a small ring of buffers (8 x 1 MiB by default) while the
 // consumer reads the buffers already filled. The ring bounds the memory, and a full ring stops
 // the producer until the consumer catches up.
 //
@@ -31,7 +31,7 @@ class read_ahead_source {
 public:
     struct options {
         std::size_t buffer_size = std::size_t(1) << 20; // bytes per buffer (at least 1)
-        std::size_t buffers = 4;                        // buffers in the ring (at least 2)
+        std::size_t buffers = 8;                        // buffers in the ring (at least 2)
     };
 
     // `inner` must outlive this source and must not be read by anyone else once reading starts.

@@ -1,9 +1,10 @@
 // Out-of-line definitions for cz/core/read_ahead.hpp.
 //
-// The ring: `slots` buffers used in order. The producer fills slot `head % n` with one
-// inner.read_some and publishes it (length, or the end, or an error) under the mutex; the
-// consumer drains slot `tail % n` and hands it back. head - tail is the number of published,
-// not yet drained slots, never more than n. One condition variable per direction.
+// The ring: `slots` buffers used in order. The producer fills slot `head % n` with
+// inner.read_some calls and publishes it (length, then whether the end or an error follows)
+// under the mutex; the consumer drains slot `tail % n` and hands it back. head - tail is the
+// number of published, not yet drained slots, never more than n. One condition variable per
+// direction.
 #pragma once
 
 #include <cz/core/read_ahead.hpp>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -67,20 +69,30 @@ struct read_ahead_source::state {
                 if (stop) return;
                 s = &slots[head % slots.size()];
             }
-            // The slot is the producer's alone until it is published.
+            // The slot is the producer's alone until it is published. It is filled to the
+            // brim (or to the end or an error) first: a decoder returns a few hundred KiB per
+            // read, and slots that hold whole buffers let each thread run longer between waits.
             s->size = 0;
             s->last = false;
             s->ec.clear();
             try {
                 if (!s->data) s->data = std::make_unique_for_overwrite<std::byte[]>(buffer_size);
-                s->size = inner.read_some({s->data.get(), buffer_size}, s->ec);
+                while (s->size < buffer_size) {
+                    auto n =
+                        inner.read_some({s->data.get() + s->size, buffer_size - s->size}, s->ec);
+                    s->size += s->ec ? 0 : n; // a failed read_some returns 0; never trust more
+                    if (s->ec || n == 0) {
+                        s->last = true;
+                        break;
+                    }
+                }
             } catch (const std::bad_alloc&) {
                 s->ec = std::make_error_code(std::errc::not_enough_memory);
+                s->last = true;
             } catch (...) {
                 s->ec = std::make_error_code(std::errc::io_error);
+                s->last = true;
             }
-            if (s->ec) s->size = 0; // a failed read_some returns 0; never trust more
-            s->last = s->ec || s->size == 0;
             {
                 std::lock_guard lock(mu);
                 ++head;
@@ -96,7 +108,15 @@ struct read_ahead_source::state {
                 ec = final_ec;
                 return 0;
             }
-            if (!producer.joinable()) producer = std::thread([this] { produce(); });
+            if (!producer.joinable()) {
+                try {
+                    producer = std::thread([this] { produce(); });
+                } catch (const std::system_error& e) { // no thread to be had: say so, once
+                    done = true;
+                    final_ec = e.code();
+                    continue;
+                }
+            }
             slot* s = nullptr;
             {
                 std::unique_lock lock(mu);
