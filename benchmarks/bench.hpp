@@ -4,6 +4,9 @@
 // and the peer's command alternately `runs` times (alternating spreads the noise of a shared
 // machine over both), take the median wall time and the peak RSS of each, and print a table with
 // the ratio peer/cz (> 1 means cz is faster). Timing lives here, never in pass/fail tests.
+//
+// A benchmark also checks, once per run and outside the timing, that cz's output equals the
+// peer's (same_output, below): a fast wrong answer must fail loudly, not win.
 #pragma once
 
 #include <fmt/format.h>
@@ -38,7 +41,8 @@ inline sample run_command(const std::string& command) {
     // copy of this process's pages and its peak RSS is the command's own.
     const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
     pid_t pid = 0;
-    if (::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) != 0)
+    if (::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) !=
+        0)
         throw std::runtime_error("posix_spawn failed");
     int status = 0;
     rusage usage{};
@@ -75,14 +79,18 @@ struct result {
     long peak_rss_kib = 0;
 };
 
-// A contender: a name and what to run.
+// A contender: a name, what to run, and (optional) what to do untimed before each run, such as
+// removing the previous run's output directory.
 struct contender {
     std::string name;
     std::function<sample()> run;
+    std::function<void()> prepare = {};
 };
 
-inline contender command(std::string name, std::string cmd) {
-    return {std::move(name), [cmd] { return run_command(cmd); }};
+inline contender command(std::string name, std::string cmd, std::string prepare_cmd = {}) {
+    contender c{std::move(name), [cmd] { return run_command(cmd); }};
+    if (!prepare_cmd.empty()) c.prepare = [prepare_cmd] { run_command(prepare_cmd); };
+    return c;
 }
 
 // Runs every contender `runs` times, round-robin, and returns their medians in order.
@@ -93,6 +101,7 @@ inline std::vector<result> compare(const std::vector<contender>& contenders, int
     std::vector<long> rss(contenders.size(), 0);
     for (int r = 0; r < runs; ++r) {
         for (std::size_t i = 0; i < contenders.size(); ++i) {
+            if (contenders[i].prepare) contenders[i].prepare();
             if (before_each) before_each();
             auto s = contenders[i].run();
             times[i].push_back(s.seconds);
@@ -122,6 +131,53 @@ inline void print_table(const std::string& title, const std::vector<result>& res
     std::fflush(stdout);
 }
 
+// The standard output of `command` (run with /bin/sh -c), without its trailing newline. Throws
+// when the command fails.
+inline std::string output_of(const std::string& command) {
+    FILE* p = ::popen(command.c_str(), "r");
+    if (!p) throw std::runtime_error("popen failed: " + command);
+    std::string out;
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p))
+        out.append(buf, n);
+    int status = ::pclose(p);
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw std::runtime_error("command failed: " + command);
+    while (!out.empty() && out.back() == '\n')
+        out.pop_back();
+    return out;
+}
+
+// `text` as one single-quoted shell word.
+inline std::string shell_quote(const std::string& text) {
+    std::string q = "'";
+    for (char c : text)
+        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+// The sha256 (hex) of what `command` writes to standard output; throws when any command of its
+// pipeline fails (bash's pipefail), so a failing command never hashes as empty output.
+inline std::string sha256_of_output(const std::string& command) {
+    std::string out =
+        output_of("bash -o pipefail -c " + shell_quote("{ " + command + "; } | sha256sum"));
+    if (out.size() < 64) throw std::runtime_error("sha256sum printed nothing: " + command);
+    return out.substr(0, 64);
+}
+
+// Checks that cz's command and the peer's write the same bytes (compared by sha256), and fails
+// the benchmark loudly if not. Run once per benchmark run, outside the timing.
+inline void same_output(const std::string& what, const std::string& cz_cmd,
+                        const std::string& peer_cmd) {
+    std::string mine = sha256_of_output(cz_cmd), theirs = sha256_of_output(peer_cmd);
+    if (mine != theirs)
+        throw std::runtime_error(fmt::format("OUTPUT MISMATCH ({}): cz wrote sha256 {}, the peer "
+                                             "wrote {}\n  cz:   {}\n  peer: {}",
+                                             what, mine, theirs, cz_cmd, peer_cmd));
+    fmt::print("checked: {}: cz and peer agree (sha256 {})\n", what, mine.substr(0, 16));
+    std::fflush(stdout);
+}
+
 // A temporary directory removed at scope exit.
 struct temp_dir {
     std::string path;
@@ -132,7 +188,8 @@ struct temp_dir {
     }
     ~temp_dir() {
         std::string cmd = "rm -rf '" + path + "'";
-        if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", path.c_str());
+        if (std::system(cmd.c_str()) != 0)
+            std::fprintf(stderr, "could not remove %s\n", path.c_str());
     }
     temp_dir(const temp_dir&) = delete;
     temp_dir& operator=(const temp_dir&) = delete;

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <zlib.h>
+
 #include <random>
 
 namespace {
@@ -172,6 +174,77 @@ TEST_CASE("decompression bombs hit the output and ratio limits") {
                                 {.max_output = zeros.size()});
         CHECK(!ec);
         CHECK(whole.size() == zeros.size());
+    }
+}
+
+TEST_CASE(
+    "gzip: optional header fields, FHCRC, and the trailer's CRC32 and ISIZE are checked") {
+    auto text = random_text(50'000, 8);
+    auto plain = compress(text, cz::compression::gzip);
+    REQUIRE(plain.size() > 18);
+    REQUIRE(std::to_integer<unsigned>(plain[3]) == 0); // zlib writes no optional fields
+    // The same member with FEXTRA, FNAME, FCOMMENT and FHCRC (RFC 1952 2.3).
+    cz::byte_buffer member(plain.begin(), plain.begin() + 10);
+    member[3] = std::byte{0x04 | 0x08 | 0x10 | 0x02};
+    for (auto c : {'\x05', '\x00', 'A', 'B', '\x01', '\x00', 'x'})
+        member.push_back(std::byte(c));
+    for (char c : std::string_view("name.tar\0a comment\0", 19))
+        member.push_back(std::byte(c));
+    auto hcrc = crc32(0, reinterpret_cast<const Bytef*>(member.data()), uInt(member.size()));
+    member.push_back(std::byte(hcrc & 0xff));
+    member.push_back(std::byte((hcrc >> 8) & 0xff));
+    std::size_t header_size = member.size();
+    member.insert(member.end(), plain.begin() + 10, plain.end());
+    std::error_code ec;
+    CHECK(decompress(member, ec) == text);
+    CHECK(!ec);
+
+    auto expect_corrupt = [&](cz::byte_buffer bad, const char* what) {
+        CAPTURE(what);
+        decompress(bad, ec);
+        CHECK(ec == cz::errc::corrupt_data);
+    };
+    auto bad = member;
+    bad[header_size - 1] ^= std::byte{1};
+    expect_corrupt(bad, "header CRC16");
+    bad = member;
+    bad[3] |= std::byte{0x20};
+    expect_corrupt(bad, "reserved flag");
+    bad = member;
+    bad[2] = std::byte{7};
+    expect_corrupt(bad, "method other than deflate");
+    bad = plain;
+    bad[bad.size() - 8] ^= std::byte{0x10};
+    expect_corrupt(bad, "trailer CRC32");
+    bad = plain;
+    bad[bad.size() - 4] ^= std::byte{0x01};
+    expect_corrupt(bad, "trailer ISIZE");
+    // A good member followed by one with a bad trailer fails as a whole.
+    expect_corrupt(concat(member, bad), "second member's ISIZE");
+}
+
+TEST_CASE("gzip: many members of assorted sizes, empty ones and padding, in any read size") {
+    cz::byte_buffer packed, expected;
+    std::mt19937 rng(9);
+    for (std::size_t size : {0, 1, 17, 1000, 65'536, 70'001, 0, 300'000, 5}) {
+        auto part = random_text(size, unsigned(size) + 11);
+        auto member = compress(part, cz::compression::gzip, 1 + int(rng() % 9));
+        packed = concat(packed, member);
+        expected = concat(expected, part);
+    }
+    packed = concat(packed, cz::byte_buffer(700, std::byte{0}));
+    for (std::size_t chunk :
+         {std::size_t(1), std::size_t(13), std::size_t(4096), std::size_t(1) << 20}) {
+        CAPTURE(chunk);
+        cz::memory_source mem(packed);
+        cz::decompressing_source dec(mem);
+        cz::byte_buffer out, piece(chunk);
+        std::error_code ec;
+        while (auto n = dec.read_some(piece, ec))
+            out.insert(out.end(), piece.begin(), piece.begin() + n);
+        CHECK(!ec);
+        CHECK(out == expected);
+        CHECK(dec.bytes_in() == packed.size());
     }
 }
 

@@ -7,6 +7,7 @@
 
 #include <cz/core/impl/compression.ipp>
 #include <cz/core/impl/error.ipp>
+#include <cz/core/impl/read_ahead.ipp>
 #include <cz/core/impl/sha256.ipp>
 #include <cz/core/impl/size.ipp>
 #include <cz/core/impl/stream.ipp>

@@ -2,6 +2,9 @@
 //
 // Layers apply in order, each streamed once: decompressor -> tar reader -> formatter, file data
 // going straight to its blocks in the image. Nothing on the host is touched but the image file.
+// The decompressor runs on a thread of its own a few MiB ahead of the tar reader (see
+// read_ahead_source), so decoding and formatting use two cores; errors it meets surface where
+// the tar reader reaches them, as they would without the thread.
 //
 // Semantics (OCI image-spec layer.md, with what containerd and umoci do where it is silent):
 //  - `.wh.NAME` removes NAME as lower layers left it; an entry of the same layer is never
@@ -23,6 +26,7 @@
 #pragma once
 
 #include <cz/core/compression.hpp>
+#include <cz/core/read_ahead.hpp>
 #include <cz/core/stream.hpp>
 #include <cz/ext4/error.hpp>
 #include <cz/ext4/formatter.hpp>
@@ -38,6 +42,10 @@ namespace cz::ext4 {
 struct apply_options {
     // Guards for each layer's decompression (a layer is untrusted input).
     decompression_limits limits{};
+    // Decode each layer on a second thread, `read_ahead.buffers` x `read_ahead.buffer_size`
+    // bytes ahead of the tar reader; false decodes on the calling thread.
+    bool decode_on_thread = true;
+    read_ahead_source::options read_ahead{};
 };
 
 class layer_applier {

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <string_view>
 
 namespace cz::ext4 {
@@ -139,7 +140,11 @@ CZ_DECL void layer_applier::apply(source_ref layer, std::error_code& ec) {
     traversed_.clear();
     context_ = fmt::format("layer {}", layer_);
     decompressing_source dec(layer, decompressing_source::mode::detect, opt_.limits);
-    tar::reader tr(dec);
+    // Destroyed before `dec` (declared after it): its thread reads `dec` until it is joined.
+    std::optional<read_ahead_source> ahead;
+    source_ref tar_input = dec;
+    if (opt_.decode_on_thread) tar_input = ahead.emplace(dec, opt_.read_ahead);
+    tar::reader tr(tar_input);
     formatter& f = *f_;
     entry_state st{*this, f, {}};
     st.implicit_md.mode = 0755;
