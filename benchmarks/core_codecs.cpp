@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
         command("gzip -dc", "gzip -dc " + input + ".gz >/dev/null")};
     if (have_tool("pigz"))
         gz.push_back(command("pigz -dc", "pigz -dc " + input + ".gz >/dev/null"));
+    // ISA-L's own command-line decoder: the library cz decodes gzip with, without cz around it.
+    if (have_tool("igzip"))
+        gz.push_back(command("igzip -dc", "igzip -dc " + input + ".gz >/dev/null"));
     print_table(fmt::format("gzip decode to {} MiB (median of {})", mib, runs), compare(gz, runs),
                 bytes);
 

@@ -3,8 +3,9 @@
 // Turning a gzip layer into an ext4 image is two jobs of about equal weight: inflating, and
 // parsing tar + writing blocks. read_ahead_source runs the first on a second core: a producer
 // thread calls `inner.read_some` into a small ring of buffers (8 x 1 MiB by default) while the
-// consumer reads the buffers already filled. The ring bounds the memory, and a full ring stops
-// the producer until the consumer catches up.
+// consumer reads the buffers already filled. Each buffer is handed over full (or at the end of
+// the stream, or at an error), so the threads rarely wait on each other. The ring bounds the
+// memory, and a full ring stops the producer until the consumer catches up.
 //
 //   cz::fd_source file(fd);
 //   cz::decompressing_source layer(file);

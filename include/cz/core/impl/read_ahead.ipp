@@ -10,6 +10,7 @@
 #include <cz/core/read_ahead.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -36,7 +37,7 @@ struct read_ahead_source::state {
     std::condition_variable filled;   // producer -> consumer
     std::condition_variable freed;    // consumer -> producer
     std::uint64_t head = 0, tail = 0; // slots published / drained
-    bool stop = false;                // the consumer is gone
+    std::atomic<bool> stop{false};    // the consumer is gone (set under mu, for the waits)
 
     // Consumer side only.
     std::thread producer;
@@ -77,7 +78,7 @@ struct read_ahead_source::state {
             s->ec.clear();
             try {
                 if (!s->data) s->data = std::make_unique_for_overwrite<std::byte[]>(buffer_size);
-                while (s->size < buffer_size) {
+                while (s->size < buffer_size && !stop.load(std::memory_order_relaxed)) {
                     auto n =
                         inner.read_some({s->data.get() + s->size, buffer_size - s->size}, s->ec);
                     s->size += s->ec ? 0 : n; // a failed read_some returns 0; never trust more
