@@ -14,6 +14,11 @@
 //   std::error_code ec;
 //   auto r = cz::vm::run_machine(vm, {.timeout = std::chrono::minutes(1)}, ec);
 //   // ec: it did not start (r.status.message says why); else r.status says how it ended.
+//
+// Talking to the guest: cz's vsock device is on by default (config::vsock). Between start() and
+// the VM's end, vm.vsock_host().dial(port) connects to a guest listener, from a thread other than
+// the one running `ctx` (the device is served there). examples/vm_vsock_hello.cpp does this in 70
+// lines, with a guest program of 60 (examples/vm_vsock_guest.cpp).
 #pragma once
 
 #include <cz/vm/accel.hpp>
