@@ -1,5 +1,6 @@
-// A consumer of cz-core alone: hashes a gzip stream's decoded bytes.
-#include <cz/core.hpp>
+// A consumer of cz/core's compression and sha256 pieces: hashes a gzip stream's decoded bytes.
+#include <cz/core/compression.hpp>
+#include <cz/core/sha256.hpp>
 
 #include <cstdio>
 

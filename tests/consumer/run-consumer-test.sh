@@ -18,9 +18,11 @@ meson setup --wrap-mode=nodownload --prefix "$work/prefix" -Dtests=false -Dexamp
     meson install -C "$work/cz-build" --quiet >>"$work/install.log" 2>&1 ||
     { cat "$work/install.log"; exit 1; }
 pcdir=$(dirname "$(find "$work/prefix" -name cz-core.pc)")
-flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs cz-core)
+export PKG_CONFIG_PATH=$pcdir
+flags=$(pkg-config --cflags --libs cz-core-compression cz-core-sha256)
 # shellcheck disable=SC2086 # flags are words
 ${CXX:-c++} -std=c++20 -Wall -Wextra -Werror -o "$work/digest_pkgconfig" \
     "$src/tests/consumer/main.cpp" $flags
 "$work/digest_pkgconfig"
+
 echo "consumer: pkg-config build ok"
