@@ -25,7 +25,8 @@ int main() {
     std::string names;
     if (const auto* e = first.next()) names += e->name;
     cz::tar::reader moved(std::move(first));
-    while (const auto* e = moved.next()) names += e->name;
+    while (const auto* e = moved.next())
+        names += e->name;
     std::printf("%s\n", names.c_str());
     return names == "ab" ? 0 : 1;
 }
