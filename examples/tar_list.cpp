@@ -2,8 +2,9 @@
 //
 //     tar_list ARCHIVE
 //
-// cz/tar alone: a file source, a decompressor that recognises gzip and zstd by their first
-// bytes, and the streaming tar reader. Nothing is extracted; next() skips each entry's data.
+// cz/tar and cz/core's compression piece: a file source, a decompressor that recognises gzip
+// and zstd by their first bytes, and the streaming tar reader. Nothing is extracted; next()
+// skips each entry's data.
 #include <cz/core/compression.hpp>
 #include <cz/core/unique_fd.hpp>
 #include <cz/tar.hpp>

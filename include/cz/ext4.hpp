@@ -1,6 +1,6 @@
 // cz/ext4.hpp — ext4 images without root or mounts: a formatter that writes a filesystem into a
 // sparse file, a reader for any ext4 image, an OCI layer applier and a tar exporter. Needs
-// cz/core and cz/tar; no Asio.
+// cz/core with its compression piece (layers may be gzip or zstd) and cz/tar; no Asio.
 //
 // Building an image from OCI layers (tar, tar+gzip or tar+zstd, lowest first):
 //

@@ -6,7 +6,8 @@
 //
 //     cz::fd_source file(fd);
 //     cz::decompressing_source plain(file);             // <cz/core/compression.hpp>: gzip/zstd
-//                                                       // detected, or plain tar
+//                                                       // detected, or plain tar (Meson:
+//                                                       // cz-core-compression)
 //     cz::tar::reader r(plain);
 //     std::error_code ec;
 //     while (const cz::tar::entry* e = r.next(ec)) {   // nullptr + ec on a bad archive

@@ -1,8 +1,8 @@
 // cz/vm.hpp — lightweight VMs for containers: configuration, kernels, initramfs (cpio), the
 // machine concept (cz/vm/machine.hpp) with code written against it (cz/vm/run.hpp), and cz's
 // machine, QEMU microvm (cz/vm/qemu.hpp) with its QMP client.
-// Needs cz/core, cz/vsock, Asio and nlohmann/json. cz/vm/cpio.hpp and cz/vm/initramfs.hpp need
-// only cz/core.
+// Needs cz/core with its compression piece (gzip initramfs), cz/vsock, Asio and nlohmann/json.
+// cz/vm/cpio.hpp needs only cz/core, cz/vm/initramfs.hpp cz/core and its compression piece.
 //
 // Example: boot a kernel and an initramfs, at most a minute.
 //

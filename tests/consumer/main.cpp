@@ -1,5 +1,6 @@
-// A consumer of cz-core alone: hashes a gzip stream's decoded bytes.
-#include <cz/core.hpp>
+// A consumer of cz/core's compression and sha256 pieces: hashes a gzip stream's decoded bytes.
+#include <cz/core/compression.hpp>
+#include <cz/core/sha256.hpp>
 
 #include <cstdio>
 
@@ -17,7 +18,8 @@ int main() {
     cz::copy(hashed, out, ec);
     auto d = hashed.final();
     std::printf("%s\n", d.str().c_str());
-    return d == cz::digest::parse("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    return d == cz::digest::parse(
+                    "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
                ? 0
                : 1;
 }

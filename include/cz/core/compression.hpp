@@ -8,6 +8,9 @@
 //  - report a stream that ends mid-member/mid-frame as errc::truncated and bad bytes as
 //    errc::corrupt_data — never a silent short read;
 //  - enforce decompression_limits, so a small hostile input cannot expand into terabytes.
+//
+// A piece of cz/core with libraries of its own: Meson dependency('cz-core-compression') (ISA-L,
+// zlib, zstd); with CZ_SEPARATE_COMPILATION, one .cpp compiles cz/core/compression_src.hpp.
 #pragma once
 
 #include <cz/core/bytes.hpp>

@@ -2,8 +2,10 @@
 //
 // cz is header-only by default: every out-of-line function is declared with CZ_DECL and its body
 // lives in an `impl/*.ipp` file that the header includes. A program that prefers one compiled copy
-// (faster builds) defines CZ_SEPARATE_COMPILATION in its compile args and compiles
-// `cz/<module>/src.hpp` in exactly one translation unit — Asio's ASIO_SEPARATE_COMPILATION pattern.
+// (faster builds) defines CZ_SEPARATE_COMPILATION in its compile args and compiles, in exactly one
+// translation unit, `cz/<module>/src.hpp` for each module it uses and each module those need
+// (cz/core's pieces have their own: `cz/core/compression_src.hpp`, `cz/core/sha256_src.hpp`) —
+// Asio's ASIO_SEPARATE_COMPILATION pattern.
 #pragma once
 
 #if defined(CZ_SEPARATE_COMPILATION)

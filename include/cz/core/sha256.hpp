@@ -3,6 +3,9 @@
 // OCI identifies every blob by `sha256:<64 lowercase hex>`. The hasher streams (it is a byte_sink,
 // so it can sit in a pipeline), and cz::digest parses, prints and compares such strings. Hashing is
 // BoringSSL's, which uses the SHA extensions where the CPU has them.
+//
+// A piece of cz/core with a library of its own: Meson dependency('cz-core-sha256') (BoringSSL's
+// libcrypto); with CZ_SEPARATE_COMPILATION, one .cpp compiles cz/core/sha256_src.hpp.
 #pragma once
 
 #include <cz/core/bytes.hpp>
