@@ -63,11 +63,16 @@ public:
     // QEMU arguments that attach this backend as a vhost-user-vsock-device (virtio-mmio, as on
     // microvm). Guest RAM must be a shared memfd: see qemu_memory_args.
     CZ_DECL std::vector<std::string> qemu_args(const std::string& chardev_id = "czvsock") const;
-    // `-object memory-backend-memfd,id=<id>,size=<mib>M,share=on` for `-machine memory-backend=<id>`.
+    // `-object memory-backend-memfd,id=<id>,size=<mib>M,share=on` for `-machine
+    // memory-backend=<id>`.
     CZ_DECL static std::vector<std::string> qemu_memory_args(std::uint64_t mib,
                                                              const std::string& id = "mem");
 
-    class device& device() noexcept { return device_; }
+    class device& device() noexcept {
+        return device_;
+    }
+    // The io_context's executor: every member is used on it (post there to read stats()).
+    asio::io_context::executor_type get_executor() noexcept { return io_.get_executor(); }
     const backend_config& config() const noexcept { return cfg_; }
     bool frontend_connected() const noexcept { return frontend_.is_open(); }
     std::size_t host_streams() const noexcept { return hybrid_.stream_count(); }
@@ -75,7 +80,8 @@ public:
     struct statistics {
         std::uint64_t frontends = 0;         // vhost-user connections accepted
         std::uint64_t messages = 0;          // vhost-user messages handled
-        std::uint64_t kicks = 0;             // guest notifications
+        std::uint64_t kicks = 0;             // guest notifications (kick eventfd reads)
+        std::uint64_t interrupts = 0;        // used-buffer notifications (call eventfd writes)
         std::error_code last_frontend_error; // why the last frontend was dropped
     };
     const statistics& stats() const noexcept { return stats_; }

@@ -170,10 +170,12 @@ public:
 
     // Counters for tests and logs.
     struct statistics {
-        std::uint64_t dropped_packets = 0;    // wrong CID, malformed, unknown op
-        std::uint64_t credit_violations = 0;  // guest sent beyond its credit
+        std::uint64_t dropped_packets = 0;   // wrong CID, malformed, unknown op
+        std::uint64_t credit_violations = 0; // guest sent beyond its credit
         std::uint64_t resets_sent = 0;
-        std::uint64_t resets_dropped = 0;     // max_pending_resets exceeded
+        std::uint64_t resets_dropped = 0;  // max_pending_resets exceeded
+        std::uint64_t credit_requests = 0; // CREDIT_REQUESTs sent (no credit, data waiting)
+        std::uint64_t credit_updates = 0;  // CREDIT_UPDATEs sent (requested or unprompted)
     };
     const statistics& stats() const noexcept { return stats_; }
 
@@ -238,7 +240,9 @@ public:
     guest_memory& memory() noexcept { return memory_; }
     virtqueue& rx_queue() noexcept { return rx_; }
     virtqueue& tx_queue() noexcept { return tx_; }
-    class muxer& connections() noexcept { return muxer_; }
+    class muxer& connections() noexcept {
+        return muxer_;
+    }
     std::uint64_t guest_cid() const noexcept { return muxer_.config().guest_cid; }
 
     // Pops TX chains and hands their packets to the muxer; returns whether the guest wants a
@@ -254,9 +258,11 @@ public:
     bool work_left() const noexcept { return tx_work_left_ || rx_work_left_; }
 
     struct statistics {
-        std::uint64_t bad_chains = 0;   // rejected by virtqueue::pop
-        std::uint64_t bad_packets = 0;  // too short, wrong direction
-        std::error_code last_error;     // the most recent rejection
+        std::uint64_t tx_chains = 0;   // popped from the TX queue (guest packets)
+        std::uint64_t rx_chains = 0;   // RX buffers used (packets to the guest)
+        std::uint64_t bad_chains = 0;  // rejected by virtqueue::pop
+        std::uint64_t bad_packets = 0; // too short, wrong direction
+        std::error_code last_error;    // the most recent rejection
     };
     const statistics& stats() const noexcept { return stats_; }
 

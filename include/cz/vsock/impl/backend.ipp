@@ -87,25 +87,25 @@ CZ_DECL std::vector<std::string> backend::qemu_args(const std::string& chardev_i
 
 CZ_DECL std::vector<std::string> backend::qemu_memory_args(std::uint64_t mib,
                                                            const std::string& id) {
-    return {"-object", "memory-backend-memfd,id=" + id + ",size=" + std::to_string(mib) +
-                           "M,share=on"};
+    return {"-object",
+            "memory-backend-memfd,id=" + id + ",size=" + std::to_string(mib) + "M,share=on"};
 }
 
 CZ_DECL void backend::accept_frontend() {
-    acceptor_.async_accept([this, alive = alive_](std::error_code ec,
-                                                 asio::local::stream_protocol::socket sock) {
-        if (!*alive || ec == asio::error::operation_aborted || !listening_) return;
-        if (ec) {
-            accept_frontend();
-            return;
-        }
-        if (frontend_.is_open()) {
-            // One frontend at a time: a second connection is refused (closed at once).
-            accept_frontend();
-            return;
-        }
-        attach(std::move(sock));
-    });
+    acceptor_.async_accept(
+        [this, alive = alive_](std::error_code ec, asio::local::stream_protocol::socket sock) {
+            if (!*alive || ec == asio::error::operation_aborted || !listening_) return;
+            if (ec) {
+                accept_frontend();
+                return;
+            }
+            if (frontend_.is_open()) {
+                // One frontend at a time: a second connection is refused (closed at once).
+                accept_frontend();
+                return;
+            }
+            attach(std::move(sock));
+        });
 }
 
 CZ_DECL void backend::attach(asio::local::stream_protocol::socket sock) {
@@ -193,8 +193,8 @@ CZ_DECL bool backend::read_available(std::error_code& ec) {
     if (ec) return false;
     ++stats_.messages;
     // SAFETY: rlen_ == wire_size + hdr.size() bytes were received into rbuf_.
-    byte_buffer reply = session_.handle(
-        hdr, {rbuf_.data() + message_header::wire_size, hdr.size()}, rfds_, ec);
+    byte_buffer reply =
+        session_.handle(hdr, {rbuf_.data() + message_header::wire_size, hdr.size()}, rfds_, ec);
     rlen_ = 0;
     rfds_.clear();
     if (ec) return false;
@@ -222,7 +222,8 @@ CZ_DECL void backend::drop_frontend(std::error_code why) {
     stats_.last_frontend_error = why;
     std::error_code ignored;
     frontend_.close(ignored);
-    for (auto& k : kicks_) k.reset();
+    for (auto& k : kicks_)
+        k.reset();
     watched_generation_ = ~0ull;
     rlen_ = 0;
     rfds_.clear();
@@ -260,6 +261,7 @@ CZ_DECL void backend::watch_kick(std::uint32_t ring, std::uint64_t generation) {
 CZ_DECL void backend::signal(std::uint32_t ring) {
     int fd = session_.call_fd(ring);
     if (fd < 0) return;
+    ++stats_.interrupts;
     std::uint64_t one = 1;
     while (::write(fd, &one, sizeof one) < 0 && errno == EINTR) {
     }
@@ -267,7 +269,8 @@ CZ_DECL void backend::signal(std::uint32_t ring) {
 
 CZ_DECL void backend::drain_events() {
     device_event ev;
-    while (device_.connections().poll_event(ev)) hybrid_.on_event(ev);
+    while (device_.connections().poll_event(ev))
+        hybrid_.on_event(ev);
 }
 
 CZ_DECL void backend::schedule_service() {
