@@ -4,14 +4,19 @@
 // The four transfers (vsock and serial, each way) run `rounds` times, alternating, and the
 // summary gives the median ratio and the spread: on a shared machine one round says little.
 //
-// Besides wall time, each transfer reports where the work went, per MiB, which a busy machine
-// disturbs much less than it disturbs wall time:
-//   cpu ms     QEMU's vCPU thread (under TCG: the guest's instructions, emulated), QEMU's other
-//              threads (its main loop: virtio-serial's device, interrupt injection) and this
-//              process (cz's device thread plus the benchmark's own socket client)
-//   irq        interrupts the guest took on the device's line (its /proc/interrupts)
-//   kick, call, pkt   vsock only: guest notifications cz's device read, interrupts it raised
-//                     (call eventfd writes) and packets (descriptor chains) it handled
+// Besides wall time, each transfer reports where the time went, in milliseconds or counts per
+// MiB, which a busy machine disturbs much less than it disturbs wall time:
+//   vcpu      CPU time of QEMU's vCPU thread (under TCG: the guest's instructions, emulated, and
+//             whatever QEMU does on that thread, such as virtio-serial's device work on a kick)
+//   wait      time the vCPU thread was runnable but waited for a host CPU (other load)
+//   idle      the rest of the wall time: the guest had nothing to do (waiting for the device)
+//   qemu      CPU time of QEMU's other threads (its main loop: virtio-serial's device, and the
+//             interrupts of both devices)
+//   host      CPU time of this process: cz's device thread plus the benchmark's socket client
+//   irq       interrupts the guest took on the device's line (its /proc/interrupts)
+//   vsock only: kick (guest notifications cz's device read), call (interrupts it raised: call
+//   eventfd writes), tx and rx (descriptor chains it handled on each queue), creq and cupd
+//   (CREDIT_REQUEST and CREDIT_UPDATE packets it sent)
 //
 // usage: vsock_throughput [MiB] [rounds]   (default 128 and 3; run through meson, which sets the
 //        environment of tests/vsock/vm/vm_harness.hpp: `meson test --benchmark`)
@@ -59,25 +64,31 @@ std::string slurp(const std::string& path) {
     return ss.str();
 }
 
-// CPU seconds of each thread of `pid` (/proc/PID/task/TID/schedstat: nanoseconds on the CPU).
-std::map<std::string, double> thread_cpu(pid_t pid) {
-    std::map<std::string, double> out;
+// Seconds on a CPU and seconds runnable but waiting for one, of each thread of `pid`
+// (/proc/PID/task/TID/schedstat: the first two fields, in nanoseconds).
+struct thread_time {
+    double cpu = 0, wait = 0;
+};
+std::map<std::string, thread_time> thread_times(pid_t pid) {
+    std::map<std::string, thread_time> out;
     std::string dir = "/proc/" + std::to_string(pid) + "/task";
     DIR* d = ::opendir(dir.c_str());
     if (!d) return out;
     while (dirent* e = ::readdir(d)) {
         if (e->d_name[0] == '.') continue;
-        out[e->d_name] =
-            std::strtod(slurp(dir + "/" + e->d_name + "/schedstat").c_str(), nullptr) / 1e9;
+        std::istringstream in(slurp(dir + "/" + e->d_name + "/schedstat"));
+        double cpu = 0, wait = 0;
+        in >> cpu >> wait;
+        out[e->d_name] = {cpu / 1e9, wait / 1e9};
     }
     ::closedir(d);
     return out;
 }
 
-double total(const std::map<std::string, double>& m) {
+double total_cpu(const std::map<std::string, thread_time>& m) {
     double t = 0;
-    for (auto& [tid, secs] : m)
-        t += secs;
+    for (auto& [tid, times] : m)
+        t += times.cpu;
     return t;
 }
 
@@ -109,13 +120,14 @@ constexpr unsigned virtio_id_vsock = 19;
 
 struct counters {
     double wall = 0;
-    double qemu_vcpu = 0, qemu_rest = 0, host = 0;
+    double qemu_vcpu = 0, vcpu_wait = 0, qemu_rest = 0, host = 0;
     std::uint64_t guest_irq_vsock = 0, guest_irq_serial = 0;
     std::uint64_t kicks = 0, calls = 0, tx = 0, rx = 0, creq = 0, cupd = 0;
 
     counters operator-(const counters& o) const {
         return {wall - o.wall,
                 qemu_vcpu - o.qemu_vcpu,
+                vcpu_wait - o.vcpu_wait,
                 qemu_rest - o.qemu_rest,
                 host - o.host,
                 guest_irq_vsock - o.guest_irq_vsock,
@@ -172,10 +184,9 @@ int main(int argc, char** argv) {
     // is the one that did nearly all the work of booting.
     std::string vcpu_tid;
     {
-        auto threads = thread_cpu(qemu);
         double most = -1;
-        for (auto& [tid, secs] : threads)
-            if (secs > most) most = secs, vcpu_tid = tid;
+        for (auto& [tid, times] : thread_times(qemu))
+            if (times.cpu > most) most = times.cpu, vcpu_tid = tid;
     }
     auto& be = vm.device_backend();
     auto snapshot = [&] {
@@ -188,10 +199,11 @@ int main(int argc, char** argv) {
             if (id == virtio_id_vsock) c.guest_irq_vsock = count;
             if (id == virtio_id_console) c.guest_irq_serial = count;
         }
-        auto threads = thread_cpu(qemu);
-        c.qemu_vcpu = threads[vcpu_tid];
-        c.qemu_rest = total(threads) - c.qemu_vcpu;
-        c.host = total(thread_cpu(::getpid()));
+        auto threads = thread_times(qemu);
+        c.qemu_vcpu = threads[vcpu_tid].cpu;
+        c.vcpu_wait = threads[vcpu_tid].wait;
+        c.qemu_rest = total_cpu(threads) - c.qemu_vcpu;
+        c.host = total_cpu(thread_times(::getpid()));
         auto st = asio::post(be.get_executor(), asio::use_future([&] {
                                  return std::tuple(be.stats(), be.device().stats(),
                                                    be.device().connections().stats());
@@ -224,15 +236,18 @@ int main(int argc, char** argv) {
     std::printf("vsock-throughput: %llu MiB each way, %d rounds, %s, guest kernel %s\n",
                 static_cast<unsigned long long>(mib), rounds, vm.accel_name(),
                 cz::vm::test::debian_kernel().version.c_str());
-    std::printf("  %-22s %8s %8s %8s %8s %6s %6s %6s %6s %6s %6s %6s\n", "per MiB:", "MiB/s",
-                "vcpu ms", "qemu ms", "host ms", "irq", "kick", "call", "tx", "rx", "creq", "cupd");
+    std::printf("  %-20s %6s %6s %6s %6s %6s %6s %5s %5s %5s %5s %5s %5s %5s\n",
+                "per MiB:", "MiB/s", "vcpu", "wait", "idle", "qemu", "host", "irq", "kick", "call",
+                "tx", "rx", "creq", "cupd");
     auto print = [&](const char* name, const result& r, bool vsock) {
         double m = double(mib);
-        std::printf("  %-22s %8.1f %8.2f %8.2f %8.2f %6.1f", name, r.mib_per_s,
-                    1e3 * r.c.qemu_vcpu / m, 1e3 * r.c.qemu_rest / m, 1e3 * r.c.host / m,
+        double idle = r.c.wall - r.c.qemu_vcpu - r.c.vcpu_wait;
+        std::printf("  %-20s %6.1f %6.2f %6.2f %6.2f %6.2f %6.2f %5.1f", name, r.mib_per_s,
+                    1e3 * r.c.qemu_vcpu / m, 1e3 * r.c.vcpu_wait / m, 1e3 * idle / m,
+                    1e3 * r.c.qemu_rest / m, 1e3 * r.c.host / m,
                     double(vsock ? r.c.guest_irq_vsock : r.c.guest_irq_serial) / m);
         if (vsock)
-            std::printf(" %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f", double(r.c.kicks) / m,
+            std::printf(" %5.1f %5.1f %5.1f %5.1f %5.1f %5.1f", double(r.c.kicks) / m,
                         double(r.c.calls) / m, double(r.c.tx) / m, double(r.c.rx) / m,
                         double(r.c.creq) / m, double(r.c.cupd) / m);
         std::printf("\n");

@@ -105,6 +105,10 @@ public:
     // The contiguous front part of the content.
     CZ_DECL bytes_view front() const noexcept;
     CZ_DECL void pop(std::size_t n) noexcept;
+    // The contiguous free space after the content (empty when full), for a caller that fills
+    // the buffer in place (a socket read) and then calls commit() with what it wrote.
+    CZ_DECL mutable_bytes back_space(std::size_t capacity);
+    void commit(std::size_t n) noexcept { size_ += n; }
     // Appends up to `n` bytes read from `chain` at `offset`; returns how many.
     CZ_DECL std::size_t push_from(const descriptor_chain& chain, std::uint64_t offset,
                                   std::size_t n, std::size_t capacity);
@@ -145,6 +149,10 @@ public:
     CZ_DECL void refuse(connection_id id);
     // Buffers host->guest bytes; returns how many were taken (0 when full or not connected).
     CZ_DECL std::size_t send(connection_id id, bytes_view data);
+    // The same without a copy: a contiguous part of the free buffer space (empty when send()
+    // would take nothing), to fill in place, then commit_send() with the bytes written there.
+    CZ_DECL mutable_bytes send_buffer(connection_id id);
+    CZ_DECL void commit_send(connection_id id, std::size_t n);
     CZ_DECL std::size_t send_space(connection_id id) const;
     // Asks for an rx_space event once send_space(id) grows again (call when it is 0).
     CZ_DECL void notify_send_space(connection_id id);

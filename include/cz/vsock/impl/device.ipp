@@ -57,6 +57,18 @@ CZ_DECL void byte_ring::pop(std::size_t n) noexcept {
     head_ = size_ == 0 ? 0 : (head_ + n) % buf_.size();
 }
 
+CZ_DECL mutable_bytes byte_ring::back_space(std::size_t capacity) {
+    if (buf_.size() != capacity) {
+        if (size_ != 0) return {};
+        buf_.assign(capacity, std::byte{0});
+        head_ = 0;
+    }
+    if (size_ == capacity) return {};
+    std::size_t tail = (head_ + size_) % capacity;
+    // SAFETY: tail < capacity; the free part after it ends at the buffer's end or at head_.
+    return {buf_.data() + tail, tail >= head_ ? capacity - tail : head_ - tail};
+}
+
 } // namespace detail
 
 CZ_DECL muxer::connection* muxer::find(connection_id id) noexcept {
@@ -373,6 +385,19 @@ CZ_DECL std::size_t muxer::send(connection_id id, bytes_view data) {
     if (n < data.size()) c->rx_space_wanted = true;
     schedule(*c);
     return n;
+}
+
+CZ_DECL mutable_bytes muxer::send_buffer(connection_id id) {
+    connection* c = find(id);
+    if (!c || c->host_eof || (c->peer_shutdown & shutdown_rcv)) return {};
+    return c->rx.back_space(cfg_.rx_buffer_limit);
+}
+
+CZ_DECL void muxer::commit_send(connection_id id, std::size_t n) {
+    connection* c = find(id);
+    if (!c || n == 0) return;
+    c->rx.commit(std::min(n, c->rx.space(cfg_.rx_buffer_limit)));
+    schedule(*c);
 }
 
 CZ_DECL std::size_t muxer::send_space(connection_id id) const {
