@@ -26,6 +26,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -98,6 +99,7 @@ private:
     CZ_DECL void schedule_service();
     CZ_DECL void drain_events();
     CZ_DECL void signal(std::uint32_t ring);
+    CZ_DECL void flush_tx_signal();
     CZ_DECL void arm_ticker();
 
     asio::io_context& io_;
@@ -110,6 +112,13 @@ private:
     std::array<std::optional<asio::posix::stream_descriptor>, vhost_user::ring_count> kicks_;
     std::uint64_t watched_generation_ = ~0ull;
     asio::steady_timer ticker_;
+    // TX completions the guest asked to hear about but was not told yet (see service()), how many
+    // chains that covers, and the timer that tells it at the latest.
+    static constexpr std::chrono::milliseconds tx_signal_delay{10};
+    bool tx_signal_pending_ = false;
+    std::uint64_t tx_signalled_chains_ = 0;
+    asio::steady_timer tx_signal_timer_;
+    bool tx_signal_timer_armed_ = false;
     // The message being received: header, payload and the fds that came with it.
     std::vector<std::byte> rbuf_;
     std::size_t rlen_ = 0;

@@ -16,7 +16,15 @@
 // connection) and `fwd_cnt` (free-running count of bytes it has consumed). A sender may have at
 // most `peer_buf_alloc - (sent - peer_fwd_cnt)` bytes in flight (u32 wrapping arithmetic). With no
 // credit it sends CREDIT_REQUEST; the receiver answers with CREDIT_UPDATE, and sends one
-// unprompted when it has freed enough space.
+// unprompted when it has freed enough space. Every packet of either kind costs the guest about
+// as much as a packet of data (a buffer, an interrupt, a trip through its socket layer), so
+// this device sends as few as keep the data moving:
+//  - guest->host: a CREDIT_UPDATE once half the guest's window was freed since it last heard,
+//    or once what it believes is free drops below a quarter. The window is the smaller of our
+//    buf_alloc and the guest's own: Linux caps its credit at its own buffer size.
+//  - host->guest: a CREDIT_REQUEST as soon as our data runs out of credit. Linux would send an
+//    update by itself once its reader empties the queue, but its answer to a request comes
+//    sooner, from what the reader has consumed so far, and keeps the guest from waiting idle.
 //
 // Here, guest->host bytes wait in a per-connection buffer of `buf_alloc` bytes until the host
 // side has written them to its socket; a guest that sends beyond its credit is reset (credit makes

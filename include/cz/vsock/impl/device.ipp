@@ -421,13 +421,15 @@ CZ_DECL void muxer::consume_tx(connection_id id, std::size_t n) {
     n = std::min(n, c->tx.size());
     c->tx.pop(n);
     c->fwd_cnt += static_cast<std::uint32_t>(n);
-    // Tell the guest about freed space once a quarter of the buffer was freed since it last
-    // heard, or once what it believes is free drops below a quarter (rust-vmm's threshold;
-    // Firecracker uses 4 KiB of 64 KiB). Waiting longer stalls a bulk sender on credit.
+    // Tell the guest about freed space once half its window was freed since it last heard, or
+    // once what it believes is free drops below a quarter (see "Credit" in device.hpp). Its
+    // window: our buf_alloc, capped by Linux at its own buffer size.
+    std::uint32_t window = cfg_.buf_alloc;
+    if (c->peer_buf_alloc != 0) window = std::min(window, c->peer_buf_alloc);
     std::uint32_t seen_in_flight = c->tx_cnt - c->last_fwd_sent;
-    std::uint32_t seen_free = cfg_.buf_alloc - std::min(seen_in_flight, cfg_.buf_alloc);
+    std::uint32_t seen_free = window - std::min(seen_in_flight, window);
     if (c->fwd_cnt != c->last_fwd_sent &&
-        (c->fwd_cnt - c->last_fwd_sent >= cfg_.buf_alloc / 4 || seen_free < cfg_.buf_alloc / 4)) {
+        (c->fwd_cnt - c->last_fwd_sent >= window / 2 || seen_free < window / 4)) {
         c->send_credit_update = true;
         schedule(*c);
     }
