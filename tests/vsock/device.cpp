@@ -433,6 +433,47 @@ TEST_CASE("device: reset_all closes every connection with the reason") {
     CHECK(g.receive().empty());
 }
 
+TEST_CASE("device: send_buffer fills the host->guest buffer in place, across its wrap") {
+    device_config cfg;
+    cfg.rx_buffer_limit = 10000;
+    device dev(cfg);
+    guest_driver g(dev);
+    auto& mux = dev.connections();
+    auto id = guest_connect(dev, g);
+    auto data = pattern(14000, 3);
+    std::size_t filled = 0;
+    auto fill = [&](std::size_t want) {
+        cz::mutable_bytes space = mux.send_buffer(id);
+        std::size_t n = std::min(want, space.size());
+        std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(filled), n, space.begin());
+        mux.commit_send(id, n);
+        filled += n;
+        return space.size();
+    };
+    CHECK(fill(7000) == 10000); // an empty buffer: all of it
+    // The guest has room for 4000 bytes: the buffer keeps 3000 at [4000, 7000).
+    g.buf_alloc = 4000;
+    g.send(g.hdr(op::credit_update, 5000, 1000));
+    cz::byte_buffer received;
+    for (auto& p : g.receive())
+        if (p.h.op() == op::rw) received.insert(received.end(), p.payload.begin(), p.payload.end());
+    CHECK(received.size() == 4000);
+    CHECK(fill(3000) == 3000); // up to the end of the buffer
+    CHECK(fill(4000) == 4000); // wrapped: up to the unread part
+    CHECK(mux.send_buffer(id).empty());
+    CHECK(mux.send_space(id) == 0);
+    g.buf_alloc = 1 << 20;
+    g.fwd_cnt = 4000;
+    g.send(g.hdr(op::credit_update, 5000, 1000));
+    for (auto& p : g.receive())
+        if (p.h.op() == op::rw) received.insert(received.end(), p.payload.begin(), p.payload.end());
+    CHECK(received == data);
+    // A host EOF or a guest that will read no more: no buffer to fill.
+    mux.close_send(id);
+    CHECK(mux.send_buffer(id).empty());
+    CHECK(mux.send_buffer(id + 100).empty());
+}
+
 TEST_CASE("device: host-side buffering is bounded") {
     device_config cfg;
     cfg.rx_buffer_limit = 10000;
@@ -457,5 +498,4 @@ TEST_CASE("device: host-side buffering is bounded") {
     REQUIRE(ev.size() == 1);
     CHECK(ev[0].kind == event_kind::rx_space);
 }
-
 }

@@ -16,7 +16,15 @@
 // connection) and `fwd_cnt` (free-running count of bytes it has consumed). A sender may have at
 // most `peer_buf_alloc - (sent - peer_fwd_cnt)` bytes in flight (u32 wrapping arithmetic). With no
 // credit it sends CREDIT_REQUEST; the receiver answers with CREDIT_UPDATE, and sends one
-// unprompted when it has freed enough space.
+// unprompted when it has freed enough space. Every packet of either kind costs the guest about
+// as much as a packet of data (a buffer, an interrupt, a trip through its socket layer), so
+// this device sends as few as keep the data moving:
+//  - guest->host: a CREDIT_UPDATE once half the guest's window was freed since it last heard,
+//    or once what it believes is free drops below a quarter. The window is the smaller of our
+//    buf_alloc and the guest's own: Linux caps its credit at its own buffer size.
+//  - host->guest: a CREDIT_REQUEST as soon as our data runs out of credit. Linux would send an
+//    update by itself once its reader empties the queue, but its answer to a request comes
+//    sooner, from what the reader has consumed so far, and keeps the guest from waiting idle.
 //
 // Here, guest->host bytes wait in a per-connection buffer of `buf_alloc` bytes until the host
 // side has written them to its socket; a guest that sends beyond its credit is reset (credit makes
@@ -105,6 +113,10 @@ public:
     // The contiguous front part of the content.
     CZ_DECL bytes_view front() const noexcept;
     CZ_DECL void pop(std::size_t n) noexcept;
+    // The contiguous free space after the content (empty when full), for a caller that fills
+    // the buffer in place (a socket read) and then calls commit() with what it wrote.
+    CZ_DECL mutable_bytes back_space(std::size_t capacity);
+    void commit(std::size_t n) noexcept { size_ += n; }
     // Appends up to `n` bytes read from `chain` at `offset`; returns how many.
     CZ_DECL std::size_t push_from(const descriptor_chain& chain, std::uint64_t offset,
                                   std::size_t n, std::size_t capacity);
@@ -145,6 +157,10 @@ public:
     CZ_DECL void refuse(connection_id id);
     // Buffers host->guest bytes; returns how many were taken (0 when full or not connected).
     CZ_DECL std::size_t send(connection_id id, bytes_view data);
+    // The same without a copy: a contiguous part of the free buffer space (empty when send()
+    // would take nothing), to fill in place, then commit_send() with the bytes written there.
+    CZ_DECL mutable_bytes send_buffer(connection_id id);
+    CZ_DECL void commit_send(connection_id id, std::size_t n);
     CZ_DECL std::size_t send_space(connection_id id) const;
     // Asks for an rx_space event once send_space(id) grows again (call when it is 0).
     CZ_DECL void notify_send_space(connection_id id);
@@ -170,10 +186,12 @@ public:
 
     // Counters for tests and logs.
     struct statistics {
-        std::uint64_t dropped_packets = 0;    // wrong CID, malformed, unknown op
-        std::uint64_t credit_violations = 0;  // guest sent beyond its credit
+        std::uint64_t dropped_packets = 0;   // wrong CID, malformed, unknown op
+        std::uint64_t credit_violations = 0; // guest sent beyond its credit
         std::uint64_t resets_sent = 0;
-        std::uint64_t resets_dropped = 0;     // max_pending_resets exceeded
+        std::uint64_t resets_dropped = 0;  // max_pending_resets exceeded
+        std::uint64_t credit_requests = 0; // CREDIT_REQUESTs sent (no credit, data waiting)
+        std::uint64_t credit_updates = 0;  // CREDIT_UPDATEs sent (requested or unprompted)
     };
     const statistics& stats() const noexcept { return stats_; }
 
@@ -238,7 +256,9 @@ public:
     guest_memory& memory() noexcept { return memory_; }
     virtqueue& rx_queue() noexcept { return rx_; }
     virtqueue& tx_queue() noexcept { return tx_; }
-    class muxer& connections() noexcept { return muxer_; }
+    class muxer& connections() noexcept {
+        return muxer_;
+    }
     std::uint64_t guest_cid() const noexcept { return muxer_.config().guest_cid; }
 
     // Pops TX chains and hands their packets to the muxer; returns whether the guest wants a
@@ -254,9 +274,11 @@ public:
     bool work_left() const noexcept { return tx_work_left_ || rx_work_left_; }
 
     struct statistics {
-        std::uint64_t bad_chains = 0;   // rejected by virtqueue::pop
-        std::uint64_t bad_packets = 0;  // too short, wrong direction
-        std::error_code last_error;     // the most recent rejection
+        std::uint64_t tx_chains = 0;   // popped from the TX queue (guest packets)
+        std::uint64_t rx_chains = 0;   // RX buffers used (packets to the guest)
+        std::uint64_t bad_chains = 0;  // rejected by virtqueue::pop
+        std::uint64_t bad_packets = 0; // too short, wrong direction
+        std::error_code last_error;    // the most recent rejection
     };
     const statistics& stats() const noexcept { return stats_; }
 

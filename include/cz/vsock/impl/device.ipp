@@ -57,6 +57,18 @@ CZ_DECL void byte_ring::pop(std::size_t n) noexcept {
     head_ = size_ == 0 ? 0 : (head_ + n) % buf_.size();
 }
 
+CZ_DECL mutable_bytes byte_ring::back_space(std::size_t capacity) {
+    if (buf_.size() != capacity) {
+        if (size_ != 0) return {};
+        buf_.assign(capacity, std::byte{0});
+        head_ = 0;
+    }
+    if (size_ == capacity) return {};
+    std::size_t tail = (head_ + size_) % capacity;
+    // SAFETY: tail < capacity; the free part after it ends at the buffer's end or at head_.
+    return {buf_.data() + tail, tail >= head_ ? capacity - tail : head_ - tail};
+}
+
 } // namespace detail
 
 CZ_DECL muxer::connection* muxer::find(connection_id id) noexcept {
@@ -178,7 +190,7 @@ CZ_DECL void muxer::on_guest_packet(const packet_header& hdr, const descriptor_c
 
     if (o == op::rst) {
         remove(c, make_error_code(c.st == state::local_init ? errc::connection_refused
-                                                           : errc::connection_reset));
+                                                            : errc::connection_reset));
         return;
     }
     if (bad_len) {
@@ -211,7 +223,8 @@ CZ_DECL void muxer::on_guest_packet(const packet_header& hdr, const descriptor_c
             bool was_empty = c.tx.empty();
             std::size_t got = c.tx.push_from(chain, payload_offset, n, cfg_.buf_alloc);
             c.tx_cnt += static_cast<std::uint32_t>(got);
-            if (was_empty && got > 0) events_.push_back({event_kind::tx_data, c.id, c.local_port, 0, {}});
+            if (was_empty && got > 0)
+                events_.push_back({event_kind::tx_data, c.id, c.local_port, 0, {}});
             schedule(c); // new credit may unblock queued RX data
             return;
         }
@@ -226,7 +239,8 @@ CZ_DECL void muxer::on_guest_packet(const packet_header& hdr, const descriptor_c
             std::uint32_t before = c.peer_shutdown;
             c.peer_shutdown |= hdr.flags() & (shutdown_rcv | shutdown_send);
             if ((c.peer_shutdown & shutdown_rcv) && !(before & shutdown_rcv)) {
-                events_.push_back({event_kind::peer_shutdown, c.id, c.local_port, c.peer_shutdown, {}});
+                events_.push_back(
+                    {event_kind::peer_shutdown, c.id, c.local_port, c.peer_shutdown, {}});
                 c.rx.pop(c.rx.size()); // the guest will not read it
             }
             if (c.peer_shutdown == (shutdown_rcv | shutdown_send) && !c.tx.empty() &&
@@ -282,8 +296,8 @@ CZ_DECL std::size_t muxer::fill_rx(const descriptor_chain& chain) {
         h = header_for(c, op::request);
     } else if (!c.rx.empty() && peer_credit(c) > 0) {
         std::uint64_t room = chain.writable_len - packet_header::wire_size;
-        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(
-            {c.rx.size(), peer_credit(c), room, max_packet_payload}));
+        std::size_t n = static_cast<std::size_t>(
+            std::min<std::uint64_t>({c.rx.size(), peer_credit(c), room, max_packet_payload}));
         h = header_for(c, op::rw).len(static_cast<std::uint32_t>(n));
         std::size_t done = 0;
         while (done < n) {
@@ -301,11 +315,13 @@ CZ_DECL std::size_t muxer::fill_rx(const descriptor_chain& chain) {
         }
     } else if (!c.rx.empty()) {
         c.credit_requested = true;
+        ++stats_.credit_requests;
         h = header_for(c, op::credit_request);
     } else if (c.host_eof && !c.shutdown_sent) {
         c.shutdown_sent = true;
         h = header_for(c, op::shutdown).flags(shutdown_send);
     } else {
+        ++stats_.credit_updates;
         h = header_for(c, op::credit_update);
     }
     // Every packet carries fwd_cnt, so any of them is a credit update.
@@ -371,6 +387,19 @@ CZ_DECL std::size_t muxer::send(connection_id id, bytes_view data) {
     return n;
 }
 
+CZ_DECL mutable_bytes muxer::send_buffer(connection_id id) {
+    connection* c = find(id);
+    if (!c || c->host_eof || (c->peer_shutdown & shutdown_rcv)) return {};
+    return c->rx.back_space(cfg_.rx_buffer_limit);
+}
+
+CZ_DECL void muxer::commit_send(connection_id id, std::size_t n) {
+    connection* c = find(id);
+    if (!c || n == 0) return;
+    c->rx.commit(std::min(n, c->rx.space(cfg_.rx_buffer_limit)));
+    schedule(*c);
+}
+
 CZ_DECL std::size_t muxer::send_space(connection_id id) const {
     const connection* c = find(id);
     if (!c || c->host_eof || (c->peer_shutdown & shutdown_rcv)) return 0;
@@ -392,13 +421,15 @@ CZ_DECL void muxer::consume_tx(connection_id id, std::size_t n) {
     n = std::min(n, c->tx.size());
     c->tx.pop(n);
     c->fwd_cnt += static_cast<std::uint32_t>(n);
-    // Tell the guest about freed space once a quarter of the buffer was freed since it last
-    // heard, or once what it believes is free drops below a quarter (rust-vmm's threshold;
-    // Firecracker uses 4 KiB of 64 KiB). Waiting longer stalls a bulk sender on credit.
+    // Tell the guest about freed space once half its window was freed since it last heard, or
+    // once what it believes is free drops below a quarter (see "Credit" in device.hpp). Its
+    // window: our buf_alloc, capped by Linux at its own buffer size.
+    std::uint32_t window = cfg_.buf_alloc;
+    if (c->peer_buf_alloc != 0) window = std::min(window, c->peer_buf_alloc);
     std::uint32_t seen_in_flight = c->tx_cnt - c->last_fwd_sent;
-    std::uint32_t seen_free = cfg_.buf_alloc - std::min(seen_in_flight, cfg_.buf_alloc);
+    std::uint32_t seen_free = window - std::min(seen_in_flight, window);
     if (c->fwd_cnt != c->last_fwd_sent &&
-        (c->fwd_cnt - c->last_fwd_sent >= cfg_.buf_alloc / 4 || seen_free < cfg_.buf_alloc / 4)) {
+        (c->fwd_cnt - c->last_fwd_sent >= window / 2 || seen_free < window / 4)) {
         c->send_credit_update = true;
         schedule(*c);
     }
@@ -422,9 +453,11 @@ CZ_DECL void muxer::reset(connection_id id) {
 CZ_DECL void muxer::reset_all(std::error_code reason) {
     std::vector<connection_id> ids;
     ids.reserve(conns_.size());
-    for (auto& [id, c] : conns_) ids.push_back(id);
+    for (auto& [id, c] : conns_)
+        ids.push_back(id);
     std::sort(ids.begin(), ids.end());
-    for (auto id : ids) events_.push_back({event_kind::closed, id, conns_.at(id).local_port, 0, reason});
+    for (auto id : ids)
+        events_.push_back({event_kind::closed, id, conns_.at(id).local_port, 0, reason});
     conns_.clear();
     by_tuple_.clear();
     rx_queue_.clear();
@@ -441,8 +474,10 @@ CZ_DECL void muxer::tick(clock::time_point now) {
             bool request = c.st == state::local_init;
             c.deadline = now + (request ? cfg_.request_timeout : cfg_.shutdown_timeout);
         }
-        if (*c.deadline <= now) expired.push_back(id);
-        else deadlines_pending_ = true;
+        if (*c.deadline <= now)
+            expired.push_back(id);
+        else
+            deadlines_pending_ = true;
     }
     std::sort(expired.begin(), expired.end());
     for (auto id : expired) {
@@ -480,18 +515,19 @@ CZ_DECL bool device::process_tx() {
         }
         tx_.disable_notification();
         used = true;
+        ++stats_.tx_chains;
         if (ec) {
             ++stats_.bad_chains;
             stats_.last_error = ec;
         } else if (!chain_.writable.empty() || chain_.readable_len < packet_header::wire_size) {
             ++stats_.bad_packets;
-            stats_.last_error = make_error_code(chain_.writable.empty()
-                                                    ? errc::malformed_packet
-                                                    : errc::bad_descriptor_direction);
+            stats_.last_error = make_error_code(
+                chain_.writable.empty() ? errc::malformed_packet : errc::bad_descriptor_direction);
         } else {
             std::array<std::byte, packet_header::wire_size> raw;
             chain_.read(0, raw);
-            muxer_.on_guest_packet(packet_header::from_bytes(raw), chain_, packet_header::wire_size);
+            muxer_.on_guest_packet(packet_header::from_bytes(raw), chain_,
+                                   packet_header::wire_size);
         }
         tx_.push_used(chain_.head, 0);
     }
@@ -518,6 +554,7 @@ CZ_DECL bool device::process_rx() {
             continue;
         }
         used = true;
+        ++stats_.rx_chains;
         std::uint32_t written = 0;
         if (ec) {
             ++stats_.bad_chains;
