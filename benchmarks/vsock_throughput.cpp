@@ -1,15 +1,40 @@
 // Bulk throughput between host and guest: cz's vsock (vhost-user backend + hybrid Unix socket)
 // against QEMU's own virtio-serial (a virtserialport on a Unix socket chardev), in the same VM,
 // in the same run. Each transfer is N bytes of a pattern, checked with FNV-64 on the other side.
+// The four transfers (vsock and serial, each way) run `rounds` times, alternating, and the
+// summary gives the median ratio and the spread: on a shared machine one round says little.
 //
-// usage: vsock_throughput [MiB]    (default 128; run through meson, which sets the environment of
-//                                   tests/vsock/vm/vm_harness.hpp: `meson test --benchmark`)
+// Besides wall time, each transfer reports where the time went, in milliseconds or counts per
+// MiB, which a busy machine disturbs much less than it disturbs wall time:
+//   vcpu      CPU time of QEMU's vCPU thread (under TCG: the guest's instructions, emulated, and
+//             whatever QEMU does on that thread, such as virtio-serial's device work on a kick)
+//   wait      time the vCPU thread was runnable but waited for a host CPU (other load)
+//   idle      the rest of the wall time: the guest had nothing to do (waiting for the device)
+//   qemu      CPU time of QEMU's other threads (its main loop: virtio-serial's device, and the
+//             interrupts of both devices)
+//   host      CPU time of this process: cz's device thread plus the benchmark's socket client
+//   irq       interrupts the guest took on the device's line (its /proc/interrupts)
+//   vsock only: kick (guest notifications cz's device read), call (interrupts it raised: call
+//   eventfd writes), tx and rx (descriptor chains it handled on each queue), creq and cupd
+//   (CREDIT_REQUEST and CREDIT_UPDATE packets it sent)
+//
+// usage: vsock_throughput [MiB] [rounds]   (default 128 and 3; run through meson, which sets the
+//        environment of tests/vsock/vm/vm_harness.hpp: `meson test --benchmark`)
 #include "../tests/vsock/vm/vm_harness.hpp"
 
 #include <asio/local/stream_protocol.hpp>
+#include <asio/post.hpp>
+#include <asio/use_future.hpp>
 
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <map>
+#include <sstream>
 
 using namespace cz::vsock;
 using namespace cz::vsock::test;
@@ -23,7 +48,8 @@ std::pair<std::uint64_t, std::string> read_sum(Stream& s, std::uint64_t limit) {
     std::vector<unsigned char> b(1 << 18);
     std::error_code ec;
     while (total < limit) {
-        auto k = s.read_some(asio::buffer(b.data(), std::min<std::uint64_t>(b.size(), limit - total)), ec);
+        auto k = s.read_some(
+            asio::buffer(b.data(), std::min<std::uint64_t>(b.size(), limit - total)), ec);
         f.add(b.data(), k);
         total += k;
         if (ec) break;
@@ -31,14 +57,107 @@ std::pair<std::uint64_t, std::string> read_sum(Stream& s, std::uint64_t limit) {
     return {total, f.hex()};
 }
 
-double since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Seconds on a CPU and seconds runnable but waiting for one, of each thread of `pid`
+// (/proc/PID/task/TID/schedstat: the first two fields, in nanoseconds).
+struct thread_time {
+    double cpu = 0, wait = 0;
+};
+std::map<std::string, thread_time> thread_times(pid_t pid) {
+    std::map<std::string, thread_time> out;
+    std::string dir = "/proc/" + std::to_string(pid) + "/task";
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return out;
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::istringstream in(slurp(dir + "/" + e->d_name + "/schedstat"));
+        double cpu = 0, wait = 0;
+        in >> cpu >> wait;
+        out[e->d_name] = {cpu / 1e9, wait / 1e9};
+    }
+    ::closedir(d);
+    return out;
+}
+
+double total_cpu(const std::map<std::string, thread_time>& m) {
+    double t = 0;
+    for (auto& [tid, times] : m)
+        t += times.cpu;
+    return t;
+}
+
+// The QEMU the harness spawned: our child whose name starts with "qemu".
+pid_t find_qemu() {
+    DIR* d = ::opendir("/proc");
+    pid_t found = 0;
+    while (dirent* e = ::readdir(d)) {
+        pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+        if (pid <= 0) continue;
+        std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+        auto close = stat.rfind(')');
+        auto open = stat.find('(');
+        if (close == std::string::npos || open == std::string::npos) continue;
+        std::string comm = stat.substr(open + 1, close - open - 1);
+        int ppid = 0;
+        char st = 0;
+        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &st, &ppid) != 2) continue;
+        if (ppid == ::getpid() && comm.rfind("qemu", 0) == 0) found = pid;
+    }
+    ::closedir(d);
+    if (found == 0) throw std::runtime_error("QEMU's process not found");
+    return found;
+}
+
+// virtio device ids (virtio 1.2 §5): the two devices measured.
+constexpr unsigned virtio_id_console = 3;
+constexpr unsigned virtio_id_vsock = 19;
+
+struct counters {
+    double wall = 0;
+    double qemu_vcpu = 0, vcpu_wait = 0, qemu_rest = 0, host = 0;
+    std::uint64_t guest_irq_vsock = 0, guest_irq_serial = 0;
+    std::uint64_t kicks = 0, calls = 0, tx = 0, rx = 0, creq = 0, cupd = 0;
+
+    counters operator-(const counters& o) const {
+        return {wall - o.wall,
+                qemu_vcpu - o.qemu_vcpu,
+                vcpu_wait - o.vcpu_wait,
+                qemu_rest - o.qemu_rest,
+                host - o.host,
+                guest_irq_vsock - o.guest_irq_vsock,
+                guest_irq_serial - o.guest_irq_serial,
+                kicks - o.kicks,
+                calls - o.calls,
+                tx - o.tx,
+                rx - o.rx,
+                creq - o.creq,
+                cupd - o.cupd};
+    }
+};
+
+struct result {
+    counters c;
+    double mib_per_s = 0;
+};
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty()      ? 0
+           : v.size() % 2 ? v[v.size() / 2]
+                          : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
     std::uint64_t mib = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 128;
+    int rounds = std::max(argc > 2 ? std::atoi(argv[2]) : 3, 1);
     std::uint64_t n = mib << 20;
     std::string sum = pattern_sum(n);
     test_vm::options opt;
@@ -60,48 +179,132 @@ int main(int argc, char** argv) {
         asio::write(s, asio::buffer(c + "\n"));
         return s;
     };
-    auto rate = [&](double secs) { return double(mib) / secs; };
+    pid_t qemu = find_qemu();
+    // QEMU names its threads alike unless told otherwise; the vCPU thread (one CPU, TCG or KVM)
+    // is the one that did nearly all the work of booting.
+    std::string vcpu_tid;
+    {
+        double most = -1;
+        for (auto& [tid, times] : thread_times(qemu))
+            if (times.cpu > most) most = times.cpu, vcpu_tid = tid;
+    }
+    auto& be = vm.device_backend();
+    auto snapshot = [&] {
+        counters c;
+        auto s = cmd("irqs");
+        std::istringstream lines(read_to_eof(s));
+        unsigned id = 0;
+        std::uint64_t count = 0;
+        while (lines >> id >> count) {
+            if (id == virtio_id_vsock) c.guest_irq_vsock = count;
+            if (id == virtio_id_console) c.guest_irq_serial = count;
+        }
+        auto threads = thread_times(qemu);
+        c.qemu_vcpu = threads[vcpu_tid].cpu;
+        c.vcpu_wait = threads[vcpu_tid].wait;
+        c.qemu_rest = total_cpu(threads) - c.qemu_vcpu;
+        c.host = total_cpu(thread_times(::getpid()));
+        auto st = asio::post(be.get_executor(), asio::use_future([&] {
+                                 return std::tuple(be.stats(), be.device().stats(),
+                                                   be.device().connections().stats());
+                             }))
+                      .get();
+        c.kicks = std::get<0>(st).kicks;
+        c.calls = std::get<0>(st).interrupts;
+        c.tx = std::get<1>(st).tx_chains;
+        c.rx = std::get<1>(st).rx_chains;
+        c.creq = std::get<2>(st).credit_requests;
+        c.cupd = std::get<2>(st).credit_updates;
+        return c;
+    };
+    auto measure = [&](auto&& transfer) {
+        counters before = snapshot();
+        auto t0 = std::chrono::steady_clock::now();
+        transfer();
+        double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        result r;
+        r.c = snapshot() - before;
+        r.c.wall = wall;
+        r.mib_per_s = double(mib) / r.c.wall;
+        return r;
+    };
     bool ok = true;
-
-    // vsock host -> guest
-    auto t0 = std::chrono::steady_clock::now();
-    auto s = cmd("sink");
-    write_pattern(s, n);
-    s.shutdown(asio::socket_base::shutdown_send);
-    auto r = read_to_eof(s);
-    double vsock_up = since(t0);
-    ok &= r == std::to_string(n) + " " + sum + "\n";
-    // vsock guest -> host
-    t0 = std::chrono::steady_clock::now();
-    s = cmd("source " + std::to_string(n));
-    auto [got, got_sum] = read_sum(s, ~0ull);
-    double vsock_down = since(t0);
-    ok &= got == n && got_sum == sum;
-    s.close();
-
-    // virtio-serial host -> guest
     asio::local::stream_protocol::socket ser(io);
     ser.connect(asio::local::stream_protocol::endpoint((vm.state_dir() / "serial.sock").string()));
-    t0 = std::chrono::steady_clock::now();
-    s = cmd("serial-sink auto " + std::to_string(n));
-    write_pattern(ser, n);
-    r = read_to_eof(s);
-    double serial_up = since(t0);
-    ok &= r == std::to_string(n) + " " + sum + "\n";
-    // virtio-serial guest -> host
-    t0 = std::chrono::steady_clock::now();
-    s = cmd("serial-source auto " + std::to_string(n));
-    auto [sgot, ssum] = read_sum(ser, n);
-    double serial_down = since(t0);
-    ok &= sgot == n && ssum == sum && read_to_eof(s) == "done\n";
 
-    std::printf("vsock-throughput: %llu MiB each way, %s, guest kernel %s\n",
-                static_cast<unsigned long long>(mib), vm.accel_name(),
+    std::map<std::string, std::vector<result>> results;
+    std::printf("vsock-throughput: %llu MiB each way, %d rounds, %s, guest kernel %s\n",
+                static_cast<unsigned long long>(mib), rounds, vm.accel_name(),
                 cz::vm::test::debian_kernel().version.c_str());
-    std::printf("  host->guest  cz vsock %8.1f MiB/s   virtio-serial %8.1f MiB/s   ratio %.2f\n",
-                rate(vsock_up), rate(serial_up), serial_up / vsock_up);
-    std::printf("  guest->host  cz vsock %8.1f MiB/s   virtio-serial %8.1f MiB/s   ratio %.2f\n",
-                rate(vsock_down), rate(serial_down), serial_down / vsock_down);
+    std::printf("  %-20s %6s %6s %6s %6s %6s %6s %5s %5s %5s %5s %5s %5s %5s\n",
+                "per MiB:", "MiB/s", "vcpu", "wait", "idle", "qemu", "host", "irq", "kick", "call",
+                "tx", "rx", "creq", "cupd");
+    auto print = [&](const char* name, const result& r, bool vsock) {
+        double m = double(mib);
+        double idle = r.c.wall - r.c.qemu_vcpu - r.c.vcpu_wait;
+        std::printf("  %-20s %6.1f %6.2f %6.2f %6.2f %6.2f %6.2f %5.1f", name, r.mib_per_s,
+                    1e3 * r.c.qemu_vcpu / m, 1e3 * r.c.vcpu_wait / m, 1e3 * idle / m,
+                    1e3 * r.c.qemu_rest / m, 1e3 * r.c.host / m,
+                    double(vsock ? r.c.guest_irq_vsock : r.c.guest_irq_serial) / m);
+        if (vsock)
+            std::printf(" %5.1f %5.1f %5.1f %5.1f %5.1f %5.1f", double(r.c.kicks) / m,
+                        double(r.c.calls) / m, double(r.c.tx) / m, double(r.c.rx) / m,
+                        double(r.c.creq) / m, double(r.c.cupd) / m);
+        std::printf("\n");
+        std::fflush(stdout);
+    };
+    for (int round = 0; round < rounds; ++round) {
+        // vsock host -> guest
+        auto r = measure([&] {
+            auto s = cmd("sink");
+            write_pattern(s, n);
+            s.shutdown(asio::socket_base::shutdown_send);
+            ok &= read_to_eof(s) == std::to_string(n) + " " + sum + "\n";
+        });
+        print("host->guest vsock", r, true);
+        results["up vsock"].push_back(r);
+        // vsock guest -> host
+        r = measure([&] {
+            auto s = cmd("source " + std::to_string(n));
+            auto [got, got_sum] = read_sum(s, ~0ull);
+            ok &= got == n && got_sum == sum;
+        });
+        print("guest->host vsock", r, true);
+        results["down vsock"].push_back(r);
+        // virtio-serial host -> guest
+        r = measure([&] {
+            auto s = cmd("serial-sink auto " + std::to_string(n));
+            write_pattern(ser, n);
+            ok &= read_to_eof(s) == std::to_string(n) + " " + sum + "\n";
+        });
+        print("host->guest serial", r, false);
+        results["up serial"].push_back(r);
+        // virtio-serial guest -> host
+        r = measure([&] {
+            auto s = cmd("serial-source auto " + std::to_string(n));
+            auto [sgot, ssum] = read_sum(ser, n);
+            ok &= sgot == n && ssum == sum && read_to_eof(s) == "done\n";
+        });
+        print("guest->host serial", r, false);
+        results["down serial"].push_back(r);
+    }
+
+    // Ratio serial time / vsock time (> 1: cz's vsock is faster), per round.
+    for (const char* dir : {"up", "down"}) {
+        auto& v = results[std::string(dir) + " vsock"];
+        auto& s = results[std::string(dir) + " serial"];
+        std::vector<double> ratios, vrate, srate;
+        for (std::size_t i = 0; i < v.size(); ++i) {
+            ratios.push_back(s[i].c.wall / v[i].c.wall);
+            vrate.push_back(v[i].mib_per_s);
+            srate.push_back(s[i].mib_per_s);
+        }
+        auto [lo, hi] = std::minmax_element(ratios.begin(), ratios.end());
+        std::printf("  %s  cz vsock %8.1f MiB/s   virtio-serial %8.1f MiB/s   ratio %.2f "
+                    "(rounds %.2f-%.2f)\n",
+                    std::string(dir) == "up" ? "host->guest" : "guest->host", median(vrate),
+                    median(srate), median(ratios), *lo, *hi);
+    }
     std::printf("  checksums %s\n", ok ? "ok" : "MISMATCH");
     return ok ? 0 : 1;
 }

@@ -41,8 +41,8 @@ int main(int argc, char** argv) {
         cz::fd_source layer(layer_fd.get());
         applier.apply(layer, ec); // gzip, zstd or plain tar, found by its first bytes
         if (ec)
-            fmt::print(stderr, "ext4_from_layers: {}: {}: {}\n", argv[i], applier.error_context(),
-                       ec.message());
+            fmt::print(stderr, "ext4_from_layers: {}: {}: {}\n", argv[i],
+                       cz::to_string(applier.error_detail()), ec.message());
     }
     if (!ec) {
         image.finish(ec); // lays out directories, inodes, bitmaps; the image is complete

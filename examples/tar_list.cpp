@@ -74,8 +74,8 @@ int main(int argc, char** argv) {
         fmt::print("{}\n", line);
     }
     if (ec) {
-        fmt::print(stderr, "tar_list: {}: tar header at offset {}: {}\n", argv[1],
-                   archive.error_offset(), ec.message());
+        fmt::print(stderr, "tar_list: {}: {}: {}\n", argv[1], cz::to_string(archive.error_detail()),
+                   ec.message());
         return 1;
     }
 }

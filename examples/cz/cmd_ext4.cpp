@@ -114,7 +114,7 @@ int run_ext4_create(const ext4_create_options& o) {
             fd_source src(in.get());
             std::error_code ec;
             a.apply(src, ec);
-            if (ec) throw_error(ec, "{}: {}", layer, a.error_context());
+            if (ec) throw_error(ec, "{}: {}", layer, to_string(a.error_detail()));
         }
         std::error_code ec;
         f.finish(ec);

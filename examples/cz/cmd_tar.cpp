@@ -235,7 +235,7 @@ private:
 
 [[noreturn]] void report(std::error_code ec, const std::string& file, const tar::reader& r) {
     if (ec.category() == tar::tar_category())
-        throw_error(ec, "{}: tar header at offset {}", file, r.error_offset());
+        throw_error(ec, "{}: {}", file, to_string(r.error_detail()));
     throw_error(ec, "{}: at archive offset {}", file, r.offset());
 }
 

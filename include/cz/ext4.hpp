@@ -11,7 +11,7 @@
 //     for (int layer_fd : layers) {
 //         cz::fd_source layer(layer_fd);              // or any cz::byte_source (a socket...)
 //         applier.apply(layer, ec);                   // whiteouts, opaque dirs, hard links
-//         if (ec) ...;  // applier.error_context(): "layer 2: entry 'etc/passwd' at offset 1536"
+//         if (ec) ...;  // applier.error_detail(): {"layer 2: entry 'etc/passwd'", 1536}
 //     }
 //     image.finish(ec);                               // lays out the metadata; the image is done
 //

@@ -15,7 +15,7 @@
 //         if (e->is_file()) cz::copy(r, my_sink, ec);  // r reads e->size bytes, holes as zeros
 //         // or r.stored_data() + e->sparse_map to write holes yourself
 //     }
-//     // ec clear here: end of archive. Otherwise r.error_offset() is the bad header's offset.
+//     // ec clear here: end of archive. Otherwise r.error_detail() names the bad header's offset.
 //
 // An archive already in memory (a mapped file): cz::tar::reader r(bytes); r.read_view(max, ec)
 // then lends views of the archive itself, with no copy.

@@ -26,11 +26,13 @@
 #pragma once
 
 #include <cz/vsock/backend.hpp>
+#include <cz/vsock/connection.hpp>
 #include <cz/vsock/device.hpp>
 #include <cz/vsock/error.hpp>
 #include <cz/vsock/guest_memory.hpp>
 #include <cz/vsock/host.hpp>
 #include <cz/vsock/hybrid.hpp>
+#include <cz/vsock/muxer.hpp>
 #include <cz/vsock/packet.hpp>
 #include <cz/vsock/protocol.hpp>
 #include <cz/vsock/vhost_user.hpp>

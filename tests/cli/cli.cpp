@@ -123,6 +123,30 @@ TEST_SUITE("cli") {
         }
     }
 
+    TEST_CASE("a bad archive is named with the header's offset") {
+        temp_dir dir("cz-cli");
+        std::filesystem::create_directory(dir / "tree");
+        write_file(dir / "tree/a", "alpha\n");
+        auto o = run_cz(dir, "tar create --mtime 7 -o " + quote(dir / "t.tar") + " " +
+                                 quote(dir / "tree"));
+        REQUIRE(o.rc == 0);
+        // Corrupt the first header: a mode digit, so the checksum no longer matches.
+        std::string bytes = read_file(dir / "t.tar");
+        REQUIRE(bytes.size() > 1024);
+        bytes[100] = bytes[100] == '0' ? '1' : '0';
+        write_file(dir / "bad.tar", bytes);
+        o = run_cz(dir, "tar list " + quote(dir / "bad.tar"));
+        CHECK(o.rc == 1);
+        CHECK(o.err ==
+              "cz: " + (dir / "bad.tar") + ": tar header at offset 0: header checksum mismatch\n");
+        auto image = dir / "x.img";
+        o = run_cz(dir, "ext4 create " + quote(image) + " --from-tar " + quote(dir / "bad.tar"));
+        CHECK(o.rc == 1);
+        CHECK(o.err == "cz: " + (dir / "bad.tar") +
+                           ": layer 1: tar header at offset 0: header checksum mismatch\n");
+        CHECK(!std::filesystem::exists(image));
+    }
+
     TEST_CASE("commands run with their options") {
         temp_dir dir("cz-cli");
         auto o = run_cz(dir, "version");

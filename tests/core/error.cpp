@@ -27,4 +27,18 @@ TEST_CASE("throw_error names the input and position") {
     CHECK_THROWS_AS(cz::throw_if(cz::errc::too_large, "big"), cz::system_error);
 }
 
+TEST_CASE("error_info says where and what, in one form") {
+    cz::error_info none;
+    CHECK(none.empty());
+    CHECK(cz::to_string(none).empty());
+    cz::error_info header{"tar header", 1536};
+    CHECK(!header.empty());
+    CHECK(cz::to_string(header) == "tar header at offset 1536");
+    CHECK(cz::to_string(cz::error_info{"layer 2", std::nullopt}) == "layer 2");
+    CHECK(cz::to_string(cz::error_info{"", 0}) == "at offset 0");
+    CHECK(header != none);
+    header.clear();
+    CHECK(header == none);
+}
+
 }

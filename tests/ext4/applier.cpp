@@ -36,7 +36,7 @@ std::unique_ptr<built> build(const std::vector<cz::byte_buffer>& layers) {
         cz::memory_source src(l);
         a.apply(src, b->ec);
         if (b->ec) {
-            b->context = a.error_context();
+            b->context = cz::to_string(a.error_detail());
             return b;
         }
     }

@@ -38,7 +38,7 @@ std::error_code build_image(const std::string& image, const std::vector<std::str
         cz::fd_source src(fd.get());
         a.apply(src, ec);
         if (ec) {
-            if (context) *context = a.error_context();
+            if (context) *context = cz::to_string(a.error_detail());
             return ec;
         }
     }

@@ -70,7 +70,7 @@ void check_entry(const cz::tar::entry& e) {
 // How a pass ended: cleanly (no error) or with an error at a header.
 struct ending {
     std::error_code ec;
-    std::uint64_t offset = 0;
+    cz::error_info where;
     bool operator==(const ending&) const = default;
 };
 
@@ -120,7 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
         }
         if (!ec && !parsed.empty() && data_seen != parsed.back().stored_size)
             disagree(); // a clean end comes after the last entry's data
-        if (ec) parser_end = {ec, p.error_offset()};
+        if (ec) parser_end = {ec, p.error_detail()};
     }
 
     // 2. The reader over a byte source: the same entries with the same stored data, then the
@@ -145,7 +145,7 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
         }
         // (Where the data broke off, both saw the same bytes of it: the hashes agree too.)
         if (read != parsed) disagree();
-        if ((ec ? ending{ec, r.error_offset()} : ending{}) != parser_end) disagree();
+        if ((ec ? ending{ec, r.error_detail()} : ending{}) != parser_end) disagree();
     }
 
     // 3. The reader over memory, with views of the logical content (sparse holes included, the
@@ -173,7 +173,7 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
             if (total < (64u << 10) && total != e->size) disagree(); // all of it, when short
         }
         if (index != parsed.size()) disagree();
-        if ((ec ? ending{ec, r.error_offset()} : ending{}) != parser_end) disagree();
+        if ((ec ? ending{ec, r.error_detail()} : ending{}) != parser_end) disagree();
     }
     return 0;
 }

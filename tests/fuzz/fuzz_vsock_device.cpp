@@ -103,6 +103,15 @@ void fuzz_rings(const unsigned char* data, std::size_t size) {
             if (s & 4) mux.consume_tx(id, mux.pending_tx(id).size());
             if ((s & 8) && round == 7) mux.close_send(id);
             if ((s & 16) && round == 11) mux.reset(id);
+            // A live connection is never killed (killing forgets it at once), its half-closes
+            // hold no more than they say, and a closed host side takes no bytes.
+            if (const cz::vsock::connection* c = mux.lookup(id)) {
+                CZ_FUZZ_ASSERT(c->state() != cz::vsock::connection_state::killed);
+                CZ_FUZZ_ASSERT((c->peer_shutdown() & ~3u) == 0);
+                if (c->host_send_closed()) CZ_FUZZ_ASSERT(mux.send_space(id) == 0);
+                if (c->state() == cz::vsock::connection_state::peer_closed)
+                    CZ_FUZZ_ASSERT(c->peer_shutdown() == 3u && c->has_deadline());
+            }
         }
         now += std::chrono::milliseconds(700);
         mux.tick(now);

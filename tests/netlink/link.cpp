@@ -87,9 +87,9 @@ TEST_CASE("links: dummy devices, as far as the kernel has the driver") {
             // No dummy driver in this kernel: iproute2 must fail too, and cz must say why.
             ensure(ec == std::errc::operation_not_supported, "dummy: " + ec.message());
             ensure(ip_status != 0, "ip created a dummy device cz could not");
-            ensure(!c.s.last_error().message.empty(), "the kernel's message is kept");
+            ensure(!c.s.error_detail().message.empty(), "the kernel's message is kept");
             throw netns::skipped("kernel has no dummy driver (cz and ip agree): " +
-                                 c.s.last_error().message);
+                                 c.s.error_detail().message);
         }
         ensure(ip_status == 0, "ip could not create a dummy device cz could");
         ensure(nl::get_link(c.s, "cz-dummy").kind == "dummy", "kind");

@@ -55,7 +55,7 @@ inline read_result read_archive(cz::source_ref src, cz::tar::parser_options opt 
         out.members.push_back(std::move(m));
         if (out.ec) break;
     }
-    out.error_offset = r.error_offset();
+    if (out.ec) out.error_offset = r.error_detail().offset.value_or(~0ull);
     return out;
 }
 

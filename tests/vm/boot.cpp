@@ -413,7 +413,7 @@ TEST_CASE("failures: guest panic, QEMU killed from outside, a guest that never f
         std::error_code ec;
         vm.start(ec);
         CHECK(ec == errc::vmm_start_failed);
-        CHECK(contains(vm.vmm_message(), "qemu"));
+        CHECK(contains(vm.error_detail().message, "qemu"));
         CHECK(vm.wait(ec).reason == exit_reason::vmm_error);
         CHECK(ec == errc::not_running);
         fs::remove_all(dir);

@@ -76,11 +76,12 @@ TEST_CASE("config: validation names the bad field") {
     temp_dir t;
     std::ofstream(t.path / "k") << "kernel";
     config cfg;
-    std::string what;
+    cz::error_info what;
     std::error_code ec;
     validate(cfg, what, ec);
     CHECK(ec == errc::invalid_config);
-    CHECK(what == "no kernel given");
+    CHECK(what.message == "no kernel given");
+    CHECK(!what.offset);
     cfg.kernel = t.path / "k";
     ec.clear();
     validate(cfg, what, ec);
@@ -93,7 +94,7 @@ TEST_CASE("config: validation names the bad field") {
     cfg.disks.push_back({t.path / "missing.img"});
     validate(cfg, what, ec);
     CHECK(ec == errc::invalid_config);
-    CHECK(what.find("missing.img") != std::string::npos);
+    CHECK(what.message.find("missing.img") != std::string::npos);
     cfg.disks.clear();
     ec.clear();
     // The vsock device is on by default, with CID 3; 0..2 and -1 are not guest CIDs.
@@ -102,7 +103,7 @@ TEST_CASE("config: validation names the bad field") {
     cfg.vsock->guest_cid = 2;
     validate(cfg, what, ec);
     CHECK(ec == errc::invalid_config);
-    CHECK(what.find("vsock") != std::string::npos);
+    CHECK(what.message.find("vsock") != std::string::npos);
     ec.clear();
     cfg.vsock->guest_cid = 0xffffffffu;
     validate(cfg, what, ec);

@@ -27,7 +27,7 @@ namespace cz::vm::test {
 class fake_machine {
 public:
     struct script {
-        // start() fails with this, and vmm_message() says `vmm_message`.
+        // start() fails with this, and error_detail() says `vmm_message`.
         std::error_code start_error;
         std::string vmm_message;
         // What the guest writes to its console; console() has it once started.
@@ -61,7 +61,7 @@ public:
         if (script_.start_error) {
             state_ = state::start_failed;
             ec = script_.start_error;
-            vmm_message_ = script_.vmm_message;
+            detail_.message = script_.vmm_message;
             return;
         }
         state_ = state::running;
@@ -135,7 +135,7 @@ public:
     bool running() const noexcept { return state_ == state::running; }
     const std::filesystem::path& state_dir() const noexcept { return state_dir_; }
     const std::string& console() const noexcept { return console_; }
-    const std::string& vmm_message() const noexcept { return vmm_message_; }
+    const cz::error_info& error_detail() const noexcept { return detail_; }
 
 private:
     enum class state { created, start_failed, running, ended };
@@ -190,7 +190,7 @@ private:
     state state_ = state::created;
     std::filesystem::path state_dir_;
     std::string console_;
-    std::string vmm_message_;
+    cz::error_info detail_;
     exit_status status_;
     std::vector<handler_type> waiters_;
     std::vector<std::string> calls_;

@@ -24,11 +24,11 @@ namespace {
 // its expressions does not.
 static_assert(machine<fake_machine>);
 static_assert(machine<qemu_vm>);
-struct without_vmm_message : fake_machine {
+struct without_error_detail : fake_machine {
     using fake_machine::fake_machine;
-    void vmm_message() const = delete;
+    void error_detail() const = delete;
 };
-static_assert(!machine<without_vmm_message>);
+static_assert(!machine<without_error_detail>);
 static_assert(!machine<int>);
 
 using calls = std::vector<std::string>;

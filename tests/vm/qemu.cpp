@@ -63,7 +63,7 @@ TEST_CASE("qemu: cz's vsock device as a device hook: a backend listening, QEMU's
         device_context missing(ctx, t.path / "no-such-dir");
         CHECK(hook(missing).empty());
         CHECK(missing.error());
-        CHECK(missing.message().starts_with("vsock device: "));
+        CHECK(missing.error_detail().message.starts_with("vsock device: "));
         CHECK(missing.exit_handlers().empty());
     }
 }
@@ -96,7 +96,7 @@ TEST_CASE("qemu: device hooks run after the vsock device, in order; one that fai
     std::error_code ec;
     vm.start(ec);
     CHECK(ec == std::errc::device_or_resource_busy);
-    CHECK(vm.vmm_message() == "second device: busy");
+    CHECK(vm.error_detail().message == "second device: busy");
     CHECK(ran == std::vector<std::string>{"first", "second"});
     CHECK(first_closed);
     CHECK_FALSE(vm.running());
@@ -120,7 +120,7 @@ TEST_CASE("qemu: QEMU not found: start fails naming the binary, the devices are 
     std::error_code ec;
     vm.start(ec);
     CHECK(ec == errc::vmm_not_found);
-    CHECK(vm.vmm_message() == qemu.binary + ": not found");
+    CHECK(vm.error_detail().message == qemu.binary + ": not found");
     CHECK(closed);
     CHECK(no_vm_dirs(cfg.root));
 }

@@ -231,7 +231,7 @@ TEST_CASE("qmp client: handshake, commands with ids, events between replies, err
     CHECK(!ec1);
     CHECK(r1["status"] == "running");
     CHECK(ec2 == errc::qmp_command_failed);
-    CHECK(qmp.last_error() == "CommandNotFound: The command bogus has not been found");
+    CHECK(qmp.error_detail().message == "CommandNotFound: The command bogus has not been found");
     CHECK(events == std::vector<std::string>{"RESUME", "STOP"});
 
     // A command waiting when QEMU goes away fails with qmp_closed; run() ends cleanly.
@@ -273,7 +273,7 @@ TEST_CASE("qmp client: a peer that is not QMP fails the handshake") {
     qmp.async_handshake([&](std::error_code e) { ec = e; });
     f.ctx.run();
     CHECK(ec == errc::qmp_handshake_failed);
-    CHECK(qmp.last_error() == "GenericError: no");
+    CHECK(qmp.error_detail().message == "GenericError: no");
 }
 
 } // TEST_SUITE

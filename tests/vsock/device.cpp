@@ -260,6 +260,81 @@ TEST_CASE("device: guest SHUTDOWN with undelivered data waits, then times out") 
     CHECK(ev.back().ec == errc::connection_reset);
 }
 
+TEST_CASE("device: a hostile guest: data before connect, RST twice, SHUTDOWN with data on a "
+          "host-initiated connection") {
+    device dev;
+    guest_driver g(dev);
+    auto& mux = dev.connections();
+    SUBCASE("data and credit messages for no connection get an RST each, and nothing else") {
+        g.send(g.hdr(op::rw, 5000, 1000).len(10), pattern(10));
+        g.send(g.hdr(op::credit_request, 5000, 1000));
+        g.send(g.hdr(op::shutdown, 5000, 1000).flags(shutdown_send));
+        CHECK(events(dev).empty());
+        CHECK(mux.connection_count() == 0);
+        auto rx = g.receive();
+        REQUIRE(rx.size() == 3);
+        for (auto& p : rx) {
+            CHECK(p.h.op() == op::rst);
+            CHECK(p.h.dst_port() == 5000);
+            CHECK(p.h.src_port() == 1000);
+        }
+    }
+    SUBCASE("a second RST is ignored: no event, no answer") {
+        auto id = guest_connect(dev, g);
+        g.send(g.hdr(op::rst, 5000, 1000));
+        auto ev = events(dev);
+        REQUIRE(ev.size() == 1);
+        CHECK(ev[0].id == id);
+        CHECK(ev[0].ec == errc::connection_reset);
+        auto dropped = mux.stats().dropped_packets;
+        g.send(g.hdr(op::rst, 5000, 1000));
+        CHECK(events(dev).empty());
+        CHECK(g.receive().empty());
+        CHECK(mux.stats().dropped_packets == dropped);
+        CHECK(mux.lookup(id) == nullptr);
+    }
+    SUBCASE("data before the host accepted resets the connection") {
+        g.send(g.hdr(op::request, 5000, 1000));
+        auto ev = events(dev);
+        REQUIRE(ev.size() == 1);
+        REQUIRE(mux.lookup(ev[0].id) != nullptr);
+        CHECK(mux.lookup(ev[0].id)->state() == connection_state::peer_init);
+        g.send(g.hdr(op::rw, 5000, 1000).len(10), pattern(10));
+        ev = events(dev);
+        REQUIRE(ev.size() == 1);
+        CHECK(ev[0].kind == event_kind::closed);
+        CHECK(ev[0].ec == errc::connection_reset);
+        auto rx = g.receive();
+        REQUIRE(rx.size() == 1);
+        CHECK(rx[0].h.op() == op::rst);
+    }
+    SUBCASE("SHUTDOWN with data waiting times out on a host-initiated connection too") {
+        std::error_code ec;
+        auto id = mux.connect(1024, ec);
+        auto t0 = muxer::clock::now();
+        mux.tick(t0); // the REQUEST timeout starts
+        auto rx = g.receive();
+        REQUIRE(rx.size() == 1);
+        std::uint32_t local = rx[0].h.src_port();
+        g.send(g.hdr(op::response, 1024, local));
+        g.send(g.hdr(op::rw, 1024, local).len(10), pattern(10));
+        g.send(g.hdr(op::shutdown, 1024, local).flags(shutdown_rcv | shutdown_send));
+        REQUIRE(mux.lookup(id) != nullptr);
+        CHECK(mux.lookup(id)->state() == connection_state::peer_closed);
+        events(dev);
+        mux.tick(t0 + std::chrono::seconds(3)); // the shutdown timeout starts
+        CHECK(events(dev).empty());
+        mux.tick(t0 + std::chrono::seconds(6));
+        auto ev = events(dev);
+        REQUIRE(ev.size() == 1);
+        CHECK(ev[0].kind == event_kind::closed);
+        CHECK(ev[0].ec == errc::connection_reset);
+        rx = g.receive();
+        REQUIRE(rx.size() == 1);
+        CHECK(rx[0].h.op() == op::rst);
+    }
+}
+
 TEST_CASE("device: malformed, misaddressed and unknown packets") {
     device dev;
     guest_driver g(dev);
@@ -433,6 +508,47 @@ TEST_CASE("device: reset_all closes every connection with the reason") {
     CHECK(g.receive().empty());
 }
 
+TEST_CASE("device: send_buffer fills the host->guest buffer in place, across its wrap") {
+    device_config cfg;
+    cfg.rx_buffer_limit = 10000;
+    device dev(cfg);
+    guest_driver g(dev);
+    auto& mux = dev.connections();
+    auto id = guest_connect(dev, g);
+    auto data = pattern(14000, 3);
+    std::size_t filled = 0;
+    auto fill = [&](std::size_t want) {
+        cz::mutable_bytes space = mux.send_buffer(id);
+        std::size_t n = std::min(want, space.size());
+        std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(filled), n, space.begin());
+        mux.commit_send(id, n);
+        filled += n;
+        return space.size();
+    };
+    CHECK(fill(7000) == 10000); // an empty buffer: all of it
+    // The guest has room for 4000 bytes: the buffer keeps 3000 at [4000, 7000).
+    g.buf_alloc = 4000;
+    g.send(g.hdr(op::credit_update, 5000, 1000));
+    cz::byte_buffer received;
+    for (auto& p : g.receive())
+        if (p.h.op() == op::rw) received.insert(received.end(), p.payload.begin(), p.payload.end());
+    CHECK(received.size() == 4000);
+    CHECK(fill(3000) == 3000); // up to the end of the buffer
+    CHECK(fill(4000) == 4000); // wrapped: up to the unread part
+    CHECK(mux.send_buffer(id).empty());
+    CHECK(mux.send_space(id) == 0);
+    g.buf_alloc = 1 << 20;
+    g.fwd_cnt = 4000;
+    g.send(g.hdr(op::credit_update, 5000, 1000));
+    for (auto& p : g.receive())
+        if (p.h.op() == op::rw) received.insert(received.end(), p.payload.begin(), p.payload.end());
+    CHECK(received == data);
+    // A host EOF or a guest that will read no more: no buffer to fill.
+    mux.close_send(id);
+    CHECK(mux.send_buffer(id).empty());
+    CHECK(mux.send_buffer(id + 100).empty());
+}
+
 TEST_CASE("device: host-side buffering is bounded") {
     device_config cfg;
     cfg.rx_buffer_limit = 10000;
@@ -457,5 +573,4 @@ TEST_CASE("device: host-side buffering is bounded") {
     REQUIRE(ev.size() == 1);
     CHECK(ev[0].kind == event_kind::rx_space);
 }
-
 }

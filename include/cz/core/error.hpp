@@ -7,15 +7,20 @@
 //     std::size_t f(args, std::error_code& ec);   // never throws for input errors
 //     std::size_t f(args);                        // throws cz::system_error
 //
-// An error_code cannot say *where* a failure happened, so the throwing layer and the CLI wrap it
-// in cz::system_error with a context string such as
-// "layer sha256:ab12..: tar header at offset 1536" (see cz::throw_error).
+// An error_code cannot say *where* a failure happened or give the input's own words for it, so
+// every stateful object that can fail (a parser, an applier, a session, a VM) keeps that for its
+// last failure as a cz::error_info, returned by `error_detail()`, and a function that validates
+// fills one passed in beside its error_code. The throwing layer and the CLI put it into
+// cz::system_error's context: "layer sha256:ab12..: tar header at offset 1536" (cz::throw_error,
+// cz::to_string(error_info)).
 #pragma once
 
 #include <cz/core/config.hpp>
 
 #include <fmt/format.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -46,6 +51,28 @@ CZ_DECL const std::error_category& core_category() noexcept;
 
 inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), core_category()};
+}
+
+// Where and what, beside an error_code: `message` names what failed in the input's terms
+// ("layer 2: entry 'etc/passwd'", "tar header", the kernel's extended-ACK text, QEMU's error);
+// `offset` is the byte offset in that input, where one applies. Either may be absent.
+struct error_info {
+    std::string message;
+    std::optional<std::uint64_t> offset;
+
+    bool empty() const noexcept { return message.empty() && !offset; }
+    void clear() noexcept {
+        message.clear();
+        offset.reset();
+    }
+    friend bool operator==(const error_info&, const error_info&) = default;
+};
+
+// "<message> at offset <offset>", or the part that is there ("" when empty).
+inline std::string to_string(const error_info& info) {
+    if (!info.offset) return info.message;
+    if (info.message.empty()) return fmt::format("at offset {}", *info.offset);
+    return fmt::format("{} at offset {}", info.message, *info.offset);
 }
 
 // std::system_error with the context prepended: "what: message".

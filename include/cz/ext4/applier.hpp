@@ -53,16 +53,16 @@ public:
     explicit layer_applier(formatter& f, apply_options options = {}) : f_(&f), opt_(options) {}
 
     // Applies one layer (compression detected from its first bytes). On error the formatter
-    // may hold a partial layer; error_context() says which layer, entry and offset failed.
+    // may hold a partial layer; error_detail() says which layer, entry and offset failed.
     CZ_DECL void apply(source_ref layer, std::error_code& ec);
     void apply(source_ref layer) {
         std::error_code ec;
         apply(layer, ec);
-        throw_if(ec, context_);
+        throw_if(ec, to_string(detail_));
     }
 
-    // "layer 2: entry 'etc/passwd' at offset 1536"
-    const std::string& error_context() const noexcept { return context_; }
+    // {"layer 2: entry 'etc/passwd'", 1536}: to_string() gives "... at offset 1536".
+    const error_info& error_detail() const noexcept { return detail_; }
     // Layers applied so far.
     std::size_t layers() const noexcept { return layer_; }
 
@@ -71,7 +71,7 @@ private:
     formatter* f_;
     apply_options opt_;
     std::size_t layer_ = 0;
-    std::string context_;
+    error_info detail_;
     // Dirents (parent node, name) this layer created or replaced, and directories on the path
     // of this layer's entries: what a whiteout or opaque marker must not remove.
     std::unordered_set<std::string> created_;

@@ -57,7 +57,7 @@ CZ_DECL asio::ip::address_v4 broadcast_for(const asio::ip::address_v4& a,
 CZ_DECL bool parse_address(const message& m, address_info& out, std::error_code& ec);
 
 // ip address add: EEXIST if the address is already there, EINVAL for a bad prefix, ENODEV for a
-// missing link — each with the kernel's message in session::last_error().
+// missing link — each with the kernel's message in session::error_detail().
 CZ_DECL void add_address(session& s, const address_spec& spec, std::error_code& ec);
 CZ_DECL void add_address(session& s, const address_spec& spec);
 // ip address del: EADDRNOTAVAIL if there is no such address.

@@ -4,8 +4,9 @@
 //   - the kernel refused a request: NLMSG_ERROR carries a negative errno, reported as a
 //     std::system_category() code (`ec == std::errc::file_exists`), and, when the kernel sends an
 //     extended ACK, a human-readable message ("ipv4: Address already assigned."). The message
-//     does not fit in an error_code, so it travels in cz::netlink::kernel_error (session keeps the
-//     last one; the throwing overloads put it into cz::system_error's text);
+//     does not fit in an error_code, so it travels in cz::netlink::kernel_error as parsed, and
+//     session::error_detail() keeps it as a cz::error_info (the message and the offset in the
+//     request the kernel pointed at); the throwing overloads put it into cz::system_error's text;
 //   - the bytes the kernel sent are not what netlink promises: cz::netlink::errc.
 #pragma once
 

@@ -12,7 +12,7 @@
 // dump on this socket (EBUSY): discard such a session and open a new one.
 //
 // The socket has NETLINK_EXT_ACK on, so a refused request comes with the kernel's message:
-// last_error() keeps it next to the errno until the next request.
+// error_detail() keeps it (cz::error_info: text, offset in the request) until the next request.
 #pragma once
 
 #include <cz/core/config.hpp>
@@ -74,8 +74,9 @@ public:
     // Whether the last dump had NLM_F_DUMP_INTR set on some message (the caller should retry).
     bool interrupted() const noexcept { return reader_.interrupted(); }
 
-    // The kernel's answer to the last request: errno (clear on success) and extended ACK.
-    const kernel_error& last_error() const noexcept { return last_error_; }
+    // When the kernel refused the last request: its extended ACK's message and the offset in the
+    // request it pointed at (NLMSGERR_ATTR_OFFS), where it sent them. Empty otherwise.
+    const error_info& error_detail() const noexcept { return error_detail_; }
 
     // Replies skipped so far in the last request as leftovers of earlier ones.
     std::size_t stray_messages() const noexcept { return reader_.stray(); }
@@ -96,7 +97,7 @@ private:
     std::uint32_t port_ = 0;
     std::uint32_t next_seq_ = 1;
     reply_reader reader_;
-    kernel_error last_error_;
+    error_info error_detail_;
     byte_buffer receive_buffer_;
     std::vector<message> batch_;
 };

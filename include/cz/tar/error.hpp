@@ -1,7 +1,7 @@
 // cz/tar/error.hpp — the errors of the tar module (cz::tar::errc, category "cz.tar").
 //
 // Every error the reader reports comes with the byte offset of the header it concerns
-// (parser::error_offset(), or the context string of the throwing overloads).
+// (parser::error_detail(), or the context string of the throwing overloads).
 #pragma once
 
 #include <cz/core/error.hpp>

@@ -85,7 +85,7 @@ public:
 
     // Consumes bytes from `input` up to and including the next event. Returns how many it
     // consumed; ec is errc::need_more when it consumed everything without reaching an event, or
-    // a fatal error (then error_offset() says which header, and every later call fails the same).
+    // a fatal error (then error_detail() says which header, and every later call fails the same).
     CZ_DECL std::size_t feed(bytes_view input, std::error_code& ec);
 
     // The input has ended. Clean when the parser is between entries; errc::truncated otherwise.
@@ -102,8 +102,8 @@ public:
     std::uint64_t data_remaining() const noexcept { return data_remaining_; }
     // Archive bytes consumed so far.
     std::uint64_t offset() const noexcept { return offset_; }
-    // The offset of the header block an error concerns.
-    std::uint64_t error_offset() const noexcept { return error_offset_; }
+    // After a fatal error: "tar header" and the offset of the header block it concerns.
+    const error_info& error_detail() const noexcept { return error_detail_; }
     bool ended() const noexcept { return state_ == state::ended; }
 
 private:
@@ -130,7 +130,7 @@ private:
     std::uint64_t data_remaining_ = 0;
     std::uint64_t skip_ = 0;
     std::uint64_t offset_ = 0;
-    std::uint64_t error_offset_ = 0;
+    error_info error_detail_;
     std::error_code error_;
 
     // A header block assembled across feed() calls.

@@ -39,7 +39,7 @@ public:
     reader& operator=(reader&&) noexcept;
 
     // Moves to the next entry, skipping what is left of the current one. Returns nullptr at the
-    // end of the archive (ec clear) or on error (ec set; error_offset() says where).
+    // end of the archive (ec clear) or on error (ec set; error_detail() says where).
     CZ_DECL const entry* next(std::error_code& ec);
     // Throws cz::system_error("tar header at offset N: <why>") on error.
     CZ_DECL const entry* next();
@@ -73,9 +73,10 @@ public:
     };
     stored_source stored_data() noexcept { return stored_source(*this); }
 
-    // Archive bytes consumed so far, and the offset of the header an error concerns.
+    // Archive bytes consumed so far. After an error: the header it concerns (as
+    // parser::error_detail), or "tar stream" and the offset where the source failed.
     std::uint64_t offset() const noexcept { return parser_.offset(); }
-    std::uint64_t error_offset() const noexcept { return parser_.error_offset(); }
+    const error_info& error_detail() const noexcept { return detail_; }
 
 private:
     bool refill(std::error_code& ec);
@@ -91,6 +92,7 @@ private:
     bool ended_ = false;
     bool in_entry_ = false;
     std::error_code error_;
+    error_info detail_;
     // Logical position in a sparse entry and the map segment it is in or before.
     std::uint64_t pos_ = 0;
     std::size_t segment_ = 0;

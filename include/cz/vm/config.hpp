@@ -88,8 +88,8 @@ struct config {
 };
 
 // Checks a configuration: a kernel that exists, 1..255 CPUs, 16 MiB..1 TiB of memory, disks that
-// exist. Fails with errc::invalid_config; `what` says which field.
-CZ_DECL void validate(const config& cfg, std::string& what, std::error_code& ec);
+// exist. Fails with errc::invalid_config; `detail` says which field and why.
+CZ_DECL void validate(const config& cfg, error_info& detail, std::error_code& ec);
 
 // A memory size to MiB, by cz's one size grammar (cz/core/size.hpp: "512M", "1.5G", "2GiB"), where
 // a number without a unit counts MiB as QEMU's -m does ("1024"). errc::bad_syntax on anything

@@ -31,7 +31,7 @@ enum class errc {
     qmp_message_too_long,
     // A QMP peer did not start with the greeting, or answered qmp_capabilities with an error.
     qmp_handshake_failed,
-    // QEMU answered a QMP command with {"error": ...}; the text is in the client's last_error().
+    // QEMU answered a QMP command with {"error": ...}; the text is in the client's error_detail().
     qmp_command_failed,
     // The QMP connection closed (QEMU exited) while a command was waiting for its reply.
     qmp_closed,

@@ -9,18 +9,18 @@
 //
 // A machine (m: M, cm: const M, ec: std::error_code&, o: stop_options, d: milliseconds):
 //
-// | expression           | type          | meaning                                         |
-// |----------------------|---------------|-------------------------------------------------|
-// | `m.start(ec)`        | void          | boots; returns once the VMM is controllable     |
-// | `m.wait(ec)`         | exit_status   | blocks until the VM ended; state dir removed    |
-// | `m.wait_for(d, ec)`  | exit_status   | as wait, at most d; then stops it: timed_out    |
-// | `m.stop(o, ec)`      | exit_status   | power button, quit, kill (each after a timeout) |
-// | `m.async_wait(h)`    | per token     | as wait: void(error_code, exit_status)          |
-// | `m.async_stop(o, h)` | per token     | as stop: void(error_code, exit_status)          |
-// | `cm.running()`       | bool          | started and not yet ended                       |
-// | `cm.state_dir()`     | const path&   | <root>/vms/<id>/ while it runs                  |
-// | `cm.console()`       | const string& | console output so far                           |
-// | `cm.vmm_message()`   | const string& | why start() failed, in the VMM's words          |
+// | expression           | type              | meaning                                         |
+// |----------------------|-------------------|-------------------------------------------------|
+// | `m.start(ec)`        | void              | boots; returns once the VMM is controllable     |
+// | `m.wait(ec)`         | exit_status       | blocks until the VM ended; state dir removed    |
+// | `m.wait_for(d, ec)`  | exit_status       | as wait, at most d; then stops it: timed_out    |
+// | `m.stop(o, ec)`      | exit_status       | power button, quit, kill (each after a timeout) |
+// | `m.async_wait(h)`    | per token         | as wait: void(error_code, exit_status)          |
+// | `m.async_stop(o, h)` | per token         | as stop: void(error_code, exit_status)          |
+// | `cm.running()`       | bool              | started and not yet ended                       |
+// | `cm.state_dir()`     | const path&       | <root>/vms/<id>/ while it runs                  |
+// | `cm.console()`       | const string&     | console output so far                           |
+// | `cm.error_detail()`  | const error_info& | why start() failed, in the VMM's words          |
 //
 // Errors: wait, wait_for and stop on a machine never started fail with errc::not_running; start
 // on one already started with errc::already_started; wait_for past its limit with
@@ -93,7 +93,7 @@ concept machine =
         { cm.running() } -> std::same_as<bool>;
         { cm.state_dir() } -> std::convertible_to<const std::filesystem::path&>;
         { cm.console() } -> std::convertible_to<const std::string&>;
-        { cm.vmm_message() } -> std::convertible_to<const std::string&>;
+        { cm.error_detail() } -> std::convertible_to<const cz::error_info&>;
     };
 
 } // namespace cz::vm

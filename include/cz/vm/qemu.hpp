@@ -75,16 +75,17 @@ public:
     // `f` runs once QEMU has exited, or when start() fails after the hook ran: a device cz serves
     // closes its sockets there. What `f` holds lives as long as the qemu_vm.
     void on_exit(std::function<void()> f) { exit_handlers_.push_back(std::move(f)); }
-    // The device cannot be attached: start() fails with `ec`, and vmm_message() is `message`.
+    // The device cannot be attached: start() fails with `ec`, and the VM's error_detail() is
+    // `message`.
     void fail(std::error_code ec, std::string message) {
         error_ = ec;
-        message_ = std::move(message);
+        detail_.message = std::move(message);
     }
 
     const std::vector<int>& passed_fds() const noexcept { return fds_; }
     std::vector<std::function<void()>>& exit_handlers() noexcept { return exit_handlers_; }
     std::error_code error() const noexcept { return error_; }
-    const std::string& message() const noexcept { return message_; }
+    const error_info& error_detail() const noexcept { return detail_; }
 
 private:
     asio::io_context& ctx_;
@@ -92,7 +93,7 @@ private:
     std::vector<int> fds_;
     std::vector<std::function<void()>> exit_handlers_;
     std::error_code error_;
-    std::string message_;
+    error_info detail_;
 };
 
 // A device added to a QEMU VM: called once, at start, after the state directory exists and
@@ -213,8 +214,9 @@ public:
     CZ_DECL ::cz::vsock::host vsock_host() const;
     // The hybrid socket behind vsock_host() (<state dir>/vsock.sock); empty without a device.
     CZ_DECL std::filesystem::path vsock_socket() const;
-    // What start() failed with, in QEMU's words (its stderr) or a device hook's, when it did.
-    CZ_DECL const std::string& vmm_message() const noexcept;
+    // What start() failed with, in QEMU's words (its stderr), a device hook's or validate()'s,
+    // when it did.
+    CZ_DECL const error_info& error_detail() const noexcept;
 
 private:
     CZ_DECL asio::any_io_executor executor() const;

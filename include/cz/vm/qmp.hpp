@@ -93,7 +93,7 @@ public:
 
     // Executes a command with optional arguments (a JSON object or null). Needs async_run()
     // running. Completion: void(std::error_code, nlohmann::json) with the "return" value;
-    // errc::qmp_command_failed when QEMU answers with an error (see last_error()).
+    // errc::qmp_command_failed when QEMU answers with an error (see error_detail()).
     template <class CompletionToken>
     auto async_execute(std::string command, nlohmann::json arguments, CompletionToken&& token) {
         return detail::spawn_operation(get_executor(),
@@ -103,8 +103,8 @@ public:
 
     // The greeting's "QMP" object, once the handshake is done.
     const nlohmann::json& greeting() const noexcept { return greeting_; }
-    // "class: description" of the last error reply.
-    const std::string& last_error() const noexcept { return last_error_; }
+    // The last error reply, "class: description", as the message.
+    const error_info& error_detail() const noexcept { return error_detail_; }
     // Whether the connection has ended (or was never up).
     bool closed() const noexcept { return closed_; }
 
@@ -132,7 +132,7 @@ private:
     socket_type socket_;
     std::string buffer_;
     nlohmann::json greeting_;
-    std::string last_error_;
+    error_info error_detail_;
     std::function<void(const qmp_message&)> on_event_;
     std::map<std::uint64_t, pending*> pending_;
     std::uint64_t next_id_ = 1;

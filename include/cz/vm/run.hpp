@@ -56,7 +56,7 @@ run_result run_machine(Machine& m, const run_options& opts, std::error_code& ec)
     r.started = !ec;
     if (!r.started) {
         r.status.reason = exit_reason::vmm_error;
-        r.status.message = m.vmm_message();
+        r.status.message = to_string(m.error_detail());
     } else if (opts.timeout.count() > 0) {
         r.status = m.wait_for(opts.timeout, ec);
         if (ec == errc::timed_out) {

@@ -26,6 +26,7 @@
 #include <asio/steady_timer.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -61,6 +62,8 @@ public:
     CZ_DECL void stop();
 
     class device& device() noexcept { return device_; }
+    // The io_context's executor: every member is used on it (post there to read stats()).
+    asio::io_context::executor_type get_executor() noexcept { return io_.get_executor(); }
     const backend_config& config() const noexcept { return cfg_; }
     bool frontend_connected() const noexcept { return frontend_.is_open(); }
     std::size_t host_streams() const noexcept { return hybrid_.stream_count(); }
@@ -68,7 +71,8 @@ public:
     struct statistics {
         std::uint64_t frontends = 0;         // vhost-user connections accepted
         std::uint64_t messages = 0;          // vhost-user messages handled
-        std::uint64_t kicks = 0;             // guest notifications
+        std::uint64_t kicks = 0;             // guest notifications (kick eventfd reads)
+        std::uint64_t interrupts = 0;        // used-buffer notifications (call eventfd writes)
         std::error_code last_frontend_error; // why the last frontend was dropped
     };
     const statistics& stats() const noexcept { return stats_; }
@@ -85,6 +89,7 @@ private:
     CZ_DECL void schedule_service();
     CZ_DECL void drain_events();
     CZ_DECL void signal(std::uint32_t ring);
+    CZ_DECL void flush_tx_signal();
     CZ_DECL void arm_ticker();
 
     asio::io_context& io_;
@@ -97,6 +102,13 @@ private:
     std::array<std::optional<asio::posix::stream_descriptor>, vhost_user::ring_count> kicks_;
     std::uint64_t watched_generation_ = ~0ull;
     asio::steady_timer ticker_;
+    // TX completions the guest asked to hear about but was not told yet (see service()), how many
+    // chains that covers, and the timer that tells it at the latest.
+    static constexpr std::chrono::milliseconds tx_signal_delay{10};
+    bool tx_signal_pending_ = false;
+    std::uint64_t tx_signalled_chains_ = 0;
+    asio::steady_timer tx_signal_timer_;
+    bool tx_signal_timer_armed_ = false;
     // The message being received: header, payload and the fds that came with it.
     std::vector<std::byte> rbuf_;
     std::size_t rlen_ = 0;

@@ -1,234 +1,22 @@
-// cz/vsock/device.hpp — the virtio-vsock device: connection state machine and credit flow.
+// cz/vsock/device.hpp — the virtio-vsock device: guest memory, the RX and TX virtqueues, and the
+// muxer (muxer.hpp) that their packets go to and come from.
 //
-// Primer (virtio 1.2 §5.10 "Socket Device"). The guest sends packets on the TX queue and gives
-// the device empty buffers on the RX queue to fill. A connection is the 4-tuple (guest cid:port,
-// host cid 2:port):
-//
-//   REQUEST  ->  RESPONSE           connection set up (either side may request)
-//   REQUEST  ->  RST                refused
-//   RW                              payload; allowed only within the receiver's credit
-//   SHUTDOWN(flags)                 RCV=1: sender will receive no more; SEND=2: will send no more.
-//                                   Flags are sticky. A clean close is SHUTDOWN(RCV|SEND), then
-//                                   an RST from the peer (or one of our own after a timeout).
-//   RST                             connection gone; never answered with an RST
-//
-// Credit: each side advertises in every packet `buf_alloc` (its receive buffer for this
-// connection) and `fwd_cnt` (free-running count of bytes it has consumed). A sender may have at
-// most `peer_buf_alloc - (sent - peer_fwd_cnt)` bytes in flight (u32 wrapping arithmetic). With no
-// credit it sends CREDIT_REQUEST; the receiver answers with CREDIT_UPDATE, and sends one
-// unprompted when it has freed enough space.
-//
-// Here, guest->host bytes wait in a per-connection buffer of `buf_alloc` bytes until the host
-// side has written them to its socket; a guest that sends beyond its credit is reset (credit makes
-// overflow impossible for a correct guest, as in Firecracker). Host->guest bytes wait in a
-// per-connection buffer of `rx_buffer_limit` bytes, from which RX packets are built within the
-// guest's credit. So memory per VM is bounded by max_connections × (buf_alloc + rx_buffer_limit).
-//
-// `muxer` is the state machine alone: no I/O, no clock of its own, driven by guest packets, host
-// calls and `tick(now)`; it reports what the host side must do as events (poll_event). `device`
-// adds the two virtqueues (rx 0, tx 1; the event queue stays in QEMU) over guest memory.
-// Where the spec is silent this follows Firecracker: host-initiated local ports are allocated
-// round-robin in [2^30, 2^31), REQUEST and SHUTDOWN time out after 2 s, at most 1023 connections.
-// Unlike Firecracker, a host EOF is sent as SHUTDOWN(SEND) only (a real half-close), and a guest
-// SHUTDOWN(SEND) becomes shutdown(SHUT_WR) on the host socket once its data is written.
+// The device serves two of the three queues of virtio 1.2 §5.10: rx (0), where the guest posts
+// empty buffers for packets to it, and tx (1), where it posts its packets. The event queue (2)
+// stays in QEMU. Each pass over a queue is bounded (see work_left), so a guest cannot hold the
+// caller's thread.
 #pragma once
 
-#include <cz/core/bytes.hpp>
 #include <cz/core/config.hpp>
 #include <cz/vsock/error.hpp>
 #include <cz/vsock/guest_memory.hpp>
-#include <cz/vsock/packet.hpp>
+#include <cz/vsock/muxer.hpp>
 #include <cz/vsock/virtqueue.hpp>
 
-#include <chrono>
-#include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <optional>
 #include <system_error>
-#include <unordered_map>
-#include <vector>
 
 namespace cz::vsock {
-
-// Identifies one connection for its whole life; never reused within a muxer.
-using connection_id = std::uint64_t;
-
-struct device_config {
-    std::uint64_t guest_cid = 3;
-    // Our receive buffer per connection (guest->host), advertised as buf_alloc.
-    std::uint32_t buf_alloc = 256 * 1024;
-    // Host->guest bytes buffered per connection before the host side must wait.
-    std::uint32_t rx_buffer_limit = 256 * 1024;
-    // Connections per VM; guest REQUESTs beyond it get an RST, host connects fail.
-    std::size_t max_connections = 1023;
-    // RSTs for packets that match no connection, waiting for RX buffers; more are dropped.
-    std::size_t max_pending_resets = 256;
-    std::chrono::milliseconds request_timeout{2000};
-    std::chrono::milliseconds shutdown_timeout{2000};
-};
-
-enum class event_kind {
-    // The guest connects to host port `port`: call accept(id) or refuse(id).
-    guest_connect,
-    // A connection from connect() was accepted by the guest.
-    connected,
-    // pending_tx(id) became non-empty: write it to the host side and call consume_tx.
-    tx_data,
-    // The guest shut down its side: `flags` has shutdown_send (all its data has been handed over
-    // through pending_tx already: shut down writing on the host socket) and/or shutdown_rcv.
-    peer_shutdown,
-    // pending_rx space opened up after send() accepted less than offered.
-    rx_space,
-    // The connection is gone (ec clear: clean close after both sides shut down; otherwise
-    // connection_refused or connection_reset). Drop the host side; the id is dead.
-    closed,
-};
-
-struct device_event {
-    event_kind kind;
-    connection_id id;
-    std::uint32_t port = 0;
-    std::uint32_t flags = 0;
-    std::error_code ec;
-};
-
-namespace detail {
-
-// A fixed-capacity byte FIFO (allocated on first use) for per-connection buffering.
-class byte_ring {
-public:
-    std::size_t size() const noexcept { return size_; }
-    bool empty() const noexcept { return size_ == 0; }
-    std::size_t space(std::size_t capacity) const noexcept { return capacity - size_; }
-    CZ_DECL std::size_t push(bytes_view data, std::size_t capacity);
-    // The contiguous front part of the content.
-    CZ_DECL bytes_view front() const noexcept;
-    CZ_DECL void pop(std::size_t n) noexcept;
-    // Appends up to `n` bytes read from `chain` at `offset`; returns how many.
-    CZ_DECL std::size_t push_from(const descriptor_chain& chain, std::uint64_t offset,
-                                  std::size_t n, std::size_t capacity);
-
-private:
-    std::vector<std::byte> buf_;
-    std::size_t head_ = 0;
-    std::size_t size_ = 0;
-};
-
-} // namespace detail
-
-class muxer {
-public:
-    using clock = std::chrono::steady_clock;
-
-    explicit muxer(device_config cfg = {}) : cfg_(cfg) {}
-
-    const device_config& config() const noexcept { return cfg_; }
-
-    // --- guest side -----------------------------------------------------------------------
-    // One packet from the TX queue: its header (already copied out of guest memory) and the
-    // chain, whose payload starts at `payload_offset`. Malformed packets are dropped or reset;
-    // nothing the guest sends makes this fail.
-    CZ_DECL void on_guest_packet(const packet_header& hdr, const descriptor_chain& chain,
-                                 std::uint64_t payload_offset);
-    // Whether a packet is waiting for an RX buffer.
-    CZ_DECL bool has_rx();
-    // Writes the next packet into an RX chain; returns the bytes written (0 when nothing is
-    // pending or the chain is shorter than a header).
-    CZ_DECL std::size_t fill_rx(const descriptor_chain& chain);
-
-    // --- host side ------------------------------------------------------------------------
-    // Opens a connection to the guest's `port` (host-initiated); `connected` or `closed` follows.
-    CZ_DECL connection_id connect(std::uint32_t port, std::error_code& ec);
-    // Answers a guest_connect event.
-    CZ_DECL void accept(connection_id id);
-    CZ_DECL void refuse(connection_id id);
-    // Buffers host->guest bytes; returns how many were taken (0 when full or not connected).
-    CZ_DECL std::size_t send(connection_id id, bytes_view data);
-    CZ_DECL std::size_t send_space(connection_id id) const;
-    // Asks for an rx_space event once send_space(id) grows again (call when it is 0).
-    CZ_DECL void notify_send_space(connection_id id);
-    // Guest->host bytes not yet consumed (the contiguous front part), and consuming them.
-    CZ_DECL bytes_view pending_tx(connection_id id) const;
-    CZ_DECL void consume_tx(connection_id id, std::size_t n);
-    // The host side will send no more (EOF on its socket): SHUTDOWN(SEND) once pending data is out.
-    CZ_DECL void close_send(connection_id id);
-    // The host side is gone: RST the guest and forget the connection (no event).
-    CZ_DECL void reset(connection_id id);
-    // Forgets every connection, with a `closed` event carrying `reason` for each (device reset,
-    // frontend gone, guest reboot).
-    CZ_DECL void reset_all(std::error_code reason);
-    // Expires REQUEST and SHUTDOWN timeouts.
-    CZ_DECL void tick(clock::time_point now);
-
-    CZ_DECL bool poll_event(device_event& out);
-    std::size_t connection_count() const noexcept { return conns_.size(); }
-    std::size_t pending_events() const noexcept { return events_.size(); }
-    std::size_t pending_resets() const noexcept { return resets_.size(); }
-    // Whether `id` is a live connection.
-    bool contains(connection_id id) const noexcept { return conns_.count(id) != 0; }
-
-    // Counters for tests and logs.
-    struct statistics {
-        std::uint64_t dropped_packets = 0;    // wrong CID, malformed, unknown op
-        std::uint64_t credit_violations = 0;  // guest sent beyond its credit
-        std::uint64_t resets_sent = 0;
-        std::uint64_t resets_dropped = 0;     // max_pending_resets exceeded
-    };
-    const statistics& stats() const noexcept { return stats_; }
-
-private:
-    enum class state { local_init, peer_init, established };
-    struct connection {
-        connection_id id;
-        std::uint32_t local_port;
-        std::uint32_t peer_port;
-        state st;
-        std::uint32_t peer_buf_alloc = 0;
-        std::uint32_t peer_fwd_cnt = 0;
-        std::uint32_t rx_cnt = 0;        // payload bytes sent to the guest
-        std::uint32_t fwd_cnt = 0;       // guest bytes consumed by the host side
-        std::uint32_t last_fwd_sent = 0; // fwd_cnt as last told to the guest
-        std::uint32_t tx_cnt = 0;        // payload bytes received from the guest
-        detail::byte_ring tx;            // guest -> host
-        detail::byte_ring rx;            // host -> guest
-        std::uint32_t peer_shutdown = 0;
-        bool send_request = false;
-        bool send_response = false;
-        bool send_credit_update = false;
-        bool credit_requested = false;
-        bool host_eof = false;
-        bool shutdown_sent = false;
-        bool send_shutdown_delivered = false;
-        bool rx_space_wanted = false;
-        bool in_rx_queue = false;
-        std::optional<clock::time_point> deadline;
-        bool deadline_armed = false;
-    };
-    static std::uint64_t key(std::uint32_t local, std::uint32_t peer) noexcept {
-        return (std::uint64_t{local} << 32) | peer;
-    }
-    CZ_DECL connection* find(connection_id id) noexcept;
-    CZ_DECL const connection* find(connection_id id) const noexcept;
-    CZ_DECL void remove(connection& c, std::optional<std::error_code> closed_event);
-    CZ_DECL void queue_rst(std::uint32_t local_port, std::uint32_t peer_port);
-    CZ_DECL void schedule(connection& c);
-    CZ_DECL bool wants_rx(const connection& c) const noexcept;
-    CZ_DECL std::uint32_t peer_credit(const connection& c) const noexcept;
-    CZ_DECL packet_header header_for(connection& c, op o) const noexcept;
-    CZ_DECL void check_guest_shutdown(connection& c);
-
-    device_config cfg_;
-    std::unordered_map<connection_id, connection> conns_;
-    std::unordered_map<std::uint64_t, connection_id> by_tuple_;
-    std::deque<connection_id> rx_queue_;
-    std::deque<packet_header> resets_;
-    std::deque<device_event> events_;
-    connection_id next_id_ = 1;
-    std::uint32_t next_local_port_ = (1u << 30) - 1;
-    bool deadlines_pending_ = false;
-    statistics stats_;
-};
 
 // The device: guest memory, the RX (0) and TX (1) virtqueues and the muxer.
 class device {
@@ -238,7 +26,9 @@ public:
     guest_memory& memory() noexcept { return memory_; }
     virtqueue& rx_queue() noexcept { return rx_; }
     virtqueue& tx_queue() noexcept { return tx_; }
-    class muxer& connections() noexcept { return muxer_; }
+    class muxer& connections() noexcept {
+        return muxer_;
+    }
     std::uint64_t guest_cid() const noexcept { return muxer_.config().guest_cid; }
 
     // Pops TX chains and hands their packets to the muxer; returns whether the guest wants a
@@ -254,9 +44,11 @@ public:
     bool work_left() const noexcept { return tx_work_left_ || rx_work_left_; }
 
     struct statistics {
-        std::uint64_t bad_chains = 0;   // rejected by virtqueue::pop
-        std::uint64_t bad_packets = 0;  // too short, wrong direction
-        std::error_code last_error;     // the most recent rejection
+        std::uint64_t tx_chains = 0;   // popped from the TX queue (guest packets)
+        std::uint64_t rx_chains = 0;   // RX buffers used (packets to the guest)
+        std::uint64_t bad_chains = 0;  // rejected by virtqueue::pop
+        std::uint64_t bad_packets = 0; // too short, wrong direction
+        std::error_code last_error;    // the most recent rejection
     };
     const statistics& stats() const noexcept { return stats_; }
 

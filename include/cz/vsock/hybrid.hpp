@@ -22,7 +22,7 @@
 
 #include <cz/core/bytes.hpp>
 #include <cz/core/config.hpp>
-#include <cz/vsock/device.hpp>
+#include <cz/vsock/muxer.hpp>
 #include <cz/vsock/error.hpp>
 
 #include <asio/io_context.hpp>

@@ -6,10 +6,12 @@
 #endif
 
 #include <cz/vsock/impl/backend.ipp>
+#include <cz/vsock/impl/connection.ipp>
 #include <cz/vsock/impl/device.ipp>
 #include <cz/vsock/impl/error.ipp>
 #include <cz/vsock/impl/guest_memory.ipp>
 #include <cz/vsock/impl/host.ipp>
 #include <cz/vsock/impl/hybrid.ipp>
+#include <cz/vsock/impl/muxer.ipp>
 #include <cz/vsock/impl/vhost_user.ipp>
 #include <cz/vsock/impl/virtqueue.ipp>

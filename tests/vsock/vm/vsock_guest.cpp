@@ -9,8 +9,11 @@
 //                        the answer until EOF, reply "<answer>" on this connection
 //   dialmany PORT K      K concurrent connections to CID 2 PORT, each sends "conn <i>\n" and
 //                        expects it echoed; replies "ok <count>\n"
-//   serial-sink DEV N    read N bytes from the virtio-serial port DEV (auto: the first), reply like sink
+//   serial-sink DEV N    read N bytes from the virtio-serial port DEV (auto: the first),
+//                        reply like sink
 //   serial-source DEV N  write N pattern bytes to DEV, reply "done\n"
+//   irqs                 one line "<virtio device id> <interrupts>" per virtio device (the
+//                        benchmark's interrupts per MiB), then close
 //   reboot               reboot(RB_AUTOBOOT)
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
@@ -30,12 +33,15 @@
 
 namespace {
 
-std::uint8_t pattern_byte(std::uint64_t i) { return static_cast<std::uint8_t>((i * 2654435761u) >> 13); }
+std::uint8_t pattern_byte(std::uint64_t i) {
+    return static_cast<std::uint8_t>((i * 2654435761u) >> 13);
+}
 
 struct fnv {
     std::uint64_t h = 1469598103934665603ull;
     void add(const unsigned char* p, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+        for (std::size_t i = 0; i < n; ++i)
+            h = (h ^ p[i]) * 1099511628211ull;
     }
 };
 
@@ -56,7 +62,8 @@ bool send_pattern(int fd, std::uint64_t n) {
     std::uint64_t off = 0;
     while (off < n) {
         std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), n - off));
-        for (std::size_t i = 0; i < k; ++i) buf[i] = pattern_byte(off + i);
+        for (std::size_t i = 0; i < k; ++i)
+            buf[i] = pattern_byte(off + i);
         if (!write_all(fd, buf.data(), k)) return false;
         off += k;
     }
@@ -68,7 +75,8 @@ std::uint64_t drain(int fd, fnv& sum, std::uint64_t limit = ~0ull) {
     std::vector<unsigned char> buf(256 * 1024);
     std::uint64_t total = 0;
     while (total < limit) {
-        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), limit - total));
+        std::size_t want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), limit - total));
         ssize_t r = ::read(fd, buf.data(), want);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
@@ -103,7 +111,9 @@ int dial_host(unsigned port) {
     return fd;
 }
 
-void reply(int fd, const std::string& s) { write_all(fd, s.data(), s.size()); }
+void reply(int fd, const std::string& s) {
+    write_all(fd, s.data(), s.size());
+}
 
 // "auto": the first virtio-serial port device (/dev/vport<N>p<M>, port 0 is the console's).
 std::string serial_device(const char* arg) {
@@ -114,6 +124,60 @@ std::string serial_device(const char* arg) {
             if (::access(path.c_str(), F_OK) == 0) return path;
         }
     return "/dev/vport0p1";
+}
+
+std::string read_small_file(const std::string& path) {
+    std::string out;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return out;
+    char buf[4096];
+    for (;;) {
+        ssize_t r = ::read(fd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        out.append(buf, static_cast<std::size_t>(r));
+    }
+    ::close(fd);
+    return out;
+}
+
+// For each virtio device (virtio<N> in /sys/bus/virtio/devices): its device id and the
+// interrupts its line took, summed over CPUs (/proc/interrupts, the line ending in virtio<N>).
+std::string virtio_irqs() {
+    std::string table = read_small_file("/proc/interrupts");
+    std::string out;
+    for (int n = 0; n < 16; ++n) {
+        std::string name = "virtio" + std::to_string(n);
+        std::string id = read_small_file("/sys/bus/virtio/devices/" + name + "/device");
+        if (id.empty()) continue;
+        unsigned long long total = 0;
+        std::size_t pos = 0;
+        while (pos < table.size()) {
+            std::size_t end = table.find('\n', pos);
+            if (end == std::string::npos) end = table.size();
+            std::string line = table.substr(pos, end - pos);
+            pos = end + 1;
+            while (!line.empty() && line.back() == ' ')
+                line.pop_back();
+            if (line.size() < name.size() + 1 ||
+                line.compare(line.size() - name.size(), name.size(), name) != 0 ||
+                line[line.size() - name.size() - 1] != ' ')
+                continue;
+            std::size_t colon = line.find(':');
+            if (colon == std::string::npos) continue;
+            const char* p = line.c_str() + colon + 1;
+            for (;;) {
+                char* e = nullptr;
+                unsigned long long v = std::strtoull(p, &e, 10);
+                if (e == p) break;
+                total += v;
+                p = e;
+            }
+        }
+        out += std::to_string(std::strtoul(id.c_str(), nullptr, 16)) + " " + std::to_string(total) +
+               "\n";
+    }
+    return out;
 }
 
 void serve(int fd) {
@@ -153,7 +217,8 @@ void serve(int fd) {
                 ::close(c);
             });
         }
-        for (auto& t : threads) t.join();
+        for (auto& t : threads)
+            t.join();
         reply(fd, "ok " + std::to_string(ok.load()) + "\n");
     } else if (std::sscanf(cmd.c_str(), "dial %llu %llu", &port, &n) == 2) {
         int c = dial_host(static_cast<unsigned>(port));
@@ -185,6 +250,8 @@ void serve(int fd) {
         bool ok = dev >= 0 && send_pattern(dev, n);
         if (dev >= 0) ::close(dev);
         reply(fd, ok ? "done\n" : "error\n");
+    } else if (cmd == "irqs") {
+        reply(fd, virtio_irqs());
     } else if (cmd == "reboot") {
         ::sync();
         ::reboot(RB_AUTOBOOT);
@@ -202,7 +269,8 @@ int main() {
     a.svm_family = AF_VSOCK;
     a.svm_cid = VMADDR_CID_ANY;
     a.svm_port = 1234;
-    if (l < 0 || ::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(l, 128) != 0) {
+    if (l < 0 || ::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(l, 128) != 0) {
         std::perror("vsock_guest: listen");
         return 1;
     }

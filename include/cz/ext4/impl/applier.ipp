@@ -138,7 +138,7 @@ CZ_DECL void layer_applier::apply(source_ref layer, std::error_code& ec) {
     ++layer_;
     created_.clear();
     traversed_.clear();
-    context_ = fmt::format("layer {}", layer_);
+    detail_ = {fmt::format("layer {}", layer_), std::nullopt};
     decompressing_source dec(layer, decompressing_source::mode::detect, opt_.limits);
     // Destroyed before `dec` (declared after it): its thread reads `dec` until it is joined.
     std::optional<read_ahead_source> ahead;
@@ -152,11 +152,12 @@ CZ_DECL void layer_applier::apply(source_ref layer, std::error_code& ec) {
     for (;;) {
         const tar::entry* e = tr.next(ec);
         if (ec) {
-            context_ = fmt::format("layer {}: tar header at offset {}", layer_, tr.error_offset());
+            const error_info& at = tr.error_detail(); // a header, or where the bytes stopped
+            detail_ = {fmt::format("layer {}: {}", layer_, at.message), at.offset};
             return;
         }
         if (!e) break;
-        context_ = fmt::format("layer {}: entry '{}' at offset {}", layer_, e->name, e->offset);
+        detail_ = {fmt::format("layer {}: entry '{}'", layer_, e->name), e->offset};
         if (e->type == tar::entry_type::gnu_dumpdir || e->type == tar::entry_type::gnu_volume ||
             e->type == tar::entry_type::gnu_multivol)
             continue;
@@ -282,7 +283,7 @@ CZ_DECL void layer_applier::apply(source_ref layer, std::error_code& ec) {
         if (ec) return;
         st.mark_created(dir, name);
     }
-    context_ = fmt::format("layer {}", layer_);
+    detail_ = {fmt::format("layer {}", layer_), std::nullopt};
 }
 
 } // namespace cz::ext4

@@ -43,7 +43,7 @@ CZ_DECL void session::execute(message_builder& request, std::error_code& ec) {
 CZ_DECL void session::execute_impl(message_builder& request, detail::message_handler on_message,
                                    std::error_code& ec) {
     ec.clear();
-    last_error_ = {};
+    error_detail_.clear();
     if (request.error()) {
         ec = request.error();
         return;
@@ -82,8 +82,12 @@ CZ_DECL void session::execute_impl(message_builder& request, detail::message_han
             on_message(m, handler_ec);
         }
         if (finished) {
-            last_error_ = reader_.kernel();
-            ec = last_error_.code ? last_error_.code : handler_ec;
+            const kernel_error& k = reader_.kernel();
+            if (k.code) {
+                error_detail_.message = k.message;
+                if (k.has_offset) error_detail_.offset = k.offset;
+            }
+            ec = k.code ? k.code : handler_ec;
             return;
         }
         if (feed_ec) { // malformed reply: the rest of this batch's replies are unreadable
@@ -97,8 +101,10 @@ namespace detail {
 
 CZ_DECL void throw_with_kernel_message(std::error_code ec, const session& s,
                                        const std::string& context) {
-    const auto& k = s.last_error();
-    if (k.code == ec && !k.message.empty()) throw system_error(ec, context + ": " + k.message);
+    // The detail is the kernel's for this request's failure: cleared when a request starts, set
+    // only when the kernel refused it (and ec is then its code).
+    const error_info& d = s.error_detail();
+    if (!d.message.empty()) throw system_error(ec, context + ": " + d.message);
     throw system_error(ec, context);
 }
 

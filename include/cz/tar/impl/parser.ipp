@@ -648,7 +648,7 @@ CZ_DECL parser& parser::operator=(parser&&) noexcept = default;
 
 CZ_DECL std::size_t parser::fail(std::error_code& ec, std::error_code what, std::size_t used) {
     state_ = state::failed;
-    error_offset_ = current_header_offset_;
+    error_detail_ = {"tar header", current_header_offset_};
     error_ = what;
     ec = what;
     return used;

@@ -26,6 +26,10 @@ CZ_DECL reader& reader::operator=(reader&&) noexcept = default;
 
 CZ_DECL std::size_t reader::fail(std::error_code& ec, std::error_code what) {
     error_ = what;
+    // The parser's header, or, when the source failed (an I/O or decompression error), where the
+    // bytes stopped coming.
+    detail_ = parser_.error_detail().empty() ? error_info{"tar stream", parser_.offset()}
+                                             : parser_.error_detail();
     ec = what;
     in_entry_ = false;
     return 0;
@@ -85,7 +89,7 @@ CZ_DECL const entry* reader::next(std::error_code& ec) {
 CZ_DECL const entry* reader::next() {
     std::error_code ec;
     auto* e = next(ec);
-    if (ec) throw_error(ec, "tar header at offset {}", error_offset());
+    if (ec) throw_error(ec, "{}", to_string(error_detail()));
     return e;
 }
 

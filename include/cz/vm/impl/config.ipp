@@ -10,9 +10,11 @@
 
 namespace cz::vm {
 
-CZ_DECL void validate(const config& cfg, std::string& what, std::error_code& ec) {
-    auto fail = [&](std::string w) {
-        what = std::move(w);
+CZ_DECL void validate(const config& cfg, error_info& detail, std::error_code& ec) {
+    ec.clear();
+    detail.clear();
+    auto fail = [&](std::string what) {
+        detail.message = std::move(what);
         ec = errc::invalid_config;
     };
     std::error_code fs_ec;

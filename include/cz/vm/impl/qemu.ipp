@@ -170,7 +170,7 @@ struct qemu_state : std::enable_shared_from_this<qemu_state> {
     std::string shutdown_reason;
     std::string console_text;
     std::string scan_tail;
-    std::string vmm_message;
+    error_info detail; // why start() failed (error_detail())
     exit_status status;
     vm_timings times;
 
@@ -408,13 +408,9 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
     if (s->started) co_return errc::already_started;
     s->started = true;
     s->times.start = std::chrono::steady_clock::now();
-    std::string what;
     std::error_code ec;
-    validate(s->cfg, what, ec);
-    if (ec) {
-        s->vmm_message = what;
-        co_return ec;
-    }
+    validate(s->cfg, s->detail, ec);
+    if (ec) co_return ec;
     s->accel = resolve_accel(s->cfg.accel);
 
     auto root = s->cfg.root.empty() ? default_root() : s->cfg.root;
@@ -474,7 +470,7 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
     }
     s->device_exit = std::move(devices.exit_handlers());
     if (auto e = devices.error()) {
-        s->vmm_message = devices.message();
+        s->detail = devices.error_detail();
         co_return s->fail(e);
     }
     opts.keep_fds.insert(opts.keep_fds.end(), devices.passed_fds().begin(),
@@ -483,7 +479,7 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
 
     s->child = child_process::spawn(opts, ec);
     if (ec) {
-        s->vmm_message = ec == errc::vmm_not_found ? s->qemu.binary + ": not found" : "";
+        s->detail.message = ec == errc::vmm_not_found ? s->qemu.binary + ": not found" : "";
         co_return s->fail(ec);
     }
     s->times.spawned = std::chrono::steady_clock::now();
@@ -518,7 +514,7 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
         std::error_code ignored;
         s->child.kill(SIGKILL, ignored);
         s->child.wait(ignored);
-        s->vmm_message = s->read_vmm_log();
+        s->detail.message = s->read_vmm_log();
         s->qmp->close();
         s->console_pipe.reset();
         s->pidfd.reset();
@@ -584,7 +580,7 @@ CZ_DECL void qemu_vm::start() {
     std::error_code ec;
     start(ec);
     if (ec) {
-        auto msg = s_->vmm_message;
+        auto msg = to_string(s_->detail);
         throw system_error(ec, msg.empty() ? "starting VM" : "starting VM: " + msg);
     }
 }
@@ -667,6 +663,6 @@ CZ_DECL ::cz::vsock::host qemu_vm::vsock_host() const {
 CZ_DECL accel_mode qemu_vm::accel() const noexcept { return s_->accel; }
 CZ_DECL const std::string& qemu_vm::console() const noexcept { return s_->console_text; }
 CZ_DECL const vm_timings& qemu_vm::timings() const noexcept { return s_->times; }
-CZ_DECL const std::string& qemu_vm::vmm_message() const noexcept { return s_->vmm_message; }
+CZ_DECL const error_info& qemu_vm::error_detail() const noexcept { return s_->detail; }
 
 } // namespace cz::vm

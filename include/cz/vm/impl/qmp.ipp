@@ -118,7 +118,7 @@ CZ_DECL asio::awaitable<std::error_code> qmp_client::handshake() {
         co_return ec == asio::error::eof ? make_error_code(errc::qmp_handshake_failed) : ec;
     }
     if (m.type != qmp_message::kind::reply) {
-        last_error_ = m.name + ": " + m.description;
+        error_detail_ = {m.name + ": " + m.description, std::nullopt};
         co_return errc::qmp_handshake_failed;
     }
     co_return std::error_code{};
@@ -148,7 +148,7 @@ CZ_DECL asio::awaitable<std::error_code> qmp_client::run() {
         auto* p = it->second;
         pending_.erase(it);
         if (m.type == qmp_message::kind::error) {
-            last_error_ = m.name + ": " + m.description;
+            error_detail_ = {m.name + ": " + m.description, std::nullopt};
             p->ec = errc::qmp_command_failed;
         } else if (m.type == qmp_message::kind::reply) {
             p->result = std::move(m.value);

@@ -20,7 +20,7 @@ namespace cz::vsock {
 CZ_DECL backend::backend(asio::io_context& io, backend_config cfg)
     : io_(io), cfg_(std::move(cfg)), device_(cfg_.device), session_(device_),
       hybrid_(io, device_.connections(), cfg_.uds_path, [this] { schedule_service(); }),
-      acceptor_(io), frontend_(io), ticker_(io) {}
+      acceptor_(io), frontend_(io), ticker_(io), tx_signal_timer_(io) {}
 
 CZ_DECL backend::~backend() {
     stop();
@@ -77,24 +77,25 @@ CZ_DECL void backend::stop() {
     }
     if (frontend_.is_open()) drop_frontend({});
     ticker_.cancel();
+    tx_signal_timer_.cancel();
     hybrid_.close();
 }
 
 CZ_DECL void backend::accept_frontend() {
-    acceptor_.async_accept([this, alive = alive_](std::error_code ec,
-                                                 asio::local::stream_protocol::socket sock) {
-        if (!*alive || ec == asio::error::operation_aborted || !listening_) return;
-        if (ec) {
-            accept_frontend();
-            return;
-        }
-        if (frontend_.is_open()) {
-            // One frontend at a time: a second connection is refused (closed at once).
-            accept_frontend();
-            return;
-        }
-        attach(std::move(sock));
-    });
+    acceptor_.async_accept(
+        [this, alive = alive_](std::error_code ec, asio::local::stream_protocol::socket sock) {
+            if (!*alive || ec == asio::error::operation_aborted || !listening_) return;
+            if (ec) {
+                accept_frontend();
+                return;
+            }
+            if (frontend_.is_open()) {
+                // One frontend at a time: a second connection is refused (closed at once).
+                accept_frontend();
+                return;
+            }
+            attach(std::move(sock));
+        });
 }
 
 CZ_DECL void backend::attach(asio::local::stream_protocol::socket sock) {
@@ -182,8 +183,8 @@ CZ_DECL bool backend::read_available(std::error_code& ec) {
     if (ec) return false;
     ++stats_.messages;
     // SAFETY: rlen_ == wire_size + hdr.size() bytes were received into rbuf_.
-    byte_buffer reply = session_.handle(
-        hdr, {rbuf_.data() + message_header::wire_size, hdr.size()}, rfds_, ec);
+    byte_buffer reply =
+        session_.handle(hdr, {rbuf_.data() + message_header::wire_size, hdr.size()}, rfds_, ec);
     rlen_ = 0;
     rfds_.clear();
     if (ec) return false;
@@ -211,10 +212,12 @@ CZ_DECL void backend::drop_frontend(std::error_code why) {
     stats_.last_frontend_error = why;
     std::error_code ignored;
     frontend_.close(ignored);
-    for (auto& k : kicks_) k.reset();
+    for (auto& k : kicks_)
+        k.reset();
     watched_generation_ = ~0ull;
     rlen_ = 0;
     rfds_.clear();
+    tx_signal_pending_ = false; // the call fds go with the frontend
     session_.disconnect();
     drain_events();
 }
@@ -249,6 +252,7 @@ CZ_DECL void backend::watch_kick(std::uint32_t ring, std::uint64_t generation) {
 CZ_DECL void backend::signal(std::uint32_t ring) {
     int fd = session_.call_fd(ring);
     if (fd < 0) return;
+    ++stats_.interrupts;
     std::uint64_t one = 1;
     while (::write(fd, &one, sizeof one) < 0 && errno == EINTR) {
     }
@@ -256,7 +260,8 @@ CZ_DECL void backend::signal(std::uint32_t ring) {
 
 CZ_DECL void backend::drain_events() {
     device_event ev;
-    while (device_.connections().poll_event(ev)) hybrid_.on_event(ev);
+    while (device_.connections().poll_event(ev))
+        hybrid_.on_event(ev);
 }
 
 CZ_DECL void backend::schedule_service() {
@@ -269,6 +274,13 @@ CZ_DECL void backend::schedule_service() {
     });
 }
 
+// One pass over both queues and the host side, repeated while it finds work; each round ends
+// with at most one used-buffer notification per queue, however many packets it moved. A TX
+// completion tells the guest only that it may free the packet's memory (the credit it waits for
+// comes on the RX queue), so it is held back until an RX notification goes out anyway (on
+// virtio-mmio one interrupt then serves both queues), a quarter of the TX queue has completed, or
+// tx_signal_delay has passed: a bulk guest sender then takes one interrupt per credit update
+// instead of one per packet.
 CZ_DECL void backend::service() {
     if (in_service_) return;
     in_service_ = true;
@@ -277,14 +289,33 @@ CZ_DECL void backend::service() {
         bool notify_tx = device_.process_tx();
         drain_events();
         bool notify_rx = device_.process_rx();
-        if (notify_tx) signal(1);
+        if (notify_tx) tx_signal_pending_ = true;
         if (notify_rx) signal(0);
+        if (tx_signal_pending_ && (notify_rx || device_.stats().tx_chains - tx_signalled_chains_ >=
+                                                    device_.tx_queue().size() / 4u))
+            flush_tx_signal();
         if (device_.connections().pending_events() == 0 && !notify_tx && !notify_rx) break;
     }
     in_service_ = false;
+    if (tx_signal_pending_ && !tx_signal_timer_armed_) {
+        tx_signal_timer_armed_ = true;
+        tx_signal_timer_.expires_after(tx_signal_delay);
+        tx_signal_timer_.async_wait([this, alive = alive_](std::error_code ec) {
+            if (!*alive) return;
+            tx_signal_timer_armed_ = false;
+            if (!ec) flush_tx_signal();
+        });
+    }
     // A queue with chains left over (see device::work_left) is served again after whatever else
     // is waiting on the io_context: other VMs' devices, the host side's sockets.
     if (device_.work_left()) schedule_service();
+}
+
+CZ_DECL void backend::flush_tx_signal() {
+    if (!tx_signal_pending_) return;
+    tx_signal_pending_ = false;
+    tx_signalled_chains_ = device_.stats().tx_chains;
+    signal(1);
 }
 
 CZ_DECL void backend::arm_ticker() {

@@ -4,17 +4,17 @@
 #include <cz/vsock/hybrid.hpp>
 
 #include <asio/buffer.hpp>
-#include <asio/write.hpp>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <string_view>
-#include <vector>
 
 namespace cz::vsock {
 namespace detail {
@@ -43,8 +43,10 @@ inline std::size_t parse_keyword_line(bytes_view in, std::string_view keyword, s
         }
     }
     std::string_view num = line.substr(keyword.size());
-    while (!num.empty() && blank(num.front())) num.remove_prefix(1);
-    while (!num.empty() && blank(num.back())) num.remove_suffix(1);
+    while (!num.empty() && blank(num.front()))
+        num.remove_prefix(1);
+    while (!num.empty() && blank(num.back()))
+        num.remove_suffix(1);
     auto [end, err] = std::from_chars(num.data(), num.data() + num.size(), v);
     if (num.empty() || err != std::errc{} || end != num.data() + num.size()) {
         ec = errc::handshake_failed;
@@ -81,8 +83,6 @@ struct hybrid_host_end::stream {
     bool shutdown_pending = false;
     bool closed = false;
     std::string handshake;
-    std::vector<std::byte> rbuf;
-    std::vector<std::byte> wbuf;
 };
 
 CZ_DECL hybrid_host_end::hybrid_host_end(asio::io_context& io, muxer& mux,
@@ -90,7 +90,9 @@ CZ_DECL hybrid_host_end::hybrid_host_end(asio::io_context& io, muxer& mux,
                                          std::function<void()> changed)
     : io_(io), mux_(mux), path_(std::move(uds_path)), changed_(std::move(changed)), acceptor_(io) {}
 
-CZ_DECL hybrid_host_end::~hybrid_host_end() { close(); }
+CZ_DECL hybrid_host_end::~hybrid_host_end() {
+    close();
+}
 
 CZ_DECL void hybrid_host_end::open(std::error_code& ec) {
     ec.clear();
@@ -119,10 +121,12 @@ CZ_DECL void hybrid_host_end::close() {
     }
     auto streams = std::move(streams_);
     streams_.clear();
-    for (auto& [id, s] : streams) drop(s, true);
+    for (auto& [id, s] : streams)
+        drop(s, true);
     auto pending = std::move(handshaking_);
     handshaking_.clear();
-    for (auto& [p, s] : pending) drop(s, false);
+    for (auto& [p, s] : pending)
+        drop(s, false);
 }
 
 CZ_DECL void hybrid_host_end::do_accept() {
@@ -147,41 +151,41 @@ CZ_DECL void hybrid_host_end::start_handshake(std::shared_ptr<stream> s) {
 CZ_DECL void hybrid_host_end::read_handshake(std::shared_ptr<stream> s) {
     auto buf = std::make_shared<std::array<char, max_handshake_line>>();
     std::size_t room = max_handshake_line - s->handshake.size();
-    s->sock.async_read_some(asio::buffer(buf->data(), room), [this, s, buf](std::error_code ec,
-                                                                           std::size_t n) {
-        if (s->closed) return;
-        if (ec) {
-            drop(s, false);
-            return;
-        }
-        s->handshake.append(buf->data(), n);
-        std::uint32_t port = 0;
-        std::error_code pec;
-        std::size_t used = parse_connect_line(as_bytes(s->handshake), port, pec);
-        if (pec) {
-            drop(s, false);
-            return;
-        }
-        if (used == 0) {
-            read_handshake(s);
-            return;
-        }
-        std::error_code cec;
-        connection_id id = mux_.connect(port, cec);
-        if (cec) {
-            drop(s, false);
-            return;
-        }
-        handshaking_.erase(s.get());
-        s->timer.cancel();
-        s->id = id;
-        streams_.emplace(id, s);
-        // Bytes the client sent after the line wait in the muxer until the guest accepts.
-        if (used < s->handshake.size())
-            mux_.send(id, as_bytes(std::string_view(s->handshake).substr(used)));
-        s->handshake.clear();
-        changed_();
-    });
+    s->sock.async_read_some(
+        asio::buffer(buf->data(), room), [this, s, buf](std::error_code ec, std::size_t n) {
+            if (s->closed) return;
+            if (ec) {
+                drop(s, false);
+                return;
+            }
+            s->handshake.append(buf->data(), n);
+            std::uint32_t port = 0;
+            std::error_code pec;
+            std::size_t used = parse_connect_line(as_bytes(s->handshake), port, pec);
+            if (pec) {
+                drop(s, false);
+                return;
+            }
+            if (used == 0) {
+                read_handshake(s);
+                return;
+            }
+            std::error_code cec;
+            connection_id id = mux_.connect(port, cec);
+            if (cec) {
+                drop(s, false);
+                return;
+            }
+            handshaking_.erase(s.get());
+            s->timer.cancel();
+            s->id = id;
+            streams_.emplace(id, s);
+            // Bytes the client sent after the line wait in the muxer until the guest accepts.
+            if (used < s->handshake.size())
+                mux_.send(id, as_bytes(std::string_view(s->handshake).substr(used)));
+            s->handshake.clear();
+            changed_();
+        });
 }
 
 CZ_DECL void hybrid_host_end::drop(std::shared_ptr<stream> s, bool reset_connection) {
@@ -200,62 +204,88 @@ CZ_DECL void hybrid_host_end::drop(std::shared_ptr<stream> s, bool reset_connect
     }
 }
 
+// Host -> guest: reads what the socket has straight into the connection's buffer in the
+// muxer (no copy of our own), until the socket would block or the buffer is full; then waits
+// for the socket to become readable again, or for an rx_space event.
 CZ_DECL void hybrid_host_end::start_read(std::shared_ptr<stream> s) {
     if (s->closed || s->reading) return;
-    std::size_t space = mux_.send_space(s->id);
-    if (space == 0) {
-        s->read_paused = true;
-        mux_.notify_send_space(s->id); // rx_space resumes reading
+    bool got = false;
+    for (;;) {
+        mutable_bytes space = mux_.send_buffer(s->id);
+        if (space.empty()) {
+            s->read_paused = true;
+            mux_.notify_send_space(s->id); // rx_space resumes reading
+            break;
+        }
+        s->read_paused = false;
+        ssize_t n = ::recv(s->sock.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+        if (n > 0) {
+            mux_.commit_send(s->id, static_cast<std::size_t>(n));
+            got = true;
+            continue;
+        }
+        if (n == 0) {
+            mux_.close_send(s->id); // host half-close -> SHUTDOWN(SEND) after the buffered data
+            got = true;
+            break;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            s->reading = true;
+            s->sock.async_wait(asio::socket_base::wait_read, [this, s](std::error_code ec) {
+                s->reading = false;
+                if (s->closed || ec == asio::error::operation_aborted) return;
+                if (ec) {
+                    drop(s, true);
+                    return;
+                }
+                start_read(s);
+            });
+            break;
+        }
+        drop(s, true);
         return;
     }
-    s->read_paused = false;
-    s->reading = true;
-    if (s->rbuf.empty()) s->rbuf.resize(max_packet_payload);
-    std::size_t want = std::min(space, s->rbuf.size());
-    s->sock.async_read_some(asio::buffer(s->rbuf.data(), want), [this, s](std::error_code ec,
-                                                                        std::size_t n) {
-        s->reading = false;
-        if (s->closed) return;
-        if (ec == asio::error::eof) {
-            mux_.close_send(s->id); // host half-close -> SHUTDOWN(SEND) after the buffered data
-            changed_();
-            return;
-        }
-        if (ec) {
-            drop(s, true);
-            return;
-        }
-        mux_.send(s->id, {s->rbuf.data(), n});
-        changed_();
-        start_read(s);
-    });
+    if (got) changed_();
 }
 
+// Guest -> host: writes the connection's pending bytes from the muxer's buffer (no copy of our
+// own) until none are left or the socket would block; then waits for it to become writable.
+// What the socket took is consumed at once, so the guest's credit grows in the same pass.
 CZ_DECL void hybrid_host_end::start_write(std::shared_ptr<stream> s) {
     if (s->closed || s->writing) return;
-    bytes_view pending = mux_.pending_tx(s->id);
-    if (pending.empty()) {
-        if (s->shutdown_pending) {
-            s->shutdown_pending = false;
-            std::error_code ignored;
-            s->sock.shutdown(asio::socket_base::shutdown_send, ignored);
+    for (;;) {
+        bytes_view pending = mux_.pending_tx(s->id);
+        if (pending.empty()) break;
+        ssize_t n = ::send(s->sock.native_handle(), pending.data(), pending.size(),
+                           MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            mux_.consume_tx(s->id, static_cast<std::size_t>(n));
+            changed_();
+            continue;
         }
-        return;
-    }
-    // Our own copy: the muxer's buffer may go away (reset) while the write is in flight.
-    s->wbuf.assign(pending.begin(), pending.end());
-    s->writing = true;
-    asio::async_write(s->sock, asio::buffer(s->wbuf), [this, s](std::error_code ec, std::size_t n) {
-        s->writing = false;
-        if (s->closed) return;
-        if (ec) {
-            drop(s, true);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            s->writing = true;
+            s->sock.async_wait(asio::socket_base::wait_write, [this, s](std::error_code ec) {
+                s->writing = false;
+                if (s->closed || ec == asio::error::operation_aborted) return;
+                if (ec) {
+                    drop(s, true);
+                    return;
+                }
+                start_write(s);
+            });
             return;
         }
-        mux_.consume_tx(s->id, n);
-        changed_();
-        start_write(s);
-    });
+        drop(s, true);
+        return;
+    }
+    if (s->shutdown_pending) {
+        s->shutdown_pending = false;
+        std::error_code ignored;
+        s->sock.shutdown(asio::socket_base::shutdown_send, ignored);
+    }
 }
 
 CZ_DECL void hybrid_host_end::on_event(const device_event& ev) {
@@ -286,17 +316,20 @@ CZ_DECL void hybrid_host_end::on_event(const device_event& ev) {
     case event_kind::connected: {
         s->established = true;
         s->local_port = ev.port;
-        auto reply = std::make_shared<std::string>("OK " + std::to_string(ev.port) + "\n");
-        asio::async_write(s->sock, asio::buffer(*reply), [this, s, reply](std::error_code ec,
-                                                                          std::size_t) {
-            if (s->closed) return;
-            if (ec) {
-                drop(s, true);
-                return;
-            }
-            start_read(s);
-            start_write(s);
-        });
+        // The reply goes out before any guest byte: a fresh socket's buffer always takes these
+        // few bytes, so a short write means the client is gone.
+        std::string reply = "OK " + std::to_string(ev.port) + "\n";
+        ssize_t n;
+        do {
+            n = ::send(s->sock.native_handle(), reply.data(), reply.size(),
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
+        } while (n < 0 && errno == EINTR);
+        if (n != static_cast<ssize_t>(reply.size())) {
+            drop(s, true);
+            break;
+        }
+        start_read(s);
+        start_write(s);
         break;
     }
     case event_kind::tx_data:
