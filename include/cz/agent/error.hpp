@@ -47,6 +47,10 @@ enum class errc {
     data_after_eof,
     // A stream id that is 0, or not open in that direction.
     bad_stream,
+    // The guest answered a request with an Error (the response carries it).
+    rpc_failed,
+    // The connection ended before the operation could complete.
+    connection_closed,
 };
 
 // The category of cz::agent::errc; a function-local static so the header defines no globals.

@@ -156,6 +156,9 @@ public:
     bool empty() const noexcept { return begin_ == buf_.size(); }
     // `size` bytes of pending() were sent.
     CZ_DECL void consume(std::size_t size) noexcept;
+    // Moves every pending byte into `out` (replacing what it held, whose storage the writer
+    // reuses): for a transport that writes them while new frames are queued.
+    CZ_DECL void take_pending(byte_buffer& out) noexcept;
 
 private:
     byte_buffer buf_;

@@ -43,6 +43,10 @@ public:
             return "stream data after eof";
         case errc::bad_stream:
             return "unknown stream";
+        case errc::rpc_failed:
+            return "the guest answered with an error";
+        case errc::connection_closed:
+            return "agent connection closed";
         }
         return "unknown cz.agent error";
     }

@@ -228,4 +228,13 @@ CZ_DECL void frame_writer::consume(std::size_t size) noexcept {
     }
 }
 
+CZ_DECL void frame_writer::take_pending(byte_buffer& out) noexcept {
+    if (begin_ > 0) {
+        buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(begin_));
+        begin_ = 0;
+    }
+    out.swap(buf_);
+    buf_.clear();
+}
+
 } // namespace cz::agent
