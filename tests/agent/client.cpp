@@ -143,7 +143,7 @@ TEST_SUITE("agent") {
             [&]() -> asio::awaitable<void> {
                 auto s = co_await c.async_handshake(asio::use_awaitable);
                 CHECK(s.version == agent::max_protocol_version);
-                c.async_run([&](std::error_code ec, bool) { run_ec = ec; });
+                c.async_run([&](std::error_code ec) { run_ec = ec; });
 
                 cz_agent_Stat stat = cz_agent_Stat_init_zero;
                 std::error_code ec;
@@ -267,7 +267,7 @@ TEST_SUITE("agent") {
             [&]() -> asio::awaitable<void> {
                 co_await c.async_handshake(asio::use_awaitable);
                 CHECK(c.current_session().send_window == guest_window);
-                c.async_run([](std::error_code, bool) {});
+                c.async_run([](std::error_code) {});
                 std::error_code ec;
                 c.open_stream(3, ec);
                 REQUIRE(!ec);
@@ -408,7 +408,7 @@ TEST_SUITE("agent") {
                     co_await c.async_handshake(asio::use_awaitable);
                     std::error_code ec;
                     c.open_stream(5, ec);
-                    c.async_run([&](std::error_code e, bool) { run_ec = e; });
+                    c.async_run([&](std::error_code e) { run_ec = e; });
                     c.async_call(cz_agent_Sync(cz_agent_Sync_init_zero),
                                  [&](std::error_code e, agent::response) { call_ec = e; });
                     static std::array<std::byte, 16> buf;

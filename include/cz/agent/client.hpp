@@ -87,6 +87,24 @@ auto spawn_operation(Executor ex, asio::awaitable<std::pair<std::error_code, T>>
         token, std::move(op));
 }
 
+// Runs a coroutine returning an error_code as an Asio operation completing with
+// void(std::error_code).
+template <class Executor, class Token>
+auto spawn_operation(Executor ex, asio::awaitable<std::error_code> op, Token&& token) {
+    return asio::async_initiate<Token, void(std::error_code)>(
+        [ex](auto handler, asio::awaitable<std::error_code> coro) {
+            auto handler_ex = asio::get_associated_executor(handler, ex);
+            asio::co_spawn(ex, std::move(coro),
+                           asio::bind_executor(handler_ex,
+                                               [h = std::move(handler)](std::exception_ptr e,
+                                                                        std::error_code r) mutable {
+                                                   if (e) r = error_from(e);
+                                                   std::move(h)(r);
+                                               }));
+        },
+        token, std::move(op));
+}
+
 // The field number of each RPC's request in Request's oneof, and where it lives in the union.
 template <class Rpc>
 struct rpc_traits;
@@ -166,9 +184,9 @@ public:
     }
 
     // Reads frames until the connection ends, delivering responses, events and stream data.
-    // Completion: void(std::error_code, bool) — the error that ended it (clear on a clean end of
-    // stream; the protocol error otherwise, after which the socket is closed); the bool is
-    // unused (true). Every pending operation fails with the same error, or errc::truncated.
+    // Completion: void(std::error_code) — the error that ended it: clear on a clean end of
+    // stream (pending operations then fail with errc::connection_closed), else the protocol or
+    // transport error, with which every pending operation fails too and the socket is closed.
     template <class CompletionToken>
     auto async_run(CompletionToken&& token) {
         return detail::spawn_operation(get_executor(), run(), std::forward<CompletionToken>(token));
@@ -244,7 +262,7 @@ private:
     };
 
     CZ_DECL asio::awaitable<std::pair<std::error_code, session>> handshake();
-    CZ_DECL asio::awaitable<std::pair<std::error_code, bool>> run();
+    CZ_DECL asio::awaitable<std::error_code> run();
     CZ_DECL asio::awaitable<std::pair<std::error_code, response>> call(std::unique_ptr<request> r);
     CZ_DECL asio::awaitable<std::pair<std::error_code, std::size_t>>
     write_stream(std::uint32_t id, bytes_view data, bool eof);

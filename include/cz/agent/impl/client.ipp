@@ -155,8 +155,8 @@ CZ_DECL std::error_code client::dispatch(const envelope& m) {
     }
 }
 
-CZ_DECL asio::awaitable<std::pair<std::error_code, bool>> client::run() {
-    if (!ready_) co_return std::pair{make_error_code(errc::unexpected_message), true};
+CZ_DECL asio::awaitable<std::error_code> client::run() {
+    if (!ready_) co_return make_error_code(errc::unexpected_message);
     std::error_code ec;
     while (!ec) {
         bytes_view frame;
@@ -169,7 +169,7 @@ CZ_DECL asio::awaitable<std::pair<std::error_code, bool>> client::run() {
     bool clean = ec == asio::error::eof;
     fail_all(clean ? make_error_code(errc::connection_closed) : ec);
     if (!clean) close();
-    co_return std::pair{clean ? std::error_code{} : ec, true};
+    co_return clean ? std::error_code{} : ec;
 }
 
 // g++ 12 takes the coroutine frame's class-specific operator delete (Asio's awaitable_frame_base
