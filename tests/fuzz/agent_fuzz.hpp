@@ -26,7 +26,7 @@ inline void fuzz_agent_receiver(const unsigned char* data, std::size_t size,
     cz::bytes_view input{reinterpret_cast<const std::byte*>(data), size};
     const std::size_t chunk = size ? 1 + data[0] % 97 * 13 : 1;
 
-    // Envelopes are about 22 KiB: one set per process, as a connection keeps one.
+    // Envelopes are about 21 KiB: one set per process, as a connection keeps one.
     static auto m = std::make_unique<agent::envelope>();
     static auto again = std::make_unique<agent::envelope>();
 

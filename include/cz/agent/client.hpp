@@ -283,7 +283,7 @@ private:
     frame_reader reader_;
     frame_writer writer_;
     bool writing_ = false;
-    // The frame being handled and the one being encoded (22 KiB each: kept off coroutine frames;
+    // The frame being handled and the one being encoded (21 KiB each: kept off coroutine frames;
     // each is only used between two suspension points).
     std::unique_ptr<envelope> message_;
     std::unique_ptr<envelope> out_;

@@ -13,7 +13,8 @@
 // error and ends the connection; so is a message that does not decode. The sender never produces
 // such a frame: encode_frame() checks the size against the peer's maximum.
 //
-// Memory. frame_reader holds at most one frame plus one read's worth of bytes: it refuses a
+// Memory. frame_reader holds at most one frame plus one read's worth of bytes, as long as its
+// user takes every complete frame (next() until need_more) before reading more; it refuses a
 // frame's length prefix before it buffers the frame. A decoded envelope is a fixed-size struct
 // (agent.options bounds every string and array); the large bytes fields in it are views into the
 // frame (detail/pb_view.hpp), so a StreamData payload is never copied between the socket buffer

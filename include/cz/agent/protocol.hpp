@@ -14,7 +14,7 @@
 //     m.kind.request.which_rpc = cz_agent_Request_stat_tag;
 //     cz::agent::set_string(m.kind.request.rpc.stat.path, "/etc/hostname", ec);
 //
-// An envelope is about 22 KiB (the largest request, ConfigureHosts, dominates its union): keep one
+// An envelope is about 21 KiB (the largest request, ConfigureHosts, dominates its union): keep one
 // per connection rather than one per message on the stack.
 #pragma once
 
