@@ -71,7 +71,7 @@ TEST_SUITE("separate compilation: ext4") {
                 cz::memory_source src(*l);
                 std::error_code ec;
                 applier.apply(src, ec);
-                REQUIRE_MESSAGE(!ec, applier.error_context());
+                REQUIRE_MESSAGE(!ec, cz::to_string(applier.error_detail()));
             }
             CHECK(applier.layers() == 2);
             image.finish();

@@ -84,7 +84,7 @@ TEST_SUITE("separate compilation: tar") {
         cz::tar::reader r(cz::bytes_view{archive});
         REQUIRE(r.next());
         CHECK_THROWS_AS(r.next(), cz::system_error);
-        CHECK(r.error_offset() == b_header);
+        CHECK(r.error_detail().offset == b_header);
     }
 
     TEST_CASE("paths are normalised or refused") {
