@@ -499,6 +499,14 @@ bool parse_json(std::string_view text, json& out, error& err) {
                     ": not valid JSON" +
                     (reason == std::string::npos ? "" : " (" + what.substr(reason + 2) + ")"));
         return false;
+    } catch (const json::exception& e) {
+        // A number too large for a double ("1e999") is out_of_range, not a parse_error.
+        std::string what = e.what();
+        auto reason = what.find("] ");
+        err.set(errc::invalid_spec,
+                "config.json: not valid JSON (" +
+                    (reason == std::string::npos ? what : what.substr(reason + 2)) + ")");
+        return false;
     }
 }
 
