@@ -463,4 +463,25 @@ TEST_SUITE("guest") {
         ::rmdir(cg_root.c_str());
     }
 
+    TEST_CASE("runtime: the static build runs a container") {
+        CZ_REQUIRE_ROOT_AND_BUSYBOX();
+        const char* build = std::getenv("CZ_BUILD_ROOT");
+        REQUIRE_MESSAGE(build, "CZ_BUILD_ROOT is not set (run the tests through meson test)");
+        std::string exe = std::string(build) + "/tests/guest/guest_static_run";
+        // Statically linked: no program interpreter, no shared libraries.
+        CHECK(cz_test::sh_ok("readelf -l " + cz_test::quote(exe) + " | grep -c INTERP || true") ==
+              "0\n");
+        busybox_root root;
+        std::string out;
+        int rc = cz_test::sh(cz_test::quote(exe) + " " + cz_test::quote(root.path) +
+                                 " sh -c 'hostname; echo $$; mkdir /m || echo denied' 2>&1",
+                             &out);
+        CHECK(rc == 0);
+        CHECK(out.find("static\n2\n") == 0);
+        CHECK(out.find("Operation not permitted") != std::string::npos);
+        CHECK(out.find("denied") != std::string::npos);
+        CHECK(cz_test::sh(cz_test::quote(exe) + " " + cz_test::quote(root.path) + " nosuch 2>&1",
+                          &out) == 127);
+    }
+
 } // TEST_SUITE
