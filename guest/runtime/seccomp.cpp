@@ -88,7 +88,8 @@ bool load_seccomp(const seccomp_spec& spec, error& err) {
                 if (rule.args[i].index == rule.args[j].index) repeated = true;
         std::vector<scmp_arg_cmp> conds;
         for (const auto& a : rule.args)
-            conds.push_back(SCMP_CMP64(a.index, op_of(a.op), a.value, a.value_two));
+            // Field by field: libseccomp's SCMP_CMP64 macro is a C compound literal.
+            conds.push_back(scmp_arg_cmp{a.index, op_of(a.op), a.value, a.value_two});
         for (const auto& name : rule.names) {
             int nr = seccomp_syscall_resolve_name(name.c_str());
             if (nr == __NR_SCMP_ERROR) continue;
