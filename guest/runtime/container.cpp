@@ -12,6 +12,7 @@
 #include <csignal>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,6 +86,9 @@ bool install_stdio(const stdio_fds& stdio, error& err) {
     sigset_t all;
     sigfillset(&all);
     ::sigprocmask(SIG_BLOCK, &all, nullptr);
+    // Named before the fork, so that `ps` in the container never shows pid 1 under cz-init's
+    // own name, not even in the moment before the shim runs (the program's exec renames it).
+    ::prctl(PR_SET_NAME, "cz-init-shim", 0, 0, 0);
     pid_t program = ::fork();
     if (program < 0) {
         err.set(last_errno(), "fork the container's program");

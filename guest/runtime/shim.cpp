@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <csignal>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,7 +12,6 @@ namespace cz::guest {
 
 void run_shim(pid_t program) {
     ::syscall(SYS_close_range, 0u, ~0u, 0u);
-    ::prctl(PR_SET_NAME, "cz-init-shim", 0, 0, 0);
     sigset_t all;
     sigfillset(&all);
     for (;;) {

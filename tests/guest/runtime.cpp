@@ -170,7 +170,7 @@ TEST_SUITE("guest") {
         CHECK(run(default_spec(root.path, {"sh", "-c", "kill -9 $$"})).status == 137);
         // The program is pid 2 of its own pid namespace, under cz's shim, with its own hostname.
         r = run(default_spec(root.path, {"sh", "-c", "echo $$; cat /proc/1/comm; hostname"}));
-        CHECK(r.output == "2\ncz-init-shim\ncz-test\n");
+        CHECK_MESSAGE(r.output == "2\ncz-init-shim\ncz-test\n", describe(r.err));
         // The shim reaps orphans: a background process whose parent exited is not left a zombie.
         r = run(default_spec(root.path, {"sh", "-c",
                                          "sh -c 'sleep 0.2 &'; sleep 0.5; "
@@ -412,6 +412,16 @@ TEST_SUITE("guest") {
         REQUIRE_MESSAGE(!r.err, describe(r.err));
         CHECK(r.output == "execbox\n/tmp/exec-cwd\nexec /home/alice\n1000\n"
                           "sh -c echo $$ > /tmp/init-pid; read x \n");
+        {
+            // An exec with its own terminal: a second pty of the container's devpts.
+            auto tp = parse_process(R"({"args": ["tty"], "cwd": "/", "env": ["PATH=/bin"], "terminal": true})");
+            auto th = exec(c, tp, std::nullopt, {}, err);
+            REQUIRE_MESSAGE(!err, describe(err));
+            REQUIRE(th.terminal);
+            std::string seen;
+            CHECK(read_until(th.terminal.get(), seen, "/dev/pts/"));
+            CHECK(wait(th) == 0);
+        }
         r = run_exec({"nosuch"});
         CHECK(exec_failure_status(r.err) == 127);
         r = run_exec({"sh", "-c", "kill -9 $$"});
@@ -460,6 +470,69 @@ TEST_SUITE("guest") {
         CHECK(out.rfind("4\n67108864\n", 0) == 0);
         CHECK(out.find("can't fork") != std::string::npos);
         CHECK(destroy(c, err));
+        ::rmdir(cg_root.c_str());
+    }
+
+    TEST_CASE("runtime: a cgroup per container, and its namespace") {
+        CZ_REQUIRE_ROOT_AND_BUSYBOX();
+        // Any cgroup v2 hierarchy will do, with or without controllers: the container is born
+        // in its own cgroup (CLONE_INTO_CGROUP), sees it as "/", and an exec joins it.
+        std::string mnt;
+        for (const char* c : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+            error e;
+            if (check_cgroup_root(c, "", e)) {
+                mnt = c;
+                break;
+            }
+        }
+        if (mnt.empty()) CZ_SKIP("no cgroup v2 hierarchy mounted (cgroup v1 host)");
+        busybox_root root;
+        std::string cg_root = mnt + "/cz-test-ns-" + std::to_string(::getpid());
+        auto spec = parse_spec(default_spec(root.path, {"sh", "-c", "read x"}).dump());
+        int in[2];
+        REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+        cz::unique_fd in_rd(in[0]), in_wr(in[1]);
+        error err;
+        auto c = spawn(spec, {in_rd.get(), 2, 2}, {cg_root, "c1"}, err);
+        in_rd.reset();
+        REQUIRE_MESSAGE(!err, describe(err));
+        CHECK(c.cgroup_path == cg_root + "/c1");
+        // The shim is in the cgroup from its first instruction; the program is its child.
+        auto procs = cz_test::read_file(c.cgroup_path + "/cgroup.procs");
+        CHECK(procs.rfind(std::to_string(c.init.pid) + "\n", 0) == 0);
+
+        int out[2];
+        REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+        cz::unique_fd rd(out[0]), wr(out[1]);
+        auto p = parse_process(R"({"args": ["/bin/cat", "/proc/self/cgroup"], "cwd": "/"})");
+        auto h = exec(c, p, std::nullopt, {0, wr.get(), wr.get()}, err);
+        wr.reset();
+        REQUIRE_MESSAGE(!err, describe(err));
+        auto seen = drain(rd.get());
+        CHECK(wait(h) == 0);
+        CHECK(seen.find("0::/\n") != std::string::npos);
+
+        // A second container with the same name is refused; limits without the controllers are
+        // an error that names what is missing, never a container without its limits.
+        auto again = spawn(spec, {}, {cg_root, "c1"}, err);
+        CHECK(err.code == std::errc::file_exists);
+        auto limited = default_spec(root.path, {"true"});
+        limited["linux"]["resources"] = {{"pids", {{"limit", 10}}}};
+        error lerr;
+        if (!check_cgroup_root(mnt, "pids", lerr)) {
+            spawn(parse_spec(limited.dump()), {}, {cg_root, "c2"}, err);
+            CHECK(err.code == errc::cgroup_unavailable);
+            CHECK(err.message.find("controller pids not available") != std::string::npos);
+            CHECK(!std::filesystem::exists(cg_root + "/c2"));
+        }
+        spawn(parse_spec(limited.dump()), {}, {}, err);
+        CHECK(err.code == errc::cgroup_unavailable);
+        CHECK(err.message == "linux.resources: limits need a cgroup root");
+
+        REQUIRE(::write(in_wr.get(), "\n", 1) == 1);
+        CHECK(wait(c.init) == 0);
+        CHECK(destroy(c, err));
+        CHECK(!std::filesystem::exists(cg_root + "/c1"));
         ::rmdir(cg_root.c_str());
     }
 
