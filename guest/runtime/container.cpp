@@ -135,7 +135,10 @@ void collect(int sock, process_handle& h, error& err) {
     if (read_err && !err) err = read_err;
 }
 
+// Ends a child whose setup failed: it has normally exited already (a failing child reports and
+// exits), but one that broke the report protocol may still run, and waiting must not hang.
 void reap(pid_t pid) {
+    ::kill(pid, SIGKILL);
     int status;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }

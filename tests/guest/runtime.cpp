@@ -176,6 +176,13 @@ TEST_SUITE("guest") {
                                          "sh -c 'sleep 0.2 &'; sleep 0.5; "
                                          "grep -l zombie /proc/[0-9]*/status; echo done"}));
         CHECK(r.output == "done\n");
+        // A signal for the container's init reaches the program (as `docker stop` relies on).
+        error err;
+        auto c = spawn(parse_spec(default_spec(root.path, {"sleep", "100"}).dump()), {}, {}, err);
+        REQUIRE_MESSAGE(!err, describe(err));
+        // spawn() returned, so the program has been exec'd: SIGTERM has its default action.
+        REQUIRE(::kill(c.init.pid, SIGTERM) == 0);
+        CHECK(wait(c.init) == 128 + SIGTERM);
     }
 
     TEST_CASE("runtime: commands that cannot run: 127 and 126") {
@@ -414,7 +421,8 @@ TEST_SUITE("guest") {
                           "sh -c echo $$ > /tmp/init-pid; read x \n");
         {
             // An exec with its own terminal: a second pty of the container's devpts.
-            auto tp = parse_process(R"({"args": ["tty"], "cwd": "/", "env": ["PATH=/bin"], "terminal": true})");
+            auto tp = parse_process(
+                R"({"args": ["tty"], "cwd": "/", "env": ["PATH=/bin"], "terminal": true})");
             auto th = exec(c, tp, std::nullopt, {}, err);
             REQUIRE_MESSAGE(!err, describe(err));
             REQUIRE(th.terminal);
