@@ -176,6 +176,22 @@ TEST_SUITE("guest") {
                                          "sh -c 'sleep 0.2 &'; sleep 0.5; "
                                          "grep -l zombie /proc/[0-9]*/status; echo done"}));
         CHECK(r.output == "done\n");
+        // Without a pid namespace there is no shim: the program is the process spawn made.
+        auto no_pidns = default_spec(root.path, {"sh", "-c", "echo $$; kill -9 $$"});
+        no_pidns["linux"]["namespaces"].erase(0); // {"type": "pid"}
+        {
+            error e;
+            auto parsed = parse_spec(no_pidns.dump());
+            REQUIRE(!parsed.has_namespace(namespace_kind::pid));
+            int p[2];
+            REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+            cz::unique_fd prd(p[0]), pwr(p[1]);
+            auto c = spawn(parsed, {0, pwr.get(), pwr.get()}, {}, e);
+            pwr.reset();
+            REQUIRE_MESSAGE(!e, describe(e));
+            CHECK(drain(prd.get()) == std::to_string(c.init.pid) + "\n");
+            CHECK(wait(c.init) == 137);
+        }
         // A signal for the container's init reaches the program (as `docker stop` relies on).
         error err;
         auto c = spawn(parse_spec(default_spec(root.path, {"sleep", "100"}).dump()), {}, {}, err);
