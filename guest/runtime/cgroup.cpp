@@ -86,6 +86,12 @@ bool check_cgroup_root(const std::string& root, const std::string& controllers, 
 
 bool create_cgroup(const std::string& root, const std::string& name, const resources_spec& r,
                    cgroup& out, error& err) {
+    // One directory directly under the root: a name must not climb out of it or into another.
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+        err.set(std::make_error_code(std::errc::invalid_argument),
+                "cgroup name \"" + name + "\": must be one path component");
+        return false;
+    }
     if (::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) {
         err.set({errno, std::system_category()}, "mkdir cgroup root " + root);
         return false;

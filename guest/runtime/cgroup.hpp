@@ -32,6 +32,7 @@ std::string needed_controllers(const resources_spec& resources);
 // (errc::cgroup_unavailable, naming what is missing) when not.
 bool check_cgroup_root(const std::string& root, const std::string& controllers, error& err);
 
+// `name` must be a single path component (a container id), not "." or "..".
 bool create_cgroup(const std::string& root, const std::string& name,
                    const resources_spec& resources, cgroup& out, error& err);
 

@@ -540,6 +540,10 @@ TEST_SUITE("guest") {
         // an error that names what is missing, never a container without its limits.
         auto again = spawn(spec, {}, {cg_root, "c1"}, err);
         CHECK(err.code == std::errc::file_exists);
+        for (const char* bad : {"", ".", "..", "../escape", "a/b"}) {
+            spawn(spec, {}, {cg_root, bad}, err);
+            CHECK(err.code == std::errc::invalid_argument);
+        }
         auto limited = default_spec(root.path, {"true"});
         limited["linux"]["resources"] = {{"pids", {{"limit", 10}}}};
         error lerr;
