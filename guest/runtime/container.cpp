@@ -58,7 +58,8 @@ bool install_stdio(const stdio_fds& stdio, error& err) {
 
 [[noreturn]] void child_exit(int sock, const error& err) {
     report::send_failure(sock, err);
-    ::_exit(exec_failure_status(err));
+    // The status matters only to someone who waits without reading the report.
+    ::_exit(err.exec_failed ? exec_failure_status(err) : 1);
 }
 
 [[noreturn]] void container_child(const runtime_spec& spec, const stdio_fds& stdio, int sock) {

@@ -40,15 +40,20 @@ inline std::error_code make_error_code(errc e) noexcept {
 struct error {
     std::error_code code;
     std::string message;
+    // True when execve of the program itself failed (code is its errno), false when anything
+    // before it did: a shell reports the first as exit status 126 or 127, the second as an error.
+    bool exec_failed = false;
 
     explicit operator bool() const noexcept { return static_cast<bool>(code); }
     void set(std::error_code c, std::string m) {
         code = c;
         message = std::move(m);
+        exec_failed = false;
     }
     void clear() {
         code.clear();
         message.clear();
+        exec_failed = false;
     }
 };
 

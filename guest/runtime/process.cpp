@@ -117,6 +117,7 @@ void exec_program(const std::vector<std::string>& args, const std::vector<std::s
     if (file.find('/') != std::string::npos) {
         ::execve(file.c_str(), argv.data(), envp.data());
         fail(err, "exec \"" + file + "\"");
+        err.exec_failed = true;
         return;
     }
     std::string path = env_value(env, "PATH");
@@ -133,6 +134,7 @@ void exec_program(const std::vector<std::string>& args, const std::vector<std::s
     }
     errno = seen;
     fail(err, "exec \"" + file + "\"" + (seen == ENOENT ? " (looked up in PATH)" : ""));
+    err.exec_failed = true;
 }
 
 } // namespace
@@ -178,6 +180,7 @@ void finish_and_exec(const process_spec& p, const std::optional<seccomp_spec>& s
 }
 
 int exec_failure_status(const error& err) {
+    if (!err.exec_failed) return -1;
     if (err.code == std::errc::no_such_file_or_directory || err.code == std::errc::not_a_directory)
         return 127;
     return 126;

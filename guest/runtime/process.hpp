@@ -21,7 +21,8 @@ void finish_and_exec(const process_spec& process, const std::optional<seccomp_sp
                      int report_sock, error& err);
 
 // The exit status a shell gives a command that could not be executed: 127 when it was not
-// found, 126 when it was found but could not run.
+// found, 126 when it was found but could not run; -1 when `err` is not an exec failure (the
+// container's setup failed before execve).
 int exec_failure_status(const error& err);
 
 } // namespace cz::guest

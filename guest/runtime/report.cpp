@@ -14,6 +14,7 @@ struct wire {
     kind type;
     std::int32_t code;
     std::uint32_t guest_category; // 1: cz::guest::errc, 0: errno
+    std::uint32_t exec_failed;    // error::exec_failed
     pid_t pid;
     char text[2000];
 };
@@ -59,6 +60,7 @@ bool send_failure(int sock, const error& e) {
     w.type = kind::failure;
     w.code = e.code.value();
     w.guest_category = e.code.category() == guest_category() ? 1 : 0;
+    w.exec_failed = e.exec_failed ? 1 : 0;
     auto n = std::min(e.message.size(), sizeof w.text - 1);
     std::memcpy(w.text, e.message.data(), n);
     return send_wire(sock, w, -1);
@@ -107,6 +109,7 @@ bool receive(int sock, message& m, error& err) {
         m.failure.set(w.guest_category ? std::error_code(w.code, guest_category())
                                        : std::error_code(w.code, std::system_category()),
                       w.text);
+        m.failure.exec_failed = w.exec_failed != 0;
     }
     return true;
 }

@@ -25,6 +25,7 @@ TEST_SUITE("guest") {
         REQUIRE(report::send_fd(ends[1].get(), report::kind::process, rd.get(), 4242));
         error sent;
         sent.set(std::error_code(ENOENT, std::system_category()), "exec \"nosuch\"");
+        sent.exec_failed = true;
         REQUIRE(report::send_failure(ends[1].get(), sent));
         sent.set(errc::unknown_user, std::string(5000, 'x')); // longer than a record holds
         REQUIRE(report::send_failure(ends[1].get(), sent));
@@ -46,8 +47,10 @@ TEST_SUITE("guest") {
         CHECK(m.type == report::kind::failure);
         CHECK(m.failure.code == std::errc::no_such_file_or_directory);
         CHECK(m.failure.message == "exec \"nosuch\"");
+        CHECK(m.failure.exec_failed);
         REQUIRE(report::receive(ends[0].get(), m, err));
         CHECK(m.failure.code == errc::unknown_user);
+        CHECK(!m.failure.exec_failed);
         CHECK(m.failure.message.size() < 2000);
         CHECK(m.failure.message.find_first_not_of('x') == std::string::npos);
 

@@ -211,6 +211,15 @@ TEST_SUITE("guest") {
         r = run(default_spec(root.path, {"nosuchcommand"}));
         CHECK(r.err.code == std::errc::no_such_file_or_directory);
         CHECK(exec_failure_status(r.err) == 127);
+        // A setup failure is not an exec failure, even when its errno is ENOENT.
+        auto missing_source = default_spec(root.path, {"true"});
+        missing_source["mounts"].push_back(
+            {{"destination", "/x"}, {"type", "bind"}, {"source", "/no/such/source"}});
+        r = run(missing_source);
+        CHECK(r.err.code == std::errc::no_such_file_or_directory);
+        CHECK(!r.err.exec_failed);
+        CHECK(exec_failure_status(r.err) == -1);
+        CHECK(r.err.message.find("/no/such/source") != std::string::npos);
         r = run(default_spec(root.path, {"/notexec"}));
         CHECK(r.err.code == std::errc::permission_denied);
         CHECK(exec_failure_status(r.err) == 126);

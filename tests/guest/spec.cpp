@@ -161,9 +161,10 @@ TEST_SUITE("guest") {
               "object key - unexpected end of input; expected string literal)");
         CHECK(error_of(R"({"a": tru})").rfind("config.json: at offset 9: not valid JSON", 0) == 0);
         CHECK(error_of("[]") == "config.json: expected an object");
-    // Found by the fuzzer: a number beyond a double is nlohmann's out_of_range, not parse_error.
-    CHECK(error_of(R"({"x": 1E400})") ==
-          "config.json: not valid JSON (number overflow parsing '1E400')");
+        // Found by the fuzzer: a number beyond a double is nlohmann's out_of_range, not
+        // parse_error.
+        CHECK(error_of(R"({"x": 1E400})") ==
+              "config.json: not valid JSON (number overflow parsing '1E400')");
         CHECK(error_of(R"({"root": {"path": "/r"}})") == "process: missing");
         CHECK(error_of(minimal(R"(, "terminal": "yes")")) ==
               "process.terminal: expected true or false");

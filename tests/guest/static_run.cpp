@@ -38,5 +38,6 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "guest_static_run: %s: %s\n", err.message.c_str(),
                  err.code.message().c_str());
-    return cz::guest::exec_failure_status(err);
+    int status = cz::guest::exec_failure_status(err);
+    return status < 0 ? 1 : status;
 }
