@@ -1,0 +1,42 @@
+// guest/runtime/cgroup.hpp — one cgroup v2 directory per container, with its limits.
+//
+// The caller names a cgroup root (cz-init uses one under /sys/fs/cgroup); each container gets
+// <root>/<name>, with the controllers its limits need enabled in the root's
+// cgroup.subtree_control, and memory.max, cpu.max ("<quota> <period>"), pids.max written before
+// any process joins. The container's first process is born in it (clone3 CLONE_INTO_CGROUP), so
+// there is no moment when it runs unlimited, and its cgroup namespace makes it see that
+// directory as the root of /sys/fs/cgroup.
+//
+// A limit whose controller is not available (cgroup v1 hosts, no delegation) is an error:
+// cz-init never silently runs a container without the limits it was given.
+#pragma once
+
+#include "runtime/error.hpp"
+#include "runtime/spec.hpp"
+
+#include <cz/core/unique_fd.hpp>
+
+#include <string>
+
+namespace cz::guest {
+
+struct cgroup {
+    std::string path;
+    unique_fd dir; // O_DIRECTORY, for CLONE_INTO_CGROUP
+};
+
+// The cgroup v2 controllers `resources` needs ("memory", "cpu", "pids"), space-separated.
+std::string needed_controllers(const resources_spec& resources);
+
+// Checks that `root` is on cgroup v2 and offers every controller in `controllers`; fills `err`
+// (errc::cgroup_unavailable, naming what is missing) when not.
+bool check_cgroup_root(const std::string& root, const std::string& controllers, error& err);
+
+// `name` must be a single path component (a container id), not "." or "..".
+bool create_cgroup(const std::string& root, const std::string& name,
+                   const resources_spec& resources, cgroup& out, error& err);
+
+// Removes the directory; the cgroup must have no processes left.
+bool remove_cgroup(const std::string& path, error& err);
+
+} // namespace cz::guest
