@@ -32,23 +32,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The minimal kernel: a cached one that matches kernel/minimal.config (the test root's, else the
-// user's cz root), or one built into the test root (kernel/build-minimal-kernel.sh, ~5 minutes).
-const kernel_info& minimal_kernel() {
-    static const kernel_info k = [] {
-        auto script = (source_root() / "kernel/build-minimal-kernel.sh").string();
-        for (const auto& root : {test_root(), default_root()}) {
-            auto dir = kernels_dir(root) / "minimal";
-            auto check = script + " --check " + dir.string() + " 2>/dev/null";
-            if (std::system(check.c_str()) == 0) return find_kernel(root, kernel_flavor::minimal);
-        }
-        auto build = script + " " + (kernels_dir(test_root()) / "minimal").string();
-        REQUIRE_MESSAGE(std::system(build.c_str()) == 0, "building the minimal kernel failed: " << build);
-        return find_kernel(test_root(), kernel_flavor::minimal);
-    }();
-    return k;
-}
-
 // The test initramfs for a kernel, with guest-init.sh as /init.
 fs::path initramfs_for(const kernel_info& k) {
     return make_test_initramfs(k, source_root() / "tests/vm/guest-init.sh",

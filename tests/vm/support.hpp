@@ -7,6 +7,7 @@
 // and the benchmark, which has no doctest, stops with it.
 #pragma once
 
+#include <cz/vm/config.hpp>
 #include <cz/vm/initramfs.hpp>
 #include <cz/vm/kernel.hpp>
 
@@ -76,6 +77,24 @@ inline kernel_info debian_kernel(const std::vector<std::string>& needed_modules 
     return fetched;
 }
 
+// The minimal kernel: a cached one that matches kernel/minimal.config (the test root's, else the
+// user's cz root), or one built into the test root (kernel/build-minimal-kernel.sh, ~5 minutes).
+inline const kernel_info& minimal_kernel() {
+    static const kernel_info k = [] {
+        auto script = (source_root() / "kernel/build-minimal-kernel.sh").string();
+        for (const auto& root : {test_root(), default_root()}) {
+            auto dir = kernels_dir(root) / "minimal";
+            auto check = script + " --check " + dir.string() + " 2>/dev/null";
+            if (std::system(check.c_str()) == 0) return find_kernel(root, kernel_flavor::minimal);
+        }
+        auto build = script + " " + (kernels_dir(test_root()) / "minimal").string();
+        if (std::system(build.c_str()) != 0)
+            throw std::runtime_error("building the minimal kernel failed: " + build);
+        return find_kernel(test_root(), kernel_flavor::minimal);
+    }();
+    return k;
+}
+
 // A test initramfs in the test root: busybox, vsock_guest (/bin/vsock_guest), `init` as /init,
 // and the kernel's modules (/lib/modules, loaded by the init in /lib/modules/load-order).
 inline std::filesystem::path make_test_initramfs(const kernel_info& k,
@@ -138,7 +157,8 @@ inline std::string pattern_sum(std::uint64_t n) {
     std::vector<unsigned char> b(1 << 16);
     for (std::uint64_t off = 0; off < n; off += b.size()) {
         std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(b.size(), n - off));
-        for (std::size_t i = 0; i < k; ++i) b[i] = pattern_byte(off + i);
+        for (std::size_t i = 0; i < k; ++i)
+            b[i] = pattern_byte(off + i);
         f.add(b.data(), k);
     }
     return f.hex();
@@ -150,7 +170,8 @@ void write_pattern(Stream& s, std::uint64_t n) {
     std::vector<unsigned char> b(1 << 18);
     for (std::uint64_t off = 0; off < n; off += b.size()) {
         std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(b.size(), n - off));
-        for (std::size_t i = 0; i < k; ++i) b[i] = pattern_byte(off + i);
+        for (std::size_t i = 0; i < k; ++i)
+            b[i] = pattern_byte(off + i);
         asio::write(s, asio::buffer(b.data(), k));
     }
 }

@@ -1,0 +1,429 @@
+#include "processes.hpp"
+
+#include "../init/log.hpp"
+#include "rpc.hpp"
+#include "runtime/spec.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace cz::guest {
+
+namespace {
+
+using agent::get_string;
+
+// How much one read of a process's output takes: bounded by the stream's credit and the frame.
+constexpr std::size_t output_chunk = 64u << 10;
+
+std::int64_t now_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+void fail(agent::response& resp, cz_agent_ErrorCode code, const std::string& message, int err = 0) {
+    set_error(resp, code, err, message);
+}
+
+// A runtime failure as an answer. The program itself could not be executed (e.exec_failed):
+// NOT_FOUND when it does not exist (the host reports 127, as docker does), FAILED_PRECONDITION
+// when it is not executable (126); both carry the errno. A bad spec is INVALID_ARGUMENT, a
+// failed setup step SYSTEM with its errno.
+void fail_runtime(agent::response& resp, const error& e) {
+    bool sys =
+        e.code.category() == std::system_category() || e.code.category() == std::generic_category();
+    cz_agent_ErrorCode code =
+        sys ? cz_agent_ErrorCode_ERROR_SYSTEM : cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT;
+    if (e.exec_failed)
+        code = e.code.value() == ENOENT ? cz_agent_ErrorCode_ERROR_NOT_FOUND
+                                        : cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION;
+    else if (e.code == guest::errc::setup_failed || e.code == guest::errc::cgroup_unavailable)
+        code = cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION;
+    set_error(resp, code, sys ? e.code.value() : 0, e.message);
+}
+
+// A pipe whose both ends are close-on-exec: the runtime dup2()s the child's end onto 0, 1 or 2.
+bool make_pipe(unique_fd& read_end, unique_fd& write_end) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+    read_end = unique_fd(fds[0]);
+    write_end = unique_fd(fds[1]);
+    return true;
+}
+
+void set_nonblocking(int fd) {
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+} // namespace
+
+process_table::~process_table() {
+    for (auto& [k, p] : processes_) {
+        loop_.unwatch(p->out.fd.get());
+        loop_.unwatch(p->err.fd.get());
+        loop_.unwatch(p->in.fd.get());
+    }
+}
+
+void process_table::retire(std::uint32_t stream) {
+    if (stream == 0 || streams_.erase(stream) == 0) return;
+    retired_.push_back(stream);
+    if (retired_.size() > 4096) retired_.pop_front();
+}
+
+bool process_table::retired(std::uint32_t stream) const {
+    return std::find(retired_.begin(), retired_.end(), stream) != retired_.end();
+}
+
+void process_table::attach(host_link* link, std::uint32_t send_window,
+                           std::uint32_t receive_window) {
+    link_ = link;
+    send_window_ = send_window;
+    receive_window_ = receive_window;
+    if (link_) resume_outputs();
+}
+
+process_table::process* process_table::find(std::string_view container_id,
+                                            std::string_view process_id) {
+    auto it = processes_.find(key(container_id, process_id));
+    return it == processes_.end() ? nullptr : it->second.get();
+}
+
+void process_table::create(const cz_agent_CreateProcess& req, agent::response& resp) {
+    std::string cid(get_string(req.container_id)), pid(get_string(req.process_id));
+    if (cid.empty() || pid.empty())
+        return fail(resp, cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+                    "container and process ids are required");
+    if (find(cid, pid))
+        return fail(resp, cz_agent_ErrorCode_ERROR_ALREADY_EXISTS,
+                    "process " + cid + "/" + pid + " exists");
+    if (req.terminal)
+        return fail(resp, cz_agent_ErrorCode_ERROR_UNIMPLEMENTED,
+                    "this cz-init has no terminals yet");
+    std::uint32_t ids[] = {req.stdin_stream, req.stdout_stream, req.stderr_stream};
+    for (int i = 0; i < 3; ++i) {
+        if (ids[i] == 0) continue;
+        if (streams_.count(ids[i]) || (i > 0 && ids[i] == ids[i - 1]) ||
+            (i == 2 && ids[2] == ids[0]))
+            return fail(resp, cz_agent_ErrorCode_ERROR_ALREADY_EXISTS,
+                        "stream " + std::to_string(ids[i]) + " is in use");
+    }
+
+    auto p = std::make_unique<process>();
+    p->container_id = cid;
+    p->process_id = pid;
+    p->is_container_init = cid == pid;
+    std::string_view config(reinterpret_cast<const char*>(req.config.data), req.config.size);
+    error err;
+    if (p->is_container_init) {
+        p->spec = parse_spec(config, err);
+    } else {
+        auto* init = find(cid, cid);
+        if (!init || !init->owned || init->st != process::state::running)
+            return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no running container " + cid);
+        p->exec_process = parse_process(config, err);
+    }
+    if (err) return fail_runtime(resp, err);
+
+    // stdio: a pipe per stream, /dev/null for 0.
+    auto devnull = [](int flags) { return unique_fd(::open("/dev/null", flags | O_CLOEXEC)); };
+    bool ok = true;
+    if (req.stdin_stream) {
+        ok = ok && make_pipe(p->child_in, p->in.fd);
+        p->in.stream = req.stdin_stream;
+        p->in.buffer = std::make_unique<agent::stream_buffer>(receive_window_);
+    } else {
+        p->child_in = devnull(O_RDONLY);
+    }
+    for (auto [stream, ours, theirs] : {std::tuple{req.stdout_stream, &p->out, &p->child_out},
+                                        std::tuple{req.stderr_stream, &p->err, &p->child_err}}) {
+        if (stream) {
+            ok = ok && make_pipe(ours->fd, *theirs);
+            ours->stream = stream;
+            ours->credit.emplace(send_window_);
+        } else {
+            *theirs = devnull(O_WRONLY);
+        }
+    }
+    if (!ok || !p->child_in || !p->child_out || !p->child_err)
+        return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the stdio pipes", errno);
+    for (auto id : ids)
+        if (id) streams_[id] = p.get();
+    processes_[key(cid, pid)] = std::move(p);
+    resp.which_result = cz_agent_Response_done_tag;
+}
+
+void process_table::start(const cz_agent_StartProcess& req, agent::response& resp) {
+    auto* p = find(get_string(req.container_id), get_string(req.process_id));
+    if (!p) return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no such process");
+    if (p->st != process::state::created)
+        return fail(resp, cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION, "already started");
+    stdio_fds stdio{p->child_in.get(), p->child_out.get(), p->child_err.get()};
+    error err;
+    if (p->is_container_init) {
+        spawn_options opts;
+        p->owned = spawn(*p->spec, stdio, opts, err);
+        if (!err) p->pid = p->owned->init.pid;
+    } else {
+        auto* init = find(p->container_id, p->container_id);
+        if (!init || !init->owned)
+            return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "the container is gone");
+        auto handle = exec(*init->owned, *p->exec_process, init->spec->seccomp, stdio, err);
+        if (!err) p->pid = handle.pid;
+    }
+    if (err) return fail_runtime(resp, err);
+    // The child has its copies; ours would keep the pipes open after it exits.
+    p->child_in.reset();
+    p->child_out.reset();
+    p->child_err.reset();
+    p->st = process::state::running;
+    if (p->in.fd) set_nonblocking(p->in.fd.get());
+    for (auto* o : {&p->out, &p->err}) {
+        if (!o->fd) continue;
+        set_nonblocking(o->fd.get());
+        watch_output(*p, *o);
+    }
+    pump_input(*p);
+    resp.which_result = cz_agent_Response_start_process_tag;
+    resp.result.start_process.pid = p->pid;
+    log(log_level::debug, "started {}/{} as pid {}", p->container_id, p->process_id, p->pid);
+}
+
+void process_table::watch_output(process& p, output& o) {
+    if (!o.fd || o.eof_sent) return;
+    bool want = link_ && o.credit && o.credit->available() > 0;
+    if (want == o.watching) return;
+    o.watching = want;
+    if (want)
+        loop_.watch(o.fd.get(), EPOLLIN, [this, &p, &o](std::uint32_t) { pump_output(p, o); });
+    else
+        loop_.unwatch(o.fd.get());
+}
+
+void process_table::pump_output(process& p, output& o) {
+    std::byte buf[output_chunk];
+    while (link_ && link_->can_send() && o.fd && !o.eof_sent && o.credit->available() > 0) {
+        std::size_t want = std::min<std::size_t>(sizeof buf, o.credit->available());
+        ssize_t n = ::read(o.fd.get(), buf, want);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break;
+        if (n <= 0) { // end of output (or a read error, which ends it too)
+            link_->send_stream_data(o.stream, {}, true);
+            o.eof_sent = true;
+            loop_.unwatch(o.fd.get());
+            o.watching = false;
+            o.fd.reset();
+            maybe_finish(p);
+            return;
+        }
+        o.credit->take(static_cast<std::size_t>(n));
+        link_->send_stream_data(o.stream, bytes_view(buf, static_cast<std::size_t>(n)), false);
+    }
+    // Out of credit or the link is full: stop watching until a grant or resume_outputs().
+    if (link_ && !link_->can_send()) {
+        if (o.watching) loop_.unwatch(o.fd.get());
+        o.watching = false;
+        return;
+    }
+    watch_output(p, o);
+}
+
+void process_table::resume_outputs() {
+    for (auto& [k, p] : processes_) {
+        if (p->st == process::state::created) continue;
+        for (auto* o : {&p->out, &p->err})
+            if (o->fd && !o->eof_sent) pump_output(*p, *o);
+    }
+}
+
+void process_table::pump_input(process& p) {
+    auto& in = p.in;
+    if (!in.fd || p.st == process::state::created) return;
+    while (in.buffer && in.buffer->held() > 0) {
+        auto data = in.buffer->front();
+        ssize_t n = ::write(in.fd.get(), data.data(), data.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) {
+            loop_.watch(in.fd.get(), EPOLLOUT, [this, &p](std::uint32_t) { pump_input(p); });
+            return;
+        }
+        if (n < 0) { // the process closed its stdin: what it did not read is dropped
+            log(log_level::debug, "stdin of {}/{}: {}", p.container_id, p.process_id,
+                std::generic_category().message(errno));
+            in.close_when_drained = true;
+            std::uint32_t grant = in.buffer->consume(data.size());
+            if (grant && link_) link_->send_stream_credit(in.stream, grant);
+            break;
+        }
+        std::uint32_t grant = in.buffer->consume(static_cast<std::size_t>(n));
+        if (grant && link_) link_->send_stream_credit(in.stream, grant);
+    }
+    loop_.unwatch(in.fd.get());
+    if (in.close_when_drained || (in.buffer && in.buffer->finished())) {
+        in.fd.reset();
+        retire(in.stream);
+    }
+}
+
+void process_table::on_stream_data(std::uint32_t stream, bytes_view data, bool eof,
+                                   std::error_code& ec) {
+    auto it = streams_.find(stream);
+    if (it == streams_.end() && retired(stream)) {
+        ec.clear(); // the process is gone or stopped reading: what the host still sends is dropped
+        return;
+    }
+    if (it == streams_.end() || it->second->in.stream != stream || !it->second->in.buffer) {
+        ec = agent::errc::bad_stream;
+        return;
+    }
+    auto& p = *it->second;
+    if (!p.in.fd && p.st != process::state::created) {
+        ec.clear(); // stdin is closed (the process exited or stopped reading): dropped
+        return;
+    }
+    p.in.buffer->push(data, eof, ec);
+    if (ec) return;
+    pump_input(p);
+}
+
+void process_table::on_stream_credit(std::uint32_t stream, std::uint32_t bytes,
+                                     std::error_code& ec) {
+    auto it = streams_.find(stream);
+    if (it == streams_.end()) {
+        // Credit for a stream that has just ended crosses its eof: harmless.
+        if (retired(stream))
+            ec.clear();
+        else
+            ec = agent::errc::bad_stream;
+        return;
+    }
+    auto& p = *it->second;
+    output* o = p.out.stream == stream ? &p.out : p.err.stream == stream ? &p.err : nullptr;
+    if (!o || !o->credit) {
+        ec = agent::errc::bad_stream;
+        return;
+    }
+    o->credit->grant(bytes, ec);
+    if (!ec && p.st != process::state::created) pump_output(p, *o);
+}
+
+void process_table::on_child_exit(pid_t pid, int wait_status) {
+    for (auto& [k, p] : processes_) {
+        if (p->pid != pid || p->st != process::state::running) continue;
+        p->st = process::state::exited;
+        p->exit_status = exit_status(wait_status);
+        p->exited_at_ns = now_ns();
+        log(log_level::debug, "{}/{} exited: {}", p->container_id, p->process_id, p->exit_status);
+        // Its stdin has no reader any more.
+        if (p->in.fd) {
+            loop_.unwatch(p->in.fd.get());
+            p->in.fd.reset();
+        }
+        maybe_finish(*p);
+        return;
+    }
+}
+
+void process_table::maybe_finish(process& p) {
+    if (p.st != process::state::exited) return;
+    if ((p.out.fd && !p.out.eof_sent) || (p.err.fd && !p.err.eof_sent)) return;
+    p.st = process::state::finished;
+    retire(p.out.stream);
+    retire(p.err.stream);
+    retire(p.in.stream);
+    if (!link_) return;
+    auto m = std::make_unique<agent::envelope>();
+    *m = cz_agent_Envelope_init_zero;
+    m->which_kind = cz_agent_Envelope_event_tag;
+    m->kind.event.which_kind = cz_agent_Event_process_exited_tag;
+    auto& e = m->kind.event.kind.process_exited;
+    std::error_code ec;
+    agent::set_string(e.container_id, p.container_id, ec);
+    agent::set_string(e.process_id, p.process_id, ec);
+    e.status = p.exit_status;
+    e.exited_at_ns = p.exited_at_ns;
+    link_->send(*m);
+    for (auto id : p.waiters)
+        answer_wait(id, p);
+    p.waiters.clear();
+}
+
+void process_table::answer_wait(std::uint64_t id, const process& p) {
+    auto m = std::make_unique<agent::envelope>();
+    *m = cz_agent_Envelope_init_zero;
+    m->which_kind = cz_agent_Envelope_response_tag;
+    m->kind.response.id = id;
+    m->kind.response.which_result = cz_agent_Response_wait_process_tag;
+    m->kind.response.result.wait_process.status = p.exit_status;
+    m->kind.response.result.wait_process.exited_at_ns = p.exited_at_ns;
+    if (link_) link_->send(*m);
+}
+
+bool process_table::wait(std::uint64_t request_id, const cz_agent_WaitProcess& req,
+                         agent::response& resp) {
+    auto* p = find(get_string(req.container_id), get_string(req.process_id));
+    if (!p) {
+        fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no such process");
+        return true;
+    }
+    if (p->st == process::state::finished) {
+        resp.which_result = cz_agent_Response_wait_process_tag;
+        resp.result.wait_process.status = p->exit_status;
+        resp.result.wait_process.exited_at_ns = p->exited_at_ns;
+        return true;
+    }
+    p->waiters.push_back(request_id);
+    return false;
+}
+
+void process_table::kill(const cz_agent_KillProcess& req, agent::response& resp) {
+    auto* p = find(get_string(req.container_id), get_string(req.process_id));
+    if (!p) return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no such process");
+    if (p->st != process::state::running)
+        return fail(resp, cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION, "not running");
+    if (req.signal <= 0 || req.signal >= NSIG)
+        return fail(resp, cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+                    "no signal " + std::to_string(req.signal));
+    // all: the container's whole pid namespace goes with its init (SIGKILL reaches everything).
+    if (::kill(p->pid, req.signal) != 0)
+        return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "kill", errno);
+    resp.which_result = cz_agent_Response_done_tag;
+}
+
+void process_table::close_stdin(const cz_agent_CloseProcessStdin& req, agent::response& resp) {
+    auto* p = find(get_string(req.container_id), get_string(req.process_id));
+    if (!p) return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no such process");
+    p->in.close_when_drained = true;
+    if (p->in.fd) pump_input(*p);
+    resp.which_result = cz_agent_Response_done_tag;
+}
+
+void process_table::remove(const cz_agent_DeleteProcess& req, agent::response& resp) {
+    auto k = key(get_string(req.container_id), get_string(req.process_id));
+    auto it = processes_.find(k);
+    if (it == processes_.end())
+        return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no such process");
+    auto& p = *it->second;
+    if (p.st == process::state::running || p.st == process::state::exited)
+        return fail(resp, cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION, "still running");
+    for (auto* fd : {&p.out.fd, &p.err.fd, &p.in.fd})
+        if (*fd) loop_.unwatch(fd->get());
+    for (auto id : {p.in.stream, p.out.stream, p.err.stream})
+        retire(id);
+    if (p.owned) {
+        error err;
+        destroy(*p.owned, err);
+    }
+    processes_.erase(it);
+    resp.which_result = cz_agent_Response_done_tag;
+}
+
+} // namespace cz::guest

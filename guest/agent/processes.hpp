@@ -1,0 +1,132 @@
+// guest/agent/processes.hpp — the containers and processes cz-init runs for the host, and their
+// stdio as streams of the agent connection.
+//
+// A process goes through: created (CreateProcess: config parsed, pipes made, streams registered)
+// -> running (StartProcess: cz::guest::spawn for a container's first process, exec for the rest)
+// -> exited (the reaper saw it) -> finished (its output streams have sent eof too: only then is
+// ProcessExited sent and WaitProcess answered, so the host has all output before the status) ->
+// deleted (DeleteProcess).
+//
+// Streams follow cz/agent/credit.hpp: output (stdout, stderr) is read from its pipe only while
+// the host has granted credit for it, so a host that does not read one stream stops that process's
+// writes to it, and nothing else; input (stdin) is held up to the window and written to the pipe
+// as it takes it, with credit granted back as it drains.
+//
+// Not yet: terminals (CreateProcess with terminal is refused as unimplemented), ResizeProcess,
+// OOM events, Statistics.
+#pragma once
+
+#include "event_loop.hpp"
+#include "runtime/container.hpp"
+
+#include <cz/agent/credit.hpp>
+#include <cz/agent/protocol.hpp>
+#include <cz/core/bytes.hpp>
+
+#include <sys/types.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cz::guest {
+
+// What the process table needs from the host connection it reports to (the session).
+class host_link {
+public:
+    virtual ~host_link() = default;
+    // Whether more frames may be queued now (the host is reading what was queued).
+    virtual bool can_send() const = 0;
+    virtual void send_stream_data(std::uint32_t stream, bytes_view data, bool eof) = 0;
+    virtual void send_stream_credit(std::uint32_t stream, std::uint32_t bytes) = 0;
+    virtual void send(const agent::envelope& m) = 0;
+};
+
+class process_table {
+public:
+    explicit process_table(event_loop& loop) : loop_(loop) {}
+    ~process_table();
+    process_table(const process_table&) = delete;
+    process_table& operator=(const process_table&) = delete;
+
+    // The connection outputs go to; nullptr between connections (outputs then wait). `windows`:
+    // the credit each new stream starts with, as the handshake settled it.
+    void attach(host_link* link, std::uint32_t send_window, std::uint32_t receive_window);
+    void detach() { attach(nullptr, send_window_, receive_window_); }
+
+    // The RPCs: each fills `resp` (its id already set). wait() may leave it unanswered (returns
+    // false): the answer is sent through the link once the process has finished.
+    void create(const cz_agent_CreateProcess& req, agent::response& resp);
+    void start(const cz_agent_StartProcess& req, agent::response& resp);
+    bool wait(std::uint64_t request_id, const cz_agent_WaitProcess& req, agent::response& resp);
+    void kill(const cz_agent_KillProcess& req, agent::response& resp);
+    void close_stdin(const cz_agent_CloseProcessStdin& req, agent::response& resp);
+    void remove(const cz_agent_DeleteProcess& req, agent::response& resp);
+
+    // Stream frames from the host. A stream that is not an open input, data beyond its credit:
+    // errors that end the connection (agent::errc).
+    void on_stream_data(std::uint32_t stream, bytes_view data, bool eof, std::error_code& ec);
+    void on_stream_credit(std::uint32_t stream, std::uint32_t bytes, std::error_code& ec);
+
+    // A child exited (from the reaper). Unknown pids are ignored: orphans of the VM.
+    void on_child_exit(pid_t pid, int wait_status);
+
+    // The link can take frames again: resume outputs that waited for it.
+    void resume_outputs();
+
+private:
+    struct output {
+        std::uint32_t stream = 0;
+        unique_fd fd;
+        std::optional<agent::send_credit> credit;
+        bool eof_sent = false;
+        bool watching = false;
+    };
+    struct input {
+        std::uint32_t stream = 0;
+        unique_fd fd;
+        std::unique_ptr<agent::stream_buffer> buffer;
+        bool close_when_drained = false;
+    };
+    struct process {
+        std::string container_id, process_id;
+        bool is_container_init = false;
+        std::optional<runtime_spec> spec;         // a container's
+        std::optional<process_spec> exec_process; // an exec's
+        unique_fd child_in, child_out, child_err; // the child's ends, until started
+        input in;
+        output out, err;
+        enum class state { created, running, exited, finished } st = state::created;
+        pid_t pid = -1;
+        int exit_status = 0;
+        std::int64_t exited_at_ns = 0;
+        std::vector<std::uint64_t> waiters;
+        std::optional<container> owned; // a container's init holds its container
+    };
+    using key = std::pair<std::string, std::string>;
+
+    process* find(std::string_view container_id, std::string_view process_id);
+    void pump_output(process& p, output& o);
+    void pump_input(process& p);
+    void watch_output(process& p, output& o);
+    void maybe_finish(process& p);
+    void answer_wait(std::uint64_t id, const process& p);
+
+    event_loop& loop_;
+    host_link* link_ = nullptr;
+    std::uint32_t send_window_ = 256u << 10;
+    std::uint32_t receive_window_ = 256u << 10;
+    std::map<key, std::unique_ptr<process>> processes_;
+    std::map<std::uint32_t, process*> streams_; // open stream ids (both directions)
+    // Streams that ended here while the host may still be sending on them (stdin data or eof
+    // after the process exited, credit for output that has ended): such frames are dropped.
+    // Bounded: the oldest are forgotten first.
+    std::deque<std::uint32_t> retired_;
+    void retire(std::uint32_t stream);
+    bool retired(std::uint32_t stream) const;
+};
+
+} // namespace cz::guest

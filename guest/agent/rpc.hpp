@@ -1,0 +1,24 @@
+// guest/agent/rpc.hpp — what cz-init does for each request of the host: the file system, clock,
+// hostname, DNS and hosts files, mounts and power. Each RPC turns into a few system calls; a
+// failure becomes an Error answer that names the call and its input, never a crash.
+//
+// Processes are the process table's (processes.hpp). Not served yet (answered
+// ERROR_UNIMPLEMENTED, as an older cz-init would): the network RPCs (Ip*), ResizeProcess,
+// Statistics, CopyIn and CopyOut.
+#pragma once
+
+#include <cz/agent/protocol.hpp>
+
+#include <string>
+
+namespace cz::guest {
+
+// Fills `resp` (whose id is already set) with the answer to `req`. Returns true for Shutdown:
+// the caller powers the VM off once the answer is sent.
+bool answer_request(const agent::request& req, agent::response& resp);
+
+// Makes `resp` an Error answer.
+void set_error(agent::response& resp, cz_agent_ErrorCode code, int sys_errno,
+               const std::string& message);
+
+} // namespace cz::guest

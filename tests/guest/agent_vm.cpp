@@ -1,0 +1,466 @@
+// cz-init as PID 1 of a real VM (QEMU, TCG here), driven by cz::agent::client over each of the
+// two transports: vsock (cz's device; the host dials guest port 1024) and virtio-serial (a
+// virtserialport on a Unix socket). Debian's kernel: cz-init loads the drivers itself. The image
+// disk (/dev/vda, read-only) becomes the container's root file system under an overlay.
+//
+// Threads: the VM's io_context serves the vsock device while wait_for() runs on the test thread;
+// the client runs on an io_context of its own, on a second thread. Its findings are collected as
+// text and checked on the test thread (doctest's assertions are not for other threads).
+#include "support/support.hpp"
+#include "vm/support.hpp"
+
+#include <cz/agent/client.hpp>
+#include <cz/vm/qemu.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <thread>
+
+using namespace cz_test;
+using namespace cz::vm::test;
+namespace agent = cz::agent;
+using asio::experimental::as_tuple;
+
+namespace {
+
+const std::string hello_text = "hello from the image\n";
+
+std::filesystem::path image_disk() {
+    static const auto path = [] {
+        const std::string dir = (test_root() / "guest-agent-image").string();
+        // hello.txt, and busybox-static with its applets: the containers' programs.
+        const std::string tree = quote(dir + "/tree");
+        sh_ok("rm -rf " + quote(dir) + " && mkdir -p " + tree + "/bin " + tree + "/proc " + tree +
+              "/dev " + tree + "/sys " + tree + "/tmp && printf " + quote(hello_text) + " > " +
+              tree + "/hello.txt && cp /bin/busybox " + tree + "/bin/busybox" +
+              " && for a in $(/bin/busybox --list); do [ -e " + tree +
+              "/bin/$a ] || ln -s busybox " + tree + "/bin/$a; done && mke2fs -q -t ext4 -d " +
+              tree + " " + quote(dir + "/image.ext4") + " 16M");
+        return std::filesystem::path(dir) / "image.ext4";
+    }();
+    return path;
+}
+
+std::filesystem::path cz_init_initramfs(const cz::vm::kernel_info& k) {
+    static const auto path = [&] {
+        const char* program = std::getenv("CZ_INIT");
+        if (!program) throw std::runtime_error("CZ_INIT is not set (run through meson test)");
+        auto p = test_root() / "cz-init-debian.cpio.gz";
+        cz::vm::initramfs_builder().init(program).add_modules(k.modules).write_gzip(p);
+        return p;
+    }();
+    return path;
+}
+
+// The config.json of a busybox container in the image's root file system.
+std::string container_config(const std::vector<std::string>& args) {
+    nlohmann::json spec = {
+        {"ociVersion", "1.0.2"},
+        {"process",
+         {{"args", args},
+          {"cwd", "/"},
+          {"env", {"PATH=/bin"}},
+          {"user", {{"uid", 0}, {"gid", 0}}}}},
+        {"root", {{"path", "/run/cz/rootfs/merged"}}},
+        {"hostname", "c"},
+        {"mounts", {{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}}}},
+        {"linux",
+         {{"namespaces",
+           {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "uts"}}, {{"type", "ipc"}}}}}},
+    };
+    return spec.dump();
+}
+
+std::string process_config(const std::vector<std::string>& args) {
+    return nlohmann::json{
+        {"args", args}, {"cwd", "/"}, {"env", {"PATH=/bin"}}, {"user", {{"uid", 0}, {"gid", 0}}}}
+        .dump();
+}
+
+struct run_result {
+    std::string container, process;
+    std::error_code create_ec, start_ec, wait_ec;
+    agent::response start;
+    int status = -1;
+    std::string out, err;
+    int readers = 0; // output streams still being read
+};
+using running = std::shared_ptr<run_result>;
+
+// Reads stream `id` to its end into `text`.
+asio::awaitable<void> read_all(agent::client& c, std::uint32_t id, running r, std::string& text) {
+    std::byte buf[65536];
+    for (;;) {
+        auto [e, n] = co_await c.async_read_stream(id, buf, as_tuple(asio::use_awaitable));
+        text.append(reinterpret_cast<const char*>(buf), n);
+        if (e) break;
+    }
+    --r->readers;
+}
+
+// Creates and starts one process with stdin, stdout and stderr streams; `input` (which must
+// outlive the process) is written to its stdin, then eof, while its output is read.
+asio::awaitable<running> begin_process(agent::client& c, const std::string& container,
+                                       const std::string& process, const std::string& config,
+                                       const std::string& input) {
+    static std::uint32_t next_stream = 1;
+    std::uint32_t in = next_stream++, out = next_stream++, err = next_stream++;
+    std::error_code ec;
+    auto r = std::make_shared<run_result>();
+    r->container = container;
+    r->process = process;
+    for (auto id : {in, out, err})
+        c.open_stream(id, ec);
+    cz_agent_CreateProcess create{};
+    agent::set_string(create.container_id, container, ec);
+    agent::set_string(create.process_id, process, ec);
+    create.config.data = reinterpret_cast<const std::byte*>(config.data());
+    create.config.size = config.size();
+    create.stdin_stream = in;
+    create.stdout_stream = out;
+    create.stderr_stream = err;
+    auto [create_ec, create_r] = co_await c.async_call(create, as_tuple(asio::use_awaitable));
+    r->create_ec = create_ec;
+    if (create_ec) co_return r;
+    cz_agent_StartProcess start = cz_agent_StartProcess_init_zero;
+    agent::set_string(start.container_id, container, ec);
+    agent::set_string(start.process_id, process, ec);
+    auto [start_ec, start_r] = co_await c.async_call(start, as_tuple(asio::use_awaitable));
+    r->start_ec = start_ec;
+    r->start = start_r;
+    if (start_ec) co_return r;
+    r->readers = 2;
+    auto ex = co_await asio::this_coro::executor;
+    asio::co_spawn(ex, read_all(c, out, r, r->out), asio::detached);
+    asio::co_spawn(ex, read_all(c, err, r, r->err), asio::detached);
+    asio::co_spawn(
+        ex,
+        [&c, in, &input]() -> asio::awaitable<void> {
+            co_await c.async_write_stream(in, cz::as_bytes(input), true,
+                                          as_tuple(asio::use_awaitable));
+        },
+        asio::detached);
+    co_return r;
+}
+
+// Waits for a begun process and for all its output.
+asio::awaitable<running> finish_process(agent::client& c, running r) {
+    if (r->create_ec || r->start_ec) co_return r;
+    std::error_code ec;
+    cz_agent_WaitProcess wait = cz_agent_WaitProcess_init_zero;
+    agent::set_string(wait.container_id, r->container, ec);
+    agent::set_string(wait.process_id, r->process, ec);
+    auto [wait_ec, wait_r] = co_await c.async_call(wait, as_tuple(asio::use_awaitable));
+    r->wait_ec = wait_ec;
+    r->status = wait_r.result.wait_process.status;
+    // The guest sent every byte before the answer; the readers may not have taken them yet.
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (r->readers > 0) {
+        t.expires_after(std::chrono::milliseconds(5));
+        co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return r;
+}
+
+asio::awaitable<running> run_process(agent::client& c, const std::string& container,
+                                     const std::string& process, const std::string& config,
+                                     const std::string& input) {
+    auto r = co_await begin_process(c, container, process, config, input);
+    co_return co_await finish_process(c, r);
+}
+
+asio::awaitable<bool> delete_process(agent::client& c, const std::string& container,
+                                     const std::string& process) {
+    std::error_code ec;
+    cz_agent_DeleteProcess del = cz_agent_DeleteProcess_init_zero;
+    agent::set_string(del.container_id, container, ec);
+    agent::set_string(del.process_id, process, ec);
+    auto [e, r] = co_await c.async_call(del, as_tuple(asio::use_awaitable));
+    co_return !e;
+}
+
+std::uint64_t fnv(std::string_view s) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char ch : s)
+        h = (h ^ ch) * 1099511628211ull;
+    return h;
+}
+
+asio::awaitable<void> exercise_processes(agent::client& c, std::vector<std::string>& problems) {
+    std::error_code ec;
+    auto expect = [&](bool ok, const std::string& what) {
+        if (!ok) problems.push_back(what);
+    };
+    // (Argument lists are built here, not as braced lists inside co_await expressions: g++ 12
+    // miscompiles array temporaries in coroutines.)
+    auto sh = [](const std::string& script) {
+        std::vector<std::string> args;
+        args.push_back("/bin/sh");
+        args.push_back("-c");
+        args.push_back(script);
+        return args;
+    };
+
+    auto r = co_await run_process(c, "c1", "c1",
+                                  container_config(sh("echo hello; echo oops >&2; exit 3")), "");
+    expect(!r->create_ec && !r->start_ec && !r->wait_ec,
+           "c1 ran: " + r->create_ec.message() + "/" + r->start_ec.message() + " (" +
+               std::string(agent::get_string(r->start.result.error.message)) + " errno " +
+               std::to_string(r->start.result.error.sys_errno) + ")/" + r->wait_ec.message());
+    expect(r->status == 3, "exit 3 -> " + std::to_string(r->status));
+    expect(r->out == "hello\n", "stdout: '" + r->out + "'");
+    expect(r->err == "oops\n", "stderr: '" + r->err + "'");
+    expect(co_await delete_process(c, "c1", "c1"), "delete c1");
+
+    r = co_await run_process(c, "c2", "c2", container_config(sh("exec /bin/false")), "");
+    expect(r->status == 1, "false -> " + std::to_string(r->status));
+    co_await delete_process(c, "c2", "c2");
+
+    r = co_await run_process(c, "c3", "c3", container_config(sh("kill -9 $$")), "");
+    expect(r->status == 137, "kill -9 $$ -> " + std::to_string(r->status));
+    co_await delete_process(c, "c3", "c3");
+
+    // 8 MiB through cat and back, many windows' worth each way.
+    std::string data(8u << 20, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i)
+        data[i] = static_cast<char>((i * 2654435761u) >> 13);
+    r = co_await run_process(c, "c4", "c4", container_config(sh("exec /bin/cat")), data);
+    expect(r->status == 0 && r->out.size() == data.size() && fnv(r->out) == fnv(data),
+           "cat round trip: " + std::to_string(r->out.size()) + " bytes, status " +
+               std::to_string(r->status));
+    co_await delete_process(c, "c4", "c4");
+
+    // An exec into a running container: it sees the container's processes, and the container
+    // goes on afterwards.
+    // The container waits for a file the host writes after the exec, through the same overlay.
+    auto c6 = co_await begin_process(
+        c, "c6", "c6",
+        container_config(sh("while [ ! -e /tmp/go ]; do sleep 0.1; done; echo got go")), "");
+    auto e1 = co_await run_process(
+        c, "c6", "e1", process_config(sh("echo from exec; ps -o comm | grep -c sleep")), "");
+    expect(!e1->start_ec && e1->status == 0 && e1->out.rfind("from exec\n", 0) == 0,
+           "exec: status " + std::to_string(e1->status) + ", out '" + e1->out + "'");
+    co_await delete_process(c, "c6", "e1");
+    cz_agent_WriteFile go{};
+    agent::set_string(go.path, "/run/cz/rootfs/merged/tmp/go", ec);
+    auto [go_ec, go_r] = co_await c.async_call(go, as_tuple(asio::use_awaitable));
+    expect(!go_ec, "writing /tmp/go: " + go_ec.message());
+    c6 = co_await finish_process(c, c6);
+    expect(c6->status == 0 && c6->out == "got go\n",
+           "the container after the exec: '" + c6->out + "'");
+    co_await delete_process(c, "c6", "c6");
+
+    r = co_await run_process(
+        c, "c5", "c5", container_config(std::vector<std::string>(1, "/bin/no-such-program")), "");
+    expect(r->start_ec == agent::errc::rpc_failed &&
+               r->start.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND,
+           "a missing program: StartProcess fails with NOT_FOUND");
+}
+
+// The checks, run against one connected client; each failure appends a line to `problems`.
+asio::awaitable<void> exercise(agent::client& c, std::vector<std::string>& problems) {
+    auto expect = [&](bool ok, const std::string& what) {
+        if (!ok) problems.push_back(what);
+    };
+    std::error_code ec;
+    auto session = co_await c.async_handshake(asio::use_awaitable);
+    expect(session.version == agent::max_protocol_version, "protocol version");
+    c.async_run([&](std::error_code e) {
+        if (e) problems.push_back("connection: " + e.message());
+    });
+    auto stat = [&](const std::string& path) -> asio::awaitable<agent::response> {
+        cz_agent_Stat s = cz_agent_Stat_init_zero;
+        agent::set_string(s.path, path, ec);
+        s.follow_symlinks = true;
+        auto [e, r] = co_await c.async_call(s, as_tuple(asio::use_awaitable));
+        co_return r;
+    };
+
+    cz_agent_Mkdir mkdir = cz_agent_Mkdir_init_zero;
+    agent::set_string(mkdir.path, "/run/t/deep", ec);
+    mkdir.parents = true;
+    auto [mkdir_ec, mkdir_r] = co_await c.async_call(mkdir, as_tuple(asio::use_awaitable));
+    expect(!mkdir_ec && mkdir_r.which_result == cz_agent_Response_done_tag, "mkdir -p");
+
+    cz_agent_WriteFile wf{}; // not _init_zero: its NULL for the view's size does not compile as C++
+    agent::set_string(wf.path, "/run/t/deep/f", ec);
+    std::string contents = "written through the agent\n";
+    wf.data.data = reinterpret_cast<const std::byte*>(contents.data());
+    wf.data.size = contents.size();
+    wf.mode = 0600;
+    auto [wf_ec, wf_r] = co_await c.async_call(wf, as_tuple(asio::use_awaitable));
+    expect(!wf_ec, "write file: " + wf_ec.message());
+    auto st = co_await stat("/run/t/deep/f");
+    expect(st.which_result == cz_agent_Response_stat_tag &&
+               st.result.stat.size == contents.size() && (st.result.stat.mode & 07777) == 0600 &&
+               S_ISREG(st.result.stat.mode),
+           "stat of the written file");
+
+    auto missing = co_await stat("/no/such/file");
+    expect(missing.which_result == cz_agent_Response_error_tag &&
+               missing.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND &&
+               missing.result.error.sys_errno == ENOENT &&
+               agent::get_string(missing.result.error.message).find("/no/such/file") !=
+                   std::string_view::npos,
+           "stat of a missing file: NOT_FOUND naming it");
+
+    cz_agent_Mkdir relative = cz_agent_Mkdir_init_zero;
+    agent::set_string(relative.path, "run/x", ec);
+    auto [rel_ec, rel_r] = co_await c.async_call(relative, as_tuple(asio::use_awaitable));
+    expect(rel_ec == agent::errc::rpc_failed &&
+               rel_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+           "a relative path is INVALID_ARGUMENT");
+
+    cz_agent_Mount mount = cz_agent_Mount_init_zero;
+    agent::set_string(mount.source, "tmpfs", ec);
+    agent::set_string(mount.target, "/run/m", ec);
+    agent::set_string(mount.fstype, "tmpfs", ec);
+    mount.create_target = true;
+    auto [mount_ec, mount_r] = co_await c.async_call(mount, as_tuple(asio::use_awaitable));
+    expect(!mount_ec, "mount tmpfs: " + mount_ec.message());
+    auto run = co_await stat("/run");
+    auto m = co_await stat("/run/m");
+    expect(run.result.stat.dev != m.result.stat.dev, "the tmpfs is a file system of its own");
+
+    cz_agent_SetHostname host = cz_agent_SetHostname_init_zero;
+    agent::set_string(host.hostname, "cz-agent-test", ec);
+    auto [host_ec, host_r] = co_await c.async_call(host, as_tuple(asio::use_awaitable));
+    expect(!host_ec, "sethostname: " + host_ec.message());
+
+    cz_agent_ConfigureHosts hosts = cz_agent_ConfigureHosts_init_zero;
+    agent::set_string(hosts.root, "/run/cz/rootfs/merged", ec);
+    hosts.entries_count = 1;
+    agent::set_string(hosts.entries[0].address, "10.0.2.15", ec);
+    hosts.entries[0].names_count = 1;
+    agent::set_string(hosts.entries[0].names[0], "cz-agent-test", ec);
+    auto [hosts_ec, hosts_r] = co_await c.async_call(hosts, as_tuple(asio::use_awaitable));
+    expect(!hosts_ec, "configure hosts: " + hosts_ec.message());
+    std::string expected_hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                 "10.0.2.15\tcz-agent-test\n";
+    auto hosts_st = co_await stat("/run/cz/rootfs/merged/etc/hosts");
+    expect(hosts_st.result.stat.size == expected_hosts.size(),
+           "/etc/hosts in the container's root");
+
+    cz_agent_ConfigureDns dns = cz_agent_ConfigureDns_init_zero;
+    dns.nameservers_count = 1;
+    agent::set_string(dns.nameservers[0], "10.0.2.3", ec);
+    auto [dns_ec, dns_r] = co_await c.async_call(dns, as_tuple(asio::use_awaitable));
+    auto dns_st = co_await stat("/etc/resolv.conf");
+    expect(!dns_ec && dns_st.result.stat.size == std::string("nameserver 10.0.2.3\n").size(),
+           "resolv.conf");
+
+    auto image_file = co_await stat("/run/cz/rootfs/merged/hello.txt");
+    expect(image_file.which_result == cz_agent_Response_stat_tag &&
+               image_file.result.stat.size == hello_text.size(),
+           "the image's file through the overlay");
+
+    cz_agent_Sysctl sysctl = cz_agent_Sysctl_init_zero;
+    agent::set_string(sysctl.key, "../../etc/passwd", ec);
+    auto [sys_ec, sys_r] = co_await c.async_call(sysctl, as_tuple(asio::use_awaitable));
+    expect(sys_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+           "a sysctl key that is a path is refused");
+
+    cz_agent_ResizeProcess resize = cz_agent_ResizeProcess_init_zero;
+    agent::set_string(resize.container_id, "c1", ec);
+    agent::set_string(resize.process_id, "c1", ec);
+    auto [resize_ec, resize_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(resize_r.result.error.code == cz_agent_ErrorCode_ERROR_UNIMPLEMENTED,
+           "an RPC this cz-init does not serve is UNIMPLEMENTED");
+
+    co_await exercise_processes(c, problems);
+
+    auto [down_ec, down_r] = co_await c.async_call(cz_agent_Shutdown(cz_agent_Shutdown_init_zero),
+                                                   as_tuple(asio::use_awaitable));
+    expect(!down_ec && down_r.which_result == cz_agent_Response_done_tag, "shutdown answered");
+}
+
+enum class transport { vsock, serial };
+
+void run_agent_vm(transport t) {
+    auto k = debian_kernel(
+        {"overlay.ko", "virtio_blk.ko", "vmw_vsock_virtio_transport.ko", "virtio_console.ko"});
+    cz::vm::config cfg;
+    cfg.kernel = k.image;
+    cfg.initrd = cz_init_initramfs(k);
+    cfg.root = test_root();
+    cfg.disks = {{image_disk(), true}};
+    cfg.append = "cz.rootfs=/dev/vda cz.log=debug";
+    cz::vm::qemu_options qemu;
+    if (t == transport::serial) {
+        cfg.vsock.reset();
+        cfg.append += " cz.agent=serial:cz.agent";
+        qemu.devices.push_back([](cz::vm::device_context& d) -> std::vector<std::string> {
+            return {
+                "-device",
+                "virtio-serial-device",
+                "-chardev",
+                "socket,id=agent,server=on,wait=off,path=" + (d.state_dir() / "agent.sock").string(),
+                "-device",
+                "virtserialport,chardev=agent,name=cz.agent"};
+        });
+    }
+    asio::io_context ctx;
+    cz::vm::qemu_vm vm(ctx, cfg, qemu);
+    vm.start();
+
+    std::vector<std::string> problems;
+    bool finished = false;
+    std::thread talker([&, vsock = vm.vsock_socket(), serial = vm.state_dir() / "agent.sock"] {
+        asio::io_context io;
+        asio::local::stream_protocol::socket socket(io);
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+        std::error_code ec;
+        do { // the guest is booting: no listener yet (vsock), or nothing reads the port (serial)
+            if (t == transport::vsock) {
+                cz::vsock::host h(io, cz::vsock::hybrid_transport{vsock});
+                auto s = h.dial(1024, ec);
+                if (!ec) socket.assign(asio::local::stream_protocol(), s.release());
+            } else {
+                socket.connect(asio::local::stream_protocol::endpoint(serial.string()), ec);
+            }
+            if (!ec) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        } while (std::chrono::steady_clock::now() < deadline);
+        if (ec) {
+            problems.push_back("no connection: " + ec.message());
+            return;
+        }
+        agent::client c(std::move(socket));
+        auto done = asio::co_spawn(io, exercise(c, problems), asio::use_future);
+        io.run();
+        try {
+            done.get();
+            finished = true;
+        } catch (const std::exception& e) {
+            problems.push_back(std::string("exception: ") + e.what());
+        }
+    });
+    std::error_code ec;
+    auto status = vm.wait_for(std::chrono::minutes(2), ec);
+    talker.join();
+    INFO(vm.console());
+    CHECK(!ec);
+    CHECK(status.clean()); // cz-init powered the VM off after Shutdown
+    CHECK(finished);
+    for (const auto& p : problems)
+        CHECK_MESSAGE(false, p);
+    CHECK(vm.console().find("cz-init: info: ready") != std::string::npos);
+}
+
+} // namespace
+
+TEST_CASE("cz-init agent over vsock: file system, mounts, hosts, DNS, errors, shutdown") {
+    if (!have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 is not installed");
+    run_agent_vm(transport::vsock);
+}
+
+TEST_CASE("cz-init agent over virtio-serial: the same, on a virtserialport") {
+    if (!have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 is not installed");
+    run_agent_vm(transport::serial);
+}
