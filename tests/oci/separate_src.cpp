@@ -1,0 +1,4 @@
+// The one TU that compiles cz's out-of-line code for the CZ_SEPARATE_COMPILATION test build.
+#include <cz/core/src.hpp>
+#include <cz/oci/src.hpp>
+#include <cz/tar/src.hpp>
