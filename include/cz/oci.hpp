@@ -13,4 +13,5 @@
 
 #include <cz/oci/error.hpp>
 #include <cz/oci/media_types.hpp>
+#include <cz/oci/reference.hpp>
 #include <cz/oci/types.hpp>

@@ -6,4 +6,5 @@
 #endif
 
 #include <cz/oci/impl/error.ipp>
+#include <cz/oci/impl/reference.ipp>
 #include <cz/oci/impl/types.ipp>
