@@ -15,3 +15,4 @@
 #include <cz/oci/media_types.hpp>
 #include <cz/oci/reference.hpp>
 #include <cz/oci/types.hpp>
+#include <cz/oci/platform.hpp>

@@ -6,5 +6,6 @@
 #endif
 
 #include <cz/oci/impl/error.ipp>
+#include <cz/oci/impl/platform.ipp>
 #include <cz/oci/impl/reference.ipp>
 #include <cz/oci/impl/types.ipp>
