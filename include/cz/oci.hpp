@@ -16,3 +16,4 @@
 #include <cz/oci/reference.hpp>
 #include <cz/oci/types.hpp>
 #include <cz/oci/platform.hpp>
+#include <cz/oci/store.hpp>

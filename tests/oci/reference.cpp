@@ -88,6 +88,11 @@ TEST_SUITE("oci") {
             {"org/" + hex, "docker.io", "org/" + hex, "latest", false, "org/" + hex + ":latest"},
             {name255, "docker.io", name255, "latest", false, name255 + ":latest"},
             {"0/1", "docker.io", "0/1", "latest", false, "0/1:latest"},
+            // Found by fuzzing: the short form must not turn a path component into a domain.
+            {"index.docker.io/ex.io/app:x", "docker.io", "ex.io/app", "x", false,
+             "docker.io/ex.io/app:x"},
+            {"docker.io/localhost/app", "docker.io", "localhost/app", "latest", false,
+             "docker.io/localhost/app:latest"},
             // No '/': the whole thing is a name on docker.io, dots and all.
             {"ghcr.io", "docker.io", "library/ghcr.io", "latest", false, "ghcr.io:latest"},
             // The image-ID rule is about the whole name: with a tag, 64 hex digits are a name.

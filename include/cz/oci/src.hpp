@@ -8,4 +8,5 @@
 #include <cz/oci/impl/error.ipp>
 #include <cz/oci/impl/platform.ipp>
 #include <cz/oci/impl/reference.ipp>
+#include <cz/oci/impl/store.ipp>
 #include <cz/oci/impl/types.ipp>

@@ -164,6 +164,13 @@ CZ_DECL std::string reference::familiar() const {
     if (domain == default_domain) {
         s = path.starts_with("library/") && path.find('/', 8) == std::string::npos ? path.substr(8)
                                                                                    : path;
+        // "docker.io/ex.io/app" must keep its domain: without it "ex.io" would read as one.
+        auto slash = s.find('/');
+        if (slash != std::string::npos) {
+            auto first = std::string_view(s).substr(0, slash);
+            if (first.find_first_of(".:") != std::string_view::npos || first == "localhost")
+                s = name();
+        }
     } else {
         s = name();
     }
