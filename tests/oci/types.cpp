@@ -183,6 +183,10 @@ TEST_SUITE("oci") {
             errc::unsupported_media_type);
         CHECK(manifest_error("[1,2]", errc::invalid_json) == "expected a JSON object, found array");
         manifest_error("", errc::invalid_json);
+        // A number no double holds (found by fuzzing: nlohmann throws out_of_range, not
+        // parse_error).
+        CHECK(manifest_error("{\"a\":1E400}", errc::invalid_json).find("number overflow") !=
+              std::string::npos);
         manifest_error("{\"schemaVersion\":2", errc::invalid_json);
         manifest_error("{\"a\":\"\xff\"}", errc::invalid_json); // not UTF-8
         CHECK_THROWS_WITH_AS(parse_manifest("{}"),

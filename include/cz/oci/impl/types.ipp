@@ -77,6 +77,9 @@ inline bool parse_document(std::string_view bytes, nlohmann::json& out, std::err
         // e.byte: 1-based position of the character the parser stopped at.
         return set_error(ec, detail, errc::invalid_json,
                          fmt::format("JSON syntax error at byte {}", e.byte));
+    } catch (const nlohmann::json::exception& e) {
+        // out_of_range: a number too large for a double (1E400), found by fuzzing.
+        return set_error(ec, detail, errc::invalid_json, fmt::format("invalid JSON: {}", e.what()));
     }
     if (!out.is_object())
         return set_error(ec, detail, errc::invalid_json,
