@@ -1,6 +1,7 @@
 // Out-of-line definitions for cz/oci/platform.hpp.
 #pragma once
 
+#include <cz/oci/detail/report.hpp>
 #include <cz/oci/platform.hpp>
 
 #include <fmt/format.h>

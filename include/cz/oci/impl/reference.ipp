@@ -1,6 +1,7 @@
 // Out-of-line definitions for cz/oci/reference.hpp.
 #pragma once
 
+#include <cz/oci/detail/report.hpp>
 #include <cz/oci/reference.hpp>
 #include <cz/oci/types.hpp>
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cz/core/syscall.hpp>
+#include <cz/oci/detail/report.hpp>
 #include <cz/oci/reference.hpp>
 #include <cz/oci/store.hpp>
 

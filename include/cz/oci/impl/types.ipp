@@ -2,6 +2,7 @@
 // documents.
 #pragma once
 
+#include <cz/oci/detail/report.hpp>
 #include <cz/oci/types.hpp>
 
 #include <fmt/format.h>
@@ -13,27 +14,6 @@
 
 namespace cz::oci {
 namespace detail {
-
-inline bool set_error(std::error_code& ec, std::string* detail, errc e, std::string message) {
-    ec = e;
-    if (detail) *detail = std::move(message);
-    return false;
-}
-
-// Quotes a value from the input for an error message: at most 80 characters, control bytes
-// escaped, so a hostile document cannot flood or garble a terminal.
-inline std::string quote_input(std::string_view s) {
-    std::string out = "\"";
-    for (std::size_t i = 0; i < s.size() && i < 80; ++i) {
-        auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
-            out += fmt::format("\\x{:02x}", c);
-        else
-            out += static_cast<char>(c);
-    }
-    if (s.size() > 80) out += "...";
-    return out + "\"";
-}
 
 // The deepest nesting of arrays and objects in `bytes`, counted outside strings. Syntax is the
 // JSON parser's business; this only bounds the depth before anything recursive sees the data
