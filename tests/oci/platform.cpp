@@ -60,9 +60,9 @@ TEST_SUITE("oci") {
             {"arm64", "linux/arm64/v8"},
             {"s390x", "linux/s390x"},
         };
-        for (const auto& [in, out] : cases) {
-            CAPTURE(in);
-            CHECK(format(parse_platform(in)) == out);
+        for (const auto& c : cases) {
+            CAPTURE(c.first);
+            CHECK(format(parse_platform(c.first)) == c.second);
         }
         CHECK(parse_platform("linux").architecture == host_platform().architecture);
         CHECK(parse_platform("windows").os == "windows");
@@ -76,13 +76,13 @@ TEST_SUITE("oci") {
             {"linux/am d64", "\" \" in the architecture"},
             {"bogus", "neither a known OS nor a known architecture"},
         };
-        for (const auto& [in, says] : bad) {
-            CAPTURE(in);
+        for (const auto& c : bad) {
+            CAPTURE(c.first);
             std::error_code ec;
             std::string detail;
-            parse_platform(in, ec, &detail);
+            parse_platform(c.first, ec, &detail);
             CHECK(ec == errc::invalid_platform);
-            CHECK_MESSAGE(detail.find(says) != std::string::npos, detail);
+            CHECK_MESSAGE(detail.find(c.second) != std::string::npos, detail);
         }
     }
 
