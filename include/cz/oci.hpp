@@ -17,3 +17,4 @@
 #include <cz/oci/types.hpp>
 #include <cz/oci/platform.hpp>
 #include <cz/oci/store.hpp>
+#include <cz/oci/import.hpp>

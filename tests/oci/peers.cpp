@@ -1,6 +1,7 @@
 // cz/oci/store.hpp against skopeo and umoci: images skopeo writes into cz's store are read by
 // cz; images cz stores are read by `skopeo inspect|copy oci:` and `umoci unpack`, with the same
 // manifest digests. Everything is local (dir:, oci:, oci-archive:); no network.
+#include <cz/oci/import.hpp>
 #include <cz/oci/store.hpp>
 
 #include "image.hpp"
@@ -123,6 +124,28 @@ TEST_SUITE("oci") {
         CHECK(report.ok());
         CHECK(report.blobs >= 3);
         (void)manifest_bytes;
+    }
+
+    TEST_CASE("peers: an OCI layout skopeo writes is imported with skopeo's digests") {
+        if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
+        temp_dir tmp;
+        write_dir_image(tmp.path / "src", "imported\n");
+        std::filesystem::create_directories(tmp.path / "layout");
+        sh_ok("skopeo copy -q dir:" + quote((tmp.path / "src").string()) + " oci:" +
+              quote((tmp.path / "layout").string() + ":docker.io/library/imp:1") + " 2>&1");
+        auto skopeo_digest =
+            trim(sh_ok("skopeo inspect --format '{{.Digest}}' oci:" +
+                       quote((tmp.path / "layout").string() + ":docker.io/library/imp:1")));
+        auto cs = content_store::open(tmp.path / "root");
+        image_store images(cs);
+        auto report = import_layout(images, tmp.path / "layout");
+        REQUIRE(report.tagged.size() == 1);
+        CHECK(report.tagged[0].name == "docker.io/library/imp:1");
+        CHECK(images.lookup("imp:1").digest.str() == skopeo_digest);
+        auto m = parse_manifest(cs.read(images.lookup("imp:1"), max_document_size));
+        CHECK(file_in_layer(cs, m.layers.at(0), "hello") == "imported\n");
+        std::error_code ec;
+        CHECK(images.verify(ec).ok());
     }
 
     TEST_CASE("peers: skopeo and umoci read what cz stores, with the same digests") {

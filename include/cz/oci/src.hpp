@@ -6,6 +6,7 @@
 #endif
 
 #include <cz/oci/impl/error.ipp>
+#include <cz/oci/impl/import.ipp>
 #include <cz/oci/impl/platform.ipp>
 #include <cz/oci/impl/reference.ipp>
 #include <cz/oci/impl/store.ipp>

@@ -159,6 +159,7 @@ private:
 class image_store {
 public:
     explicit image_store(const content_store& content) : content_(&content) {}
+    const content_store& content() const noexcept { return *content_; }
 
     // Every entry of index.json, in its order.
     CZ_DECL std::vector<image_entry> list(std::error_code& ec, std::string* detail = nullptr) const;

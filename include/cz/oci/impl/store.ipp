@@ -163,6 +163,52 @@ inline unique_fd lock_index(const content_store& cs, std::error_code& ec, std::s
     return fd;
 }
 
+// Reads the whole of an open regular file that must be the blob `d` describes: its size, at most
+// `max` bytes, and its sha256. `path` names it in messages.
+inline std::string read_verified(int fd, const std::filesystem::path& path, const descriptor& d,
+                                 std::size_t max, std::error_code& ec, std::string* detail) {
+    struct ::stat st;
+    if (sys::fstat(fd, &st) != 0) {
+        system_failure(ec, detail, "fstat of", path);
+        return {};
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_error(ec, detail, errc::invalid_layout,
+                  fmt::format("blob {}: {} is not a regular file", d.digest.str(), path.string()));
+        return {};
+    }
+    if (st.st_size != d.size) {
+        set_error(ec, detail, errc::size_mismatch,
+                  fmt::format("blob {}: {} bytes, the descriptor says {}", d.digest.str(),
+                              st.st_size, d.size));
+        return {};
+    }
+    if (std::uint64_t(st.st_size) > max) {
+        set_error(ec, detail, errc::document_too_large,
+                  fmt::format("blob {}: {} bytes, more than the {} allowed", d.digest.str(),
+                              st.st_size, max));
+        return {};
+    }
+    std::string out(std::size_t(st.st_size), '\0');
+    std::size_t done = 0;
+    while (done < out.size()) {
+        auto n = sys::pread(fd, out.data() + done, out.size() - done, off_t(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            system_failure(ec, detail, "reading", path, n < 0 ? errno : EIO);
+            return {};
+        }
+        done += std::size_t(n);
+    }
+    auto got = sha256(as_bytes(out));
+    if (!(got == d.digest)) {
+        set_error(ec, detail, errc::digest_mismatch,
+                  fmt::format("blob {}: the content hashes to {}", d.digest.str(), got.str()));
+        return {};
+    }
+    return out;
+}
+
 // Visits `d` and everything it reaches through manifests and indexes; `seen` collects the
 // digests. Problems (missing blobs, wrong sizes, unreadable documents) go to `problems` when
 // given. `via` names the path taken for messages.
@@ -465,42 +511,7 @@ CZ_DECL std::string content_store::read(const descriptor& d, std::size_t max, st
         if (detail) *detail = fmt::format("blob {}: not in the store", d.digest.str());
         return {};
     }
-    struct ::stat st;
-    if (sys::fstat(fd.get(), &st) != 0) {
-        detail::system_failure(ec, detail, "fstat of", blob_path(d.digest));
-        return {};
-    }
-    if (st.st_size != d.size) {
-        detail::set_error(ec, detail, errc::size_mismatch,
-                          fmt::format("blob {}: {} bytes, the descriptor says {}", d.digest.str(),
-                                      st.st_size, d.size));
-        return {};
-    }
-    if (std::uint64_t(st.st_size) > max) {
-        detail::set_error(ec, detail, errc::document_too_large,
-                          fmt::format("blob {}: {} bytes, more than the {} allowed", d.digest.str(),
-                                      st.st_size, max));
-        return {};
-    }
-    std::string out(std::size_t(st.st_size), '\0');
-    std::size_t done = 0;
-    while (done < out.size()) {
-        auto n = sys::pread(fd.get(), out.data() + done, out.size() - done, off_t(done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            detail::system_failure(ec, detail, "reading", blob_path(d.digest), n < 0 ? errno : EIO);
-            return {};
-        }
-        done += std::size_t(n);
-    }
-    auto got = sha256(as_bytes(out));
-    if (!(got == d.digest)) {
-        detail::set_error(
-            ec, detail, errc::digest_mismatch,
-            fmt::format("blob {}: the content hashes to {}", d.digest.str(), got.str()));
-        return {};
-    }
-    return out;
+    return detail::read_verified(fd.get(), blob_path(d.digest), d, max, ec, detail);
 }
 
 CZ_DECL unique_fd content_store::open_blob(const digest& d, std::error_code& ec) const {
