@@ -1,0 +1,226 @@
+// cz/oci/store.hpp against skopeo and umoci: images skopeo writes into cz's store are read by
+// cz; images cz stores are read by `skopeo inspect|copy oci:` and `umoci unpack`, with the same
+// manifest digests. Everything is local (dir:, oci:, oci-archive:); no network.
+#include <cz/oci/import.hpp>
+#include <cz/oci/store.hpp>
+
+#include "image.hpp"
+#include "support/support.hpp"
+
+#include <cz/core/compression.hpp>
+#include <cz/tar/reader.hpp>
+
+#include <nlohmann/json.hpp>
+
+using namespace cz::oci;
+using cz_test::quote;
+using cz_test::read_file;
+using cz_test::sh;
+using cz_test::sh_ok;
+using cz_test::temp_dir;
+using cz_test::write_file;
+
+namespace {
+
+// Writes a one-layer image in skopeo's `dir:` format (blobs named by their hex digest,
+// manifest.json, version) and returns the manifest's bytes.
+std::string write_dir_image(const std::filesystem::path& dir, const std::string& content) {
+    std::filesystem::create_directories(dir);
+    auto tar = oci_test::layer_tar("hello", content);
+    auto layer = describe(media_type::oci_layer, tar);
+    image_config c;
+    c.architecture = "amd64";
+    c.os = "linux";
+    c.config.cmd = std::vector<std::string>{"/bin/cat", "/hello"};
+    c.config.working_dir = "/";
+    c.diff_ids = {layer.digest};
+    auto config_bytes = serialize(c);
+    manifest m;
+    m.media_type = std::string(media_type::oci_manifest);
+    m.config = describe(media_type::oci_config, config_bytes);
+    m.layers = {layer};
+    auto manifest_bytes = serialize(m);
+    write_file(dir / layer.digest.hex(), tar);
+    write_file(dir / m.config.digest.hex(), config_bytes);
+    write_file(dir / "manifest.json", manifest_bytes);
+    write_file(dir / "version", "Directory Transport Version: 1.1\n");
+    return manifest_bytes;
+}
+
+// The contents of the file `name` in a layer blob (tar, gzip or zstd).
+std::string file_in_layer(const content_store& cs, const descriptor& layer,
+                          const std::string& name) {
+    auto bytes = cs.read(layer, 64 << 20);
+    cz::memory_source src(cz::as_bytes(bytes));
+    cz::decompressing_source plain(src);
+    cz::tar::reader r(plain);
+    while (const auto* e = r.next()) {
+        if (e->name == name || e->name == "./" + name) {
+            cz::byte_buffer out;
+            cz::buffer_sink sink(out);
+            std::error_code ec;
+            cz::copy(r, sink, ec);
+            REQUIRE(!ec);
+            return cz::to_string(out);
+        }
+    }
+    FAIL("no ", name, " in layer ", layer.digest.str());
+    return {};
+}
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+        s.pop_back();
+    return s;
+}
+
+} // namespace
+
+TEST_SUITE("oci") {
+
+    TEST_CASE("peers: skopeo copies dir: and oci-archive: images into cz's store; cz reads them") {
+        if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
+        temp_dir tmp;
+        auto cs = content_store::open(tmp.path / "root");
+        auto content = tmp.path / "root" / "content";
+        auto manifest_bytes = write_dir_image(tmp.path / "src", "hello from skopeo\n");
+
+        sh_ok("skopeo copy -q dir:" + quote((tmp.path / "src").string()) +
+              " oci:" + quote(content.string() + ":docker.io/library/from-dir:1") + " 2>&1");
+        // Through an OCI archive as well (skopeo writes it, then copies it in).
+        sh_ok("skopeo copy -q dir:" + quote((tmp.path / "src").string()) +
+              " oci-archive:" + quote(tmp / "image.tar") + " 2>&1");
+        sh_ok("skopeo copy -q oci-archive:" + quote(tmp / "image.tar") +
+              " oci:" + quote(content.string() + ":from-archive") + " 2>&1");
+
+        image_store images(cs);
+        auto entries = images.list();
+        REQUIRE(entries.size() == 2);
+        CHECK(entries[0].name == "docker.io/library/from-dir:1");
+        CHECK(entries[1].name == "from-archive");
+
+        // skopeo's digest for the image is the one cz finds, and the manifest bytes are skopeo's.
+        auto skopeo_digest = trim(sh_ok("skopeo inspect --format '{{.Digest}}' oci:" +
+                                        quote(content.string() + ":docker.io/library/from-dir:1")));
+        auto top = images.lookup("from-dir:1"); // the normalised name finds it
+        CHECK(top.digest.str() == skopeo_digest);
+        auto target = images.resolve(top, parse_platform("linux/amd64"));
+        auto m = parse_manifest(cs.read(target, max_document_size));
+        CHECK(m.bytes == trim(sh_ok("skopeo inspect --raw oci:" +
+                                    quote(content.string() + ":docker.io/library/from-dir:1"))));
+        auto c = parse_image_config(cs.read(m.config, max_document_size));
+        CHECK(c.os == "linux");
+        REQUIRE(c.config.cmd);
+        CHECK(c.config.cmd->at(1) == "/hello");
+        REQUIRE(m.layers.size() == 1);
+        CHECK(file_in_layer(cs, m.layers[0], "hello") == "hello from skopeo\n");
+        // "from-archive" is a name on docker.io too: both spellings find it.
+        CHECK(images.lookup("docker.io/library/from-archive:latest").digest ==
+              images.lookup("from-archive").digest);
+
+        std::error_code ec;
+        auto report = images.verify(ec);
+        CHECK(!ec);
+        CHECK(report.ok());
+        CHECK(report.blobs >= 3);
+        (void)manifest_bytes;
+    }
+
+    TEST_CASE("peers: an OCI layout skopeo writes is imported with skopeo's digests") {
+        if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
+        temp_dir tmp;
+        write_dir_image(tmp.path / "src", "imported\n");
+        std::filesystem::create_directories(tmp.path / "layout");
+        sh_ok("skopeo copy -q dir:" + quote((tmp.path / "src").string()) + " oci:" +
+              quote((tmp.path / "layout").string() + ":docker.io/library/imp:1") + " 2>&1");
+        auto skopeo_digest =
+            trim(sh_ok("skopeo inspect --format '{{.Digest}}' oci:" +
+                       quote((tmp.path / "layout").string() + ":docker.io/library/imp:1")));
+        auto cs = content_store::open(tmp.path / "root");
+        image_store images(cs);
+        auto report = import_layout(images, tmp.path / "layout");
+        REQUIRE(report.tagged.size() == 1);
+        CHECK(report.tagged[0].name == "docker.io/library/imp:1");
+        CHECK(images.lookup("imp:1").digest.str() == skopeo_digest);
+        auto m = parse_manifest(cs.read(images.lookup("imp:1"), max_document_size));
+        CHECK(file_in_layer(cs, m.layers.at(0), "hello") == "imported\n");
+        std::error_code ec;
+        CHECK(images.verify(ec).ok());
+    }
+
+    TEST_CASE("peers: skopeo and umoci read what cz stores, with the same digests") {
+        if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
+        if (!cz_test::have("umoci")) CZ_SKIP("umoci is not installed");
+        temp_dir tmp;
+        auto cs = content_store::open(tmp.path / "root");
+        image_store images(cs);
+        auto img = oci_test::put_image(cs, "hello from cz\n");
+        const std::string name = "docker.io/library/from-cz:1";
+        images.tag(name, img.manifest);
+        auto ref = (tmp.path / "root" / "content").string() + ":" + name;
+
+        CHECK(trim(sh_ok("skopeo inspect --format '{{.Digest}}' oci:" + quote(ref))) ==
+              img.manifest.digest.str());
+        CHECK(sh_ok("skopeo inspect --raw oci:" + quote(ref)) == img.manifest_bytes);
+        auto config =
+            nlohmann::json::parse(sh_ok("skopeo inspect --config --raw oci:" + quote(ref)));
+        CHECK(config["config"]["Cmd"][1] == "/hello");
+
+        // A copy out keeps the manifest byte for byte.
+        sh_ok("skopeo copy -q oci:" + quote(ref) + " dir:" + quote(tmp / "out") + " 2>&1");
+        CHECK(read_file(tmp.path / "out" / "manifest.json") == img.manifest_bytes);
+        CHECK(read_file(tmp.path / "out" / img.layer.digest.hex()) == cs.read(img.layer, 1 << 20));
+
+        // umoci unpacks it (rootless: no chown needed) and finds the file.
+        sh_ok("umoci unpack --rootless --image " + quote(ref) + " " + quote(tmp / "bundle") +
+              " 2>&1");
+        CHECK(read_file(tmp.path / "bundle" / "rootfs" / "hello") == "hello from cz\n");
+        auto bundle_config = nlohmann::json::parse(read_file(tmp.path / "bundle" / "config.json"));
+        CHECK(bundle_config["process"]["args"][1] == "/hello");
+
+        // Both left the store as it was.
+        std::error_code ec;
+        CHECK(images.verify(ec).ok());
+        CHECK(images.list().size() == 1);
+    }
+
+    TEST_CASE(
+        "peers: a multi-platform index cz writes is copied whole by skopeo --all and resolved") {
+        if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
+        temp_dir tmp;
+        auto cs = content_store::open(tmp.path / "a");
+        auto amd = oci_test::put_image(cs, "amd64\n", "amd64");
+        auto arm = oci_test::put_image(cs, "arm64\n", "arm64", "v8");
+        image_index ix;
+        ix.media_type = std::string(media_type::oci_index);
+        ix.manifests = {amd.manifest, arm.manifest};
+        ix.manifests[0].platform = platform{"linux", "amd64", "", "", {}};
+        ix.manifests[1].platform = platform{"linux", "arm64", "v8", "", {}};
+        auto index_desc = cs.put(media_type::oci_index, serialize(ix));
+        image_store(cs).tag("docker.io/library/multi:1", index_desc);
+
+        auto b = content_store::open(tmp.path / "b");
+        // --preserve-digests: skopeo would otherwise gzip cz's uncompressed layers on the way.
+        sh_ok("skopeo copy -q --all --preserve-digests oci:" +
+              quote((tmp.path / "a/content").string() + ":docker.io/library/multi:1") + " oci:" +
+              quote((tmp.path / "b/content").string() + ":docker.io/library/multi:1") + " 2>&1");
+        image_store images(b);
+        auto top = images.lookup("multi:1");
+        CHECK(top.digest == index_desc.digest);
+        auto arm_manifest = images.resolve(top, parse_platform("linux/aarch64"));
+        CHECK(arm_manifest.digest == arm.manifest.digest);
+        auto m = parse_manifest(b.read(arm_manifest, max_document_size));
+        CHECK(file_in_layer(b, m.layers.at(0), "hello") == "arm64\n");
+        // skopeo chooses the same manifest for arm64 as cz does: a copy without --all takes the
+        // one instance it picks.
+        sh_ok("skopeo --override-arch arm64 copy -q --preserve-digests oci:" +
+              quote((tmp.path / "b/content").string() + ":docker.io/library/multi:1") +
+              " dir:" + quote(tmp / "arm-out") + " 2>&1");
+        auto chosen =
+            describe(media_type::oci_manifest, read_file(tmp.path / "arm-out/manifest.json"));
+        CHECK(chosen.digest == arm.manifest.digest);
+        std::error_code ec;
+        CHECK(images.verify(ec).ok());
+    }
+
+} // TEST_SUITE
