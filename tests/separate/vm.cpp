@@ -43,11 +43,11 @@ TEST_SUITE("separate compilation: vm") {
     TEST_CASE("a config without a kernel is refused, naming the field") {
         vm::config cfg;
         cfg.kernel = "/nonexistent/vmlinuz";
-        std::string what;
+        cz::error_info what;
         std::error_code ec;
         vm::validate(cfg, what, ec);
         CHECK(ec == vm::errc::invalid_config);
-        CHECK(what.find("kernel") != std::string::npos);
+        CHECK(what.message.find("kernel") != std::string::npos);
     }
 
     TEST_CASE("QMP: parsing, and a handshake with a scripted peer") {
