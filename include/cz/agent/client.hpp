@@ -32,6 +32,7 @@
 #include <cz/agent/frame.hpp>
 #include <cz/agent/handshake.hpp>
 #include <cz/agent/protocol.hpp>
+#include <cz/core/asio_operation.hpp>
 #include <cz/core/bytes.hpp>
 
 #include <asio/associated_executor.hpp>
@@ -54,56 +55,6 @@
 namespace cz::agent {
 
 namespace detail {
-
-inline std::error_code error_from(std::exception_ptr e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::system_error& se) {
-        return se.code();
-    } catch (const std::bad_alloc&) {
-        return std::make_error_code(std::errc::not_enough_memory);
-    } catch (...) {
-        return std::make_error_code(std::errc::state_not_recoverable);
-    }
-}
-
-// Runs a coroutine returning (error_code, T) as an Asio operation completing with
-// void(std::error_code, T), for any completion token.
-template <class T, class Executor, class Token>
-auto spawn_operation(Executor ex, asio::awaitable<std::pair<std::error_code, T>> op,
-                     Token&& token) {
-    return asio::async_initiate<Token, void(std::error_code, T)>(
-        [ex](auto handler, asio::awaitable<std::pair<std::error_code, T>> coro) {
-            auto handler_ex = asio::get_associated_executor(handler, ex);
-            asio::co_spawn(
-                ex, std::move(coro),
-                asio::bind_executor(
-                    handler_ex, [h = std::move(handler)](std::exception_ptr e,
-                                                         std::pair<std::error_code, T> r) mutable {
-                        if (e) r.first = error_from(e);
-                        std::move(h)(r.first, std::move(r.second));
-                    }));
-        },
-        token, std::move(op));
-}
-
-// Runs a coroutine returning an error_code as an Asio operation completing with
-// void(std::error_code).
-template <class Executor, class Token>
-auto spawn_operation(Executor ex, asio::awaitable<std::error_code> op, Token&& token) {
-    return asio::async_initiate<Token, void(std::error_code)>(
-        [ex](auto handler, asio::awaitable<std::error_code> coro) {
-            auto handler_ex = asio::get_associated_executor(handler, ex);
-            asio::co_spawn(ex, std::move(coro),
-                           asio::bind_executor(handler_ex,
-                                               [h = std::move(handler)](std::exception_ptr e,
-                                                                        std::error_code r) mutable {
-                                                   if (e) r = error_from(e);
-                                                   std::move(h)(r);
-                                               }));
-        },
-        token, std::move(op));
-}
 
 // The field number of each RPC's request in Request's oneof, and where it lives in the union.
 template <class Rpc>
@@ -179,7 +130,7 @@ public:
     // first frame is no Hello), or the transport's error.
     template <class CompletionToken>
     auto async_handshake(CompletionToken&& token) {
-        return detail::spawn_operation(get_executor(), handshake(),
+        return cz::detail::spawn_operation(get_executor(), handshake(),
                                        std::forward<CompletionToken>(token));
     }
 
@@ -189,7 +140,8 @@ public:
     // transport error, with which every pending operation fails too and the socket is closed.
     template <class CompletionToken>
     auto async_run(CompletionToken&& token) {
-        return detail::spawn_operation(get_executor(), run(), std::forward<CompletionToken>(token));
+        return cz::detail::spawn_operation(get_executor(), run(),
+                                           std::forward<CompletionToken>(token));
     }
 
     // Sends one request and waits for its response. Completion: void(std::error_code,
@@ -201,8 +153,8 @@ public:
         *r = cz_agent_Request_init_zero;
         r->which_rpc = detail::rpc_traits<Rpc>::tag;
         detail::rpc_traits<Rpc>::field(*r) = rpc;
-        return detail::spawn_operation(get_executor(), call(std::move(r)),
-                                       std::forward<CompletionToken>(token));
+        return cz::detail::spawn_operation(get_executor(), call(std::move(r)),
+                                           std::forward<CompletionToken>(token));
     }
 
     // Opens stream `id` (as named in a CreateProcess, CopyIn or CopyOut about to be sent) for
@@ -215,8 +167,8 @@ public:
     // until completion.
     template <class CompletionToken>
     auto async_write_stream(std::uint32_t id, bytes_view data, bool eof, CompletionToken&& token) {
-        return detail::spawn_operation(get_executor(), write_stream(id, data, eof),
-                                       std::forward<CompletionToken>(token));
+        return cz::detail::spawn_operation(get_executor(), write_stream(id, data, eof),
+                                           std::forward<CompletionToken>(token));
     }
 
     // Reads bytes that arrived on stream `id` into `out`, waiting until there are some.
@@ -224,8 +176,8 @@ public:
     // stream and everything was read.
     template <class CompletionToken>
     auto async_read_stream(std::uint32_t id, mutable_bytes out, CompletionToken&& token) {
-        return detail::spawn_operation(get_executor(), read_stream(id, out),
-                                       std::forward<CompletionToken>(token));
+        return cz::detail::spawn_operation(get_executor(), read_stream(id, out),
+                                           std::forward<CompletionToken>(token));
     }
 
     // Forgets stream `id` (both directions); operations waiting on it fail.

@@ -35,9 +35,9 @@
 // run the io_context themselves and must not be mixed with another thread running it.
 #pragma once
 
+#include <cz/core/asio_operation.hpp>
 #include <cz/vm/accel.hpp>
 #include <cz/vm/config.hpp>
-#include <cz/vm/detail/async.hpp>
 #include <cz/vm/error.hpp>
 #include <cz/vm/machine.hpp>
 #include <cz/vm/process.hpp>
@@ -174,17 +174,20 @@ public:
     // Starts QEMU; completes once QMP is up. Completion: void(std::error_code).
     template <class CompletionToken>
     auto async_start(CompletionToken&& token) {
-        return detail::spawn_operation(executor(), start_op(), std::forward<CompletionToken>(token));
+        return cz::detail::spawn_operation(executor(), start_op(),
+                                           std::forward<CompletionToken>(token));
     }
     // Completes when the VM has ended. Completion: void(std::error_code, exit_status).
     template <class CompletionToken>
     auto async_wait(CompletionToken&& token) {
-        return detail::spawn_operation(executor(), wait_op(), std::forward<CompletionToken>(token));
+        return cz::detail::spawn_operation(executor(), wait_op(),
+                                           std::forward<CompletionToken>(token));
     }
     // Stops the VM (power button, quit, SIGKILL). Completion: void(std::error_code, exit_status).
     template <class CompletionToken>
     auto async_stop(stop_options opts, CompletionToken&& token) {
-        return detail::spawn_operation(executor(), stop_op(opts), std::forward<CompletionToken>(token));
+        return cz::detail::spawn_operation(executor(), stop_op(opts),
+                                           std::forward<CompletionToken>(token));
     }
 
     CZ_DECL void start(std::error_code& ec);

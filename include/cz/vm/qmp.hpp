@@ -15,8 +15,8 @@
 // code that runs it: messages are size-capped and every field is type-checked before use.
 #pragma once
 
+#include <cz/core/asio_operation.hpp>
 #include <cz/core/bytes.hpp>
-#include <cz/vm/detail/async.hpp>
 #include <cz/vm/error.hpp>
 
 #include <asio/local/stream_protocol.hpp>
@@ -74,13 +74,15 @@ public:
     socket_type& socket() noexcept { return socket_; }
 
     // Called for each event, in arrival order, from async_run().
-    void on_event(std::function<void(const qmp_message&)> handler) { on_event_ = std::move(handler); }
+    void on_event(std::function<void(const qmp_message&)> handler) {
+        on_event_ = std::move(handler);
+    }
 
     // Reads the greeting and negotiates capabilities. Completion: void(std::error_code).
     template <class CompletionToken>
     auto async_handshake(CompletionToken&& token) {
-        return detail::spawn_operation(get_executor(), handshake(),
-                                       std::forward<CompletionToken>(token));
+        return cz::detail::spawn_operation(get_executor(), handshake(),
+                                           std::forward<CompletionToken>(token));
     }
 
     // Reads messages until the server closes the connection. Replies go to the commands that
@@ -88,7 +90,8 @@ public:
     // clean end of stream; pending commands then fail with errc::qmp_closed.
     template <class CompletionToken>
     auto async_run(CompletionToken&& token) {
-        return detail::spawn_operation(get_executor(), run(), std::forward<CompletionToken>(token));
+        return cz::detail::spawn_operation(get_executor(), run(),
+                                           std::forward<CompletionToken>(token));
     }
 
     // Executes a command with optional arguments (a JSON object or null). Needs async_run()
@@ -96,9 +99,9 @@ public:
     // errc::qmp_command_failed when QEMU answers with an error (see error_detail()).
     template <class CompletionToken>
     auto async_execute(std::string command, nlohmann::json arguments, CompletionToken&& token) {
-        return detail::spawn_operation(get_executor(),
-                                       execute(std::move(command), std::move(arguments)),
-                                       std::forward<CompletionToken>(token));
+        return cz::detail::spawn_operation(get_executor(),
+                                           execute(std::move(command), std::move(arguments)),
+                                           std::forward<CompletionToken>(token));
     }
 
     // The greeting's "QMP" object, once the handshake is done.
