@@ -24,7 +24,7 @@
 //     // result.which_result == cz_agent_Response_stat_tag, result.result.stat.size ...
 //
 // Needs Asio (link asio_dep beside cz_agent_dep). With CZ_SEPARATE_COMPILATION, the .cpp that
-// includes <cz/agent/src.hpp> also includes <cz/agent/impl/client.ipp> (src.hpp stays free of
+// includes <cz/agent/src.hpp> also includes <cz/agent/client_src.hpp> (src.hpp stays free of
 // Asio for programs that use the protocol without this client, such as cz-init).
 #pragma once
 
