@@ -392,9 +392,15 @@ void process_table::kill(const cz_agent_KillProcess& req, agent::response& resp)
     if (req.signal <= 0 || req.signal >= NSIG)
         return fail(resp, cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
                     "no signal " + std::to_string(req.signal));
-    // all: the container's whole pid namespace goes with its init (SIGKILL reaches everything).
     if (::kill(p->pid, req.signal) != 0)
         return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "kill", errno);
+    // all: every other running process of the container too (its execs).
+    if (req.all) {
+        for (auto& [k, other] : processes_)
+            if (other.get() != p && other->container_id == p->container_id &&
+                other->st == process::state::running)
+                ::kill(other->pid, req.signal);
+    }
     resp.which_result = cz_agent_Response_done_tag;
 }
 

@@ -57,6 +57,16 @@ struct busybox_root {
 };
 
 // The spec `runc spec` writes, pointed at `root`, running `args`.
+// Where a cgroup v2 hierarchy is mounted: /sys/fs/cgroup on a v2 host, else the hybrid layout's
+// /sys/fs/cgroup/unified; "" on a cgroup v1 host.
+std::string cgroup2_mount() {
+    for (const char* c : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+        error e;
+        if (check_cgroup_root(c, "", e)) return c;
+    }
+    return {};
+}
+
 json default_spec(const std::string& root, std::vector<std::string> args) {
     json spec = json::parse(R"({
       "ociVersion": "1.0.2",
@@ -466,16 +476,7 @@ TEST_SUITE("guest") {
 
     TEST_CASE("runtime: cgroup v2 limits") {
         CZ_REQUIRE_ROOT_AND_BUSYBOX();
-        // Where a cgroup v2 hierarchy is mounted: /sys/fs/cgroup on a v2 host, else the hybrid
-        // layout's /sys/fs/cgroup/unified.
-        std::string mnt;
-        for (const char* c : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
-            error e;
-            if (check_cgroup_root(c, "", e)) {
-                mnt = c;
-                break;
-            }
-        }
+        std::string mnt = cgroup2_mount();
         if (mnt.empty()) CZ_SKIP("no cgroup v2 hierarchy mounted (cgroup v1 host)");
         error err;
         if (!check_cgroup_root(mnt, "memory pids", err)) CZ_SKIP(err.message);
@@ -510,14 +511,7 @@ TEST_SUITE("guest") {
         CZ_REQUIRE_ROOT_AND_BUSYBOX();
         // Any cgroup v2 hierarchy will do, with or without controllers: the container is born
         // in its own cgroup (CLONE_INTO_CGROUP), sees it as "/", and an exec joins it.
-        std::string mnt;
-        for (const char* c : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
-            error e;
-            if (check_cgroup_root(c, "", e)) {
-                mnt = c;
-                break;
-            }
-        }
+        std::string mnt = cgroup2_mount();
         if (mnt.empty()) CZ_SKIP("no cgroup v2 hierarchy mounted (cgroup v1 host)");
         busybox_root root;
         std::string cg_root = mnt + "/cz-test-ns-" + std::to_string(::getpid());
