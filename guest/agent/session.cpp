@@ -3,9 +3,12 @@
 #include "../init/log.hpp"
 #include "rpc.hpp"
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 
 namespace cz::guest {
 
@@ -57,7 +60,34 @@ session::outcome session::run() {
     }
     while (!done_)
         loop_.run_once();
+    if (*done_ == outcome::shutdown) wait_for_host_close();
     return *done_;
+}
+
+// Shutdown's answer has been written, but written is not received: bytes still in a virtqueue
+// are lost when the power goes. The host closes the connection once it has the answer; wait for
+// that, for a while, then power off anyway (a host that does not close gets the same, 2 s later).
+void session::wait_for_host_close() {
+    using clock = std::chrono::steady_clock;
+    // On vsock the host also sees eof here; a virtio-serial port is no socket (ENOTSOCK).
+    ::shutdown(conn_.get(), SHUT_WR);
+    const auto deadline = clock::now() + std::chrono::seconds(2);
+    std::byte discard[4096];
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        if (left.count() <= 0) {
+            log(log_level::warn, "the host did not close the connection after Shutdown");
+            return;
+        }
+        pollfd p{conn_.get(), POLLIN | POLLRDHUP, 0};
+        int r = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (r < 0 && errno != EINTR) return;
+        if (r <= 0) continue;
+        // A closed socket reads eof; a serial port whose host side closed polls as hung up.
+        if (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) return;
+        ssize_t n = ::read(conn_.get(), discard, sizeof discard);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;
+    }
 }
 
 void session::fail(const std::error_code& ec, const char* what) {

@@ -57,6 +57,7 @@ private:
     void flush();
     void update_interest();
     void fail(const std::error_code& ec, const char* what);
+    void wait_for_host_close();
 
     event_loop& loop_;
     process_table& processes_;

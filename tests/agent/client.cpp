@@ -192,6 +192,42 @@ TEST_SUITE("agent") {
         CHECK(exits == std::vector<int>{137});
     }
 
+    TEST_CASE("client: once Shutdown is answered, the host closes the connection") {
+        // cz-init powers off when it sees that close: it is how the guest knows the answer
+        // arrived (bytes written into a virtqueue are lost with the power).
+        harness h;
+        bool host_closed = false;
+        std::thread guest([fd = h.guest_fd, &host_closed] {
+            fake_guest g(fd);
+            g.hello();
+            REQUIRE(g.next());
+            CHECK(g.m->kind.request.which_rpc == cz_agent_Request_shutdown_tag);
+            g.respond(g.m->kind.request.id, cz_agent_Response_done_tag);
+            g.send(*g.out);
+            host_closed = !g.next(); // eof, with nothing else sent
+        });
+        agent::client c(std::move(h.host));
+        std::error_code run_ec = agent::errc::bad_message, shutdown_ec = agent::errc::bad_message;
+        asio::co_spawn(
+            h.ctx,
+            [&]() -> asio::awaitable<void> {
+                co_await c.async_handshake(asio::use_awaitable);
+                c.async_run([&](std::error_code ec) { run_ec = ec; });
+                auto [e, r] =
+                    co_await c.async_call(cz_agent_Shutdown(cz_agent_Shutdown_init_zero),
+                                          asio::experimental::as_tuple(asio::use_awaitable));
+                shutdown_ec = e;
+            },
+            [](std::exception_ptr e) {
+                if (e) std::rethrow_exception(e);
+            });
+        h.ctx.run();
+        guest.join();
+        CHECK(!shutdown_ec);
+        CHECK(!run_ec);
+        CHECK(host_closed);
+    }
+
     TEST_CASE("client: streams both ways within the credit, many windows' worth") {
         harness h;
         constexpr std::size_t to_guest = 300 << 10, to_host = 1 << 20;

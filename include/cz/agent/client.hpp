@@ -135,9 +135,11 @@ public:
     }
 
     // Reads frames until the connection ends, delivering responses, events and stream data.
-    // Completion: void(std::error_code) — the error that ended it: clear on a clean end of
-    // stream (pending operations then fail with errc::connection_closed), else the protocol or
-    // transport error, with which every pending operation fails too and the socket is closed.
+    // Completion: void(std::error_code) — the error that ended it: clear on a clean end (the
+    // guest closed the connection, or answered Shutdown; pending operations then fail with
+    // errc::connection_closed), else the protocol or transport error, with which every pending
+    // operation fails too. Either way the socket is closed at the end: after Shutdown, that
+    // close is what tells cz-init its answer arrived.
     template <class CompletionToken>
     auto async_run(CompletionToken&& token) {
         return cz::detail::spawn_operation(get_executor(), run(),
@@ -242,6 +244,10 @@ private:
     byte_buffer inflight_; // what write_loop() is writing
     std::map<std::uint64_t, pending_call*> calls_;
     std::uint64_t next_id_ = 1;
+    // The id of a Shutdown request in flight (0: none): once it is answered, run() closes the
+    // connection, which tells cz-init the answer arrived and the power may go.
+    std::uint64_t shutdown_id_ = 0;
+    bool answered_shutdown_ = false;
     std::map<std::uint32_t, std::unique_ptr<stream_state>> streams_;
     std::function<void(const event&)> on_event_;
 };

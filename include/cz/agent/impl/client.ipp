@@ -122,6 +122,8 @@ CZ_DECL std::error_code client::dispatch(const envelope& m) {
         auto it = calls_.find(m.kind.response.id);
         if (it == calls_.end()) return errc::unexpected_message; // an answer to no request
         auto* p = it->second;
+        if (it->first == shutdown_id_ && m.kind.response.which_result != cz_agent_Response_error_tag)
+            answered_shutdown_ = true;
         calls_.erase(it);
         p->result = m.kind.response;
         if (m.kind.response.which_result == cz_agent_Response_error_tag)
@@ -165,10 +167,11 @@ CZ_DECL asio::awaitable<std::error_code> client::run() {
         decode_message(frame, *message_, ec);
         if (!ec) check_sender(role::guest, *message_, ec);
         if (!ec) ec = dispatch(*message_);
+        if (!ec && answered_shutdown_) ec = asio::error::eof; // the guest powers off now
     }
     bool clean = ec == asio::error::eof;
     fail_all(clean ? make_error_code(errc::connection_closed) : ec);
-    if (!clean) close();
+    close();
     co_return clean ? std::error_code{} : ec;
 }
 
@@ -184,6 +187,7 @@ client::call(std::unique_ptr<request> r) {
     if (failed_) co_return std::pair{failed_, response{}};
     auto id = next_id_++;
     r->id = id;
+    if (r->which_rpc == cz_agent_Request_shutdown_tag) shutdown_id_ = id;
     *out_ = cz_agent_Envelope_init_zero;
     out_->which_kind = cz_agent_Envelope_request_tag;
     out_->kind.request = *r;
