@@ -385,13 +385,15 @@ int run_image_rm(const image_rm_options& o) {
     stores s;
     // Every REF must name an image before any is removed.
     std::vector<std::string> names;
-    for (const auto& ref : o.refs)
-        names.push_back(s.find(ref).name);
+    for (const auto& ref : o.refs) {
+        auto name = s.find(ref).name;
+        if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
     for (const auto& name : names) {
         std::error_code ec;
         std::string why;
         s.images().untag(name, ec, &why);
-        // Another process may have removed it meanwhile (or REF named it twice): done either way.
+        // Another process may have removed it meanwhile: done either way.
         if (ec && ec != oci::errc::not_found) throw_error(ec, "{}: {}", name, why);
         fmt::print("Untagged: {}\n", name);
     }

@@ -200,7 +200,7 @@ TEST_SUITE("cli") {
         CHECK(skopeo_digest("oci:" + store + ":other:2") == other_digest);
         o = run_cz(tmp, cz_root + "image rm other:2 copy");
         CHECK(o.rc == 1); // copy:latest does not exist
-        o = run_cz(tmp, cz_root + "image rm other:2 copy:2");
+        o = run_cz(tmp, cz_root + "image rm other:2 copy:2 docker.io/library/copy:2");
         REQUIRE(o.rc == 0);
         CHECK(o.out == "Untagged: other:2\nUntagged: docker.io/library/copy:2\n");
         CHECK(sh("skopeo inspect oci:" + quote(store + ":other:2") + " >/dev/null 2>&1") != 0);
