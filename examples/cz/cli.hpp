@@ -12,6 +12,7 @@
 #include <cz/core/size.hpp>
 #include <cz/core/unique_fd.hpp>
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -55,11 +56,25 @@ CLI::App* add_command(context ctx, CLI::App& parent, std::string name, std::stri
     return cmd;
 }
 
+// Options given before the command name, which every command sees: `cz --root DIR image ls`.
+struct global_options {
+    std::string root; // --root; empty when not given
+};
+global_options& globals();
+
+// cz's state root (DESIGN "State on disk"): `command_root` when a command has its own --root and
+// it was given, else the global --root, else $CZ_ROOT, else $XDG_DATA_HOME/cz (an absolute
+// XDG_DATA_HOME only, as the XDG spec says), else ~/.local/share/cz. Throws when none of them
+// is set (no HOME).
+std::filesystem::path state_root(const std::string& command_root = {});
+
 void register_core_commands(context ctx);
 void register_tar_commands(context ctx);
 void register_ext4_commands(context ctx);
 void register_netlink_commands(context ctx);
 void register_vm_commands(context ctx);
+void register_image_commands(context ctx);
+void register_store_commands(context ctx);
 
 // A size option's value by cz's one size grammar (cz/core/size.hpp: 512, 64K, 1.5G, 2GiB); a
 // value outside it is a usage error naming the option.

@@ -19,8 +19,9 @@
 namespace cz::cli {
 namespace {
 
+// The command's own --root, else cz's global one (`cz --root DIR vm boot`), else the default.
 std::filesystem::path root_or_default(const std::string& root) {
-    return root.empty() ? vm::default_root() : std::filesystem::path(root);
+    return state_root(root);
 }
 
 // A kernel given by name ("debian", "minimal") is the cached one; anything else is a path.

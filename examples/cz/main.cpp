@@ -11,7 +11,9 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fcntl.h>
+#include <stdexcept>
 
 namespace cz::cli {
 
@@ -20,6 +22,23 @@ unique_fd open_input(const std::string& path) {
     unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw_error(last_system_error(), "{}", path);
     return fd;
+}
+
+global_options& globals() {
+    static global_options g;
+    return g;
+}
+
+std::filesystem::path state_root(const std::string& command_root) {
+    if (!command_root.empty()) return command_root;
+    if (!globals().root.empty()) return globals().root;
+    if (const char* r = std::getenv("CZ_ROOT"); r && *r) return r;
+    if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x == '/')
+        return std::filesystem::path(x) / "cz";
+    if (const char* h = std::getenv("HOME"); h && *h)
+        return std::filesystem::path(h) / ".local/share/cz";
+    throw std::runtime_error(
+        "no state root: give --root DIR, or set CZ_ROOT, XDG_DATA_HOME or HOME");
 }
 
 struct version_options {};
@@ -40,6 +59,10 @@ int main(int argc, char** argv) {
                  "cz"};
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "Print help for every command");
+    app.add_option("--root", cz::cli::globals().root,
+                   "State root (images, kernels, VMs); default: $CZ_ROOT, else "
+                   "$XDG_DATA_HOME/cz, else ~/.local/share/cz")
+        ->type_name("DIR");
     app.footer("Run 'cz COMMAND --help' for a command's options.\n"
                "Exit codes: 0 success, 1 error, 2 usage error.");
 
@@ -54,6 +77,8 @@ int main(int argc, char** argv) {
     cz::cli::register_ext4_commands(ctx);
     cz::cli::register_netlink_commands(ctx);
     cz::cli::register_vm_commands(ctx);
+    cz::cli::register_image_commands(ctx);
+    cz::cli::register_store_commands(ctx);
 
     try {
         app.parse(argc, argv);

@@ -2,7 +2,7 @@
 // "cz: what: why" on stderr for an error, 2 with CLI11's usage message for a bad flag or value,
 // whether CLI11 finds it while parsing or a command's run step finds it (a size that
 // parse_size_option rejects).
-#include "support/support.hpp"
+#include "cz_tool.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -10,41 +10,8 @@
 #include <string>
 #include <unistd.h>
 
+using namespace cli_test;
 using namespace cz_test;
-
-namespace {
-
-// The cz tool (meson passes CZ_BUILD_ROOT; this test is only built with the examples).
-std::string cz() {
-    const char* root = std::getenv("CZ_BUILD_ROOT");
-    REQUIRE_MESSAGE(root, "CZ_BUILD_ROOT is not set (run the tests through meson test)");
-    std::string path = std::string(root) + "/examples/cz";
-    REQUIRE_MESSAGE(::access(path.c_str(), X_OK) == 0, path, " is missing");
-    return path;
-}
-
-struct outcome {
-    int rc;
-    std::string out;
-    std::string err;
-};
-
-// Runs `cz ARGS` with standard input from /dev/null, keeping stdout and stderr apart.
-outcome run_cz(const temp_dir& dir, const std::string& args) {
-    outcome o;
-    auto err_file = dir / "stderr";
-    o.rc = sh(quote(cz()) + " " + args + " </dev/null 2>" + quote(err_file), &o.out);
-    o.err = read_file(err_file);
-    CAPTURE(args);
-    CAPTURE(o.err);
-    return o;
-}
-
-bool contains(const std::string& s, const std::string& part) {
-    return s.find(part) != std::string::npos;
-}
-
-} // namespace
 
 TEST_SUITE("cli") {
 

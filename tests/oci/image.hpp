@@ -1,5 +1,5 @@
-// Builds small images in a content store for the oci tests: a layer tar made with cz/tar, a
-// config and a manifest.
+// Builds small images for the oci tests (and the cz tool's): a layer tar made with cz/tar, a
+// config and a manifest, in a content store or in skopeo's dir: format.
 #pragma once
 
 #include <cz/oci/store.hpp>
@@ -7,6 +7,7 @@
 
 #include "support/support.hpp"
 
+#include <filesystem>
 #include <string>
 
 namespace oci_test {
@@ -55,6 +56,32 @@ inline built_image put_image(const cz::oci::content_store& cs, const std::string
     out.manifest_bytes = cz::oci::serialize(m);
     out.manifest = cs.put(cz::oci::media_type::oci_manifest, out.manifest_bytes);
     return out;
+}
+
+// Writes a one-layer image in skopeo's `dir:` format (blobs named by their hex digest,
+// manifest.json, version) and returns the manifest's bytes.
+inline std::string write_dir_image(const std::filesystem::path& dir, const std::string& content) {
+    using namespace cz::oci;
+    std::filesystem::create_directories(dir);
+    auto tar = layer_tar("hello", content);
+    auto layer = describe(media_type::oci_layer, tar);
+    image_config c;
+    c.architecture = "amd64";
+    c.os = "linux";
+    c.config.cmd = std::vector<std::string>{"/bin/cat", "/hello"};
+    c.config.working_dir = "/";
+    c.diff_ids = {layer.digest};
+    auto config_bytes = serialize(c);
+    manifest m;
+    m.media_type = std::string(media_type::oci_manifest);
+    m.config = describe(media_type::oci_config, config_bytes);
+    m.layers = {layer};
+    auto manifest_bytes = serialize(m);
+    cz_test::write_file(dir / layer.digest.hex(), tar);
+    cz_test::write_file(dir / m.config.digest.hex(), config_bytes);
+    cz_test::write_file(dir / "manifest.json", manifest_bytes);
+    cz_test::write_file(dir / "version", "Directory Transport Version: 1.1\n");
+    return manifest_bytes;
 }
 
 } // namespace oci_test

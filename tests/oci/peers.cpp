@@ -22,31 +22,6 @@ using cz_test::write_file;
 
 namespace {
 
-// Writes a one-layer image in skopeo's `dir:` format (blobs named by their hex digest,
-// manifest.json, version) and returns the manifest's bytes.
-std::string write_dir_image(const std::filesystem::path& dir, const std::string& content) {
-    std::filesystem::create_directories(dir);
-    auto tar = oci_test::layer_tar("hello", content);
-    auto layer = describe(media_type::oci_layer, tar);
-    image_config c;
-    c.architecture = "amd64";
-    c.os = "linux";
-    c.config.cmd = std::vector<std::string>{"/bin/cat", "/hello"};
-    c.config.working_dir = "/";
-    c.diff_ids = {layer.digest};
-    auto config_bytes = serialize(c);
-    manifest m;
-    m.media_type = std::string(media_type::oci_manifest);
-    m.config = describe(media_type::oci_config, config_bytes);
-    m.layers = {layer};
-    auto manifest_bytes = serialize(m);
-    write_file(dir / layer.digest.hex(), tar);
-    write_file(dir / m.config.digest.hex(), config_bytes);
-    write_file(dir / "manifest.json", manifest_bytes);
-    write_file(dir / "version", "Directory Transport Version: 1.1\n");
-    return manifest_bytes;
-}
-
 // The contents of the file `name` in a layer blob (tar, gzip or zstd).
 std::string file_in_layer(const content_store& cs, const descriptor& layer,
                           const std::string& name) {
@@ -83,7 +58,7 @@ TEST_SUITE("oci") {
         temp_dir tmp;
         auto cs = content_store::open(tmp.path / "root");
         auto content = tmp.path / "root" / "content";
-        auto manifest_bytes = write_dir_image(tmp.path / "src", "hello from skopeo\n");
+        auto manifest_bytes = oci_test::write_dir_image(tmp.path / "src", "hello from skopeo\n");
 
         sh_ok("skopeo copy -q dir:" + quote((tmp.path / "src").string()) +
               " oci:" + quote(content.string() + ":docker.io/library/from-dir:1") + " 2>&1");
@@ -129,7 +104,7 @@ TEST_SUITE("oci") {
     TEST_CASE("peers: an OCI layout skopeo writes is imported with skopeo's digests") {
         if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
         temp_dir tmp;
-        write_dir_image(tmp.path / "src", "imported\n");
+        oci_test::write_dir_image(tmp.path / "src", "imported\n");
         std::filesystem::create_directories(tmp.path / "layout");
         sh_ok("skopeo copy -q dir:" + quote((tmp.path / "src").string()) + " oci:" +
               quote((tmp.path / "layout").string() + ":docker.io/library/imp:1") + " 2>&1");

@@ -336,6 +336,14 @@ TEST_SUITE("oci") {
         images.lookup("app", ec, &detail);                               // app:latest
         CHECK(ec == errc::not_found);
         CHECK(detail == "no image named \"app\"");
+        // find() gives the name an entry is stored under, for untag().
+        auto found = images.find("app:2", ec);
+        CHECK(!ec);
+        CHECK(found.name == "docker.io/library/app:2");
+        CHECK(found.target.digest == two.manifest.digest);
+        images.find("app:3", ec, &detail);
+        CHECK(ec == errc::not_found);
+        CHECK(detail == "no image named \"app:3\"");
 
         // Re-tagging moves the name; the old target stays for other names.
         images.tag("docker.io/library/app:1", two.manifest);
@@ -476,6 +484,17 @@ TEST_SUITE("oci") {
         CHECK(!ec);
         CHECK(report.removed == 0);
         CHECK(report.kept == 3);
+        // A dry run reports what it would remove and removes nothing.
+        gc_options dry;
+        dry.grace = std::chrono::seconds(0);
+        dry.dry_run = true;
+        report = images.gc(dry, ec);
+        CHECK(!ec);
+        CHECK(report.removed == 3);
+        CHECK(report.bytes ==
+              std::uint64_t(dropped.manifest.size + dropped.config.size + dropped.layer.size));
+        CHECK(cs.contains(dropped.layer.digest));
+        CHECK(cs.contains(dropped.manifest.digest));
         report = images.gc({std::chrono::seconds(0)}, ec);
         CHECK(report.removed == 3);
         CHECK(report.bytes ==

@@ -90,12 +90,14 @@ struct gc_options {
     // Blobs younger than this are kept even when nothing reaches them: a concurrent pull commits
     // its blobs before it tags the image.
     std::chrono::seconds grace{600};
+    // Decide and report, remove nothing: `removed` and `bytes` are what a real run would free.
+    bool dry_run = false;
 };
 
 struct gc_report {
-    std::uint64_t removed = 0;
-    std::uint64_t bytes = 0;
-    std::uint64_t kept = 0;
+    std::uint64_t removed = 0; // blobs removed (with dry_run: that would be)
+    std::uint64_t bytes = 0;   // their total size
+    std::uint64_t kept = 0;    // unreachable blobs kept because they are younger than the grace
 };
 
 // One entry of the image store.
@@ -176,6 +178,11 @@ public:
     CZ_DECL void untag(std::string_view name) const;
     // The entry for `name`: an exact match of the annotation first, then of the normalised
     // reference (so "alpine" finds "docker.io/library/alpine:latest"). errc::not_found otherwise.
+    // find() returns the entry with the name it is stored under (what untag() takes); lookup()
+    // its target.
+    CZ_DECL image_entry find(std::string_view name, std::error_code& ec,
+                             std::string* detail = nullptr) const;
+    CZ_DECL image_entry find(std::string_view name) const;
     CZ_DECL descriptor lookup(std::string_view name, std::error_code& ec,
                               std::string* detail = nullptr) const;
     CZ_DECL descriptor lookup(std::string_view name) const;

@@ -616,25 +616,30 @@ CZ_DECL void image_store::untag(std::string_view name, std::error_code& ec,
     detail::write_index_json(*content_, ix, ec, detail);
 }
 
-CZ_DECL descriptor image_store::lookup(std::string_view name, std::error_code& ec,
-                                       std::string* detail) const {
+CZ_DECL image_entry image_store::find(std::string_view name, std::error_code& ec,
+                                      std::string* detail) const {
     auto entries = list(ec, detail);
     if (ec) return {};
-    for (const auto& e : entries)
-        if (e.name == name) return e.target;
+    for (auto& e : entries)
+        if (e.name == name) return std::move(e);
     // Compare normalised names: "alpine" finds "docker.io/library/alpine:latest" and the other
     // way round (skopeo writes whatever name it is given).
     std::error_code parse_ec;
     auto wanted = parse_reference(name, parse_ec);
     if (!parse_ec) {
-        for (const auto& e : entries) {
+        for (auto& e : entries) {
             auto r = parse_reference(e.name, parse_ec);
-            if (!parse_ec && r == wanted) return e.target;
+            if (!parse_ec && r == wanted) return std::move(e);
         }
     }
     detail::set_error(ec, detail, errc::not_found,
                       fmt::format("no image named {}", detail::quote_input(name)));
     return {};
+}
+
+CZ_DECL descriptor image_store::lookup(std::string_view name, std::error_code& ec,
+                                       std::string* detail) const {
+    return find(name, ec, detail).target;
 }
 
 CZ_DECL descriptor image_store::resolve(const descriptor& start, const platform& want,
@@ -757,7 +762,7 @@ CZ_DECL gc_report image_store::gc(const gc_options& options, std::error_code& ec
             continue;
         }
         std::error_code rm_ec;
-        content_->remove(d, rm_ec);
+        if (!options.dry_run) content_->remove(d, rm_ec);
         if (!rm_ec) {
             ++report.removed;
             report.bytes += size;
@@ -816,6 +821,11 @@ CZ_DECL void image_store::untag(std::string_view name) const {
         untag(name, ec, why);
         return 0;
     });
+}
+
+CZ_DECL image_entry image_store::find(std::string_view name) const {
+    return detail::or_throw(
+        "find", [&](std::error_code& ec, std::string* why) { return find(name, ec, why); });
 }
 
 CZ_DECL descriptor image_store::lookup(std::string_view name) const {
