@@ -3,6 +3,7 @@
 // not do on request (stall, send garbage, close mid-body).
 #include <cz/core/sha256.hpp>
 #include <cz/oci/registry/connection.hpp>
+#include <cz/oci/registry/transport.hpp>
 
 #include "support/support.hpp"
 
@@ -36,17 +37,33 @@ std::uint16_t free_port() {
 }
 
 // docker-registry serving a directory of its own on 127.0.0.1, for the test's lifetime.
+// With `tls`, it serves HTTPS with a certificate for IP 127.0.0.1 signed by a CA made here
+// (ca_file()).
 class registry_server {
 public:
-    registry_server() : port_(free_port()) {
+    explicit registry_server(bool tls = false) : port_(free_port()) {
+        std::string config_text = "version: 0.1\n"
+                                  "log:\n  level: error\n"
+                                  "storage:\n  filesystem:\n    rootdirectory: " +
+                                  (dir_.path / "data").string() +
+                                  "\n"
+                                  "http:\n  addr: 127.0.0.1:" +
+                                  std::to_string(port_) + "\n";
+        if (tls) {
+            auto d = quote(dir_.path.string());
+            write_file(dir_.path / "san.ext", "subjectAltName=IP:127.0.0.1\n");
+            sh_ok("cd " + d +
+                  " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+                  " -keyout ca.key -out ca.pem -days 2 -subj /CN=cz-test-ca 2>/dev/null"
+                  " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+                  " -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null"
+                  " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
+                  " -out server.pem -days 2 -extfile san.ext 2>/dev/null");
+            config_text += "  tls:\n    certificate: " + (dir_.path / "server.pem").string() +
+                           "\n    key: " + (dir_.path / "server.key").string() + "\n";
+        }
         auto config = dir_.path / "config.yml";
-        write_file(config, "version: 0.1\n"
-                           "log:\n  level: error\n"
-                           "storage:\n  filesystem:\n    rootdirectory: " +
-                               (dir_.path / "data").string() +
-                               "\n"
-                               "http:\n  addr: 127.0.0.1:" +
-                               std::to_string(port_) + "\n");
+        write_file(config, config_text);
         auto log = (dir_.path / "registry.log").string();
         pid_ = ::fork();
         if (pid_ == 0) { // its access log goes to a file, not into the test's output
@@ -75,6 +92,8 @@ public:
     }
     tcp::endpoint endpoint() const { return {asio::ip::make_address("127.0.0.1"), port_}; }
     std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::string port() const { return std::to_string(port_); }
+    std::filesystem::path ca_file() const { return dir_.path / "ca.pem"; }
 
 private:
     temp_dir dir_{"cz-registry"};
@@ -276,5 +295,47 @@ TEST_SUITE("oci registry") {
             },
             200ms);
         CHECK(mid_body_stall == std::errc::timed_out);
+    }
+
+    TEST_CASE("transport: TLS to docker-registry with a CA of the test's, names checked") {
+        if (!have("docker-registry")) CZ_SKIP("docker-registry is not installed");
+        if (!have("openssl")) CZ_SKIP("openssl is not installed");
+        registry_server server(true);
+        auto trusting = reg::make_tls_context({server.ca_file()});
+        auto system_only = reg::make_tls_context();
+        using namespace std::chrono_literals;
+        // Connects as `name` and asks for /v2/: the status, or the error on the way.
+        auto try_get = [&](asio::ssl::context& tls, std::string name, bool use_tls) {
+            std::error_code result;
+            int status = 0;
+            run([&](asio::io_context& io) -> asio::awaitable<void> {
+                auto [ec, c] = co_await reg::async_connect_registry(
+                    io.get_executor(), tls, name, server.port(), use_tls, {5s, 5s},
+                    as_tuple(asio::use_awaitable));
+                if (!ec) {
+                    reg::http_request r;
+                    r.target = "/v2/";
+                    r.host = name + ":" + server.port();
+                    reg::http_response_head head;
+                    std::tie(ec, head) =
+                        co_await c->async_request(r, as_tuple(asio::use_awaitable));
+                    status = head.status;
+                }
+                result = ec;
+            });
+            return std::pair{result, status};
+        };
+        auto [ok, status] = try_get(trusting, "127.0.0.1", true);
+        CHECK(!ok);
+        CHECK(status == 200);
+        // A CA nobody trusts, and a certificate that does not name the host dialled.
+        auto [untrusted, s2] = try_get(system_only, "127.0.0.1", true);
+        CHECK(untrusted.category() == asio::error::get_ssl_category());
+        auto [wrong_name, s3] = try_get(trusting, "localhost", true);
+        CHECK(wrong_name.category() == asio::error::get_ssl_category());
+        // Plain HTTP to the TLS port: Go answers 400 in plain text, which parses.
+        auto [plain, s4] = try_get(trusting, "127.0.0.1", false);
+        CHECK(!plain);
+        CHECK(s4 == 400);
     }
 }

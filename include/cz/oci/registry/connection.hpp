@@ -44,6 +44,8 @@ struct http_request {
 struct http_timeouts {
     // The longest wait for any one read or write to make progress.
     std::chrono::steady_clock::duration io = std::chrono::seconds(30);
+    // Resolving, connecting and the TLS handshake together (transport.hpp).
+    std::chrono::steady_clock::duration connect = std::chrono::seconds(30);
 };
 
 template <class Stream>
