@@ -7,5 +7,7 @@
 #endif
 
 #include <cz/oci/registry/impl/challenge.ipp>
+#include <cz/oci/registry/impl/client.ipp>
 #include <cz/oci/registry/impl/error.ipp>
 #include <cz/oci/registry/impl/http.ipp>
+#include <cz/oci/registry/impl/url.ipp>

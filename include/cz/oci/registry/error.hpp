@@ -26,6 +26,14 @@ enum class errc {
     unexpected_response,
     // A WWW-Authenticate value that is not a list of challenges as RFC 9110 writes them.
     malformed_challenge,
+    // A URL (a token realm, a redirect's Location) that is not http(s)://host[:port]/path.
+    invalid_url,
+    // The registry wants credentials that were not given, or refused those that were.
+    unauthorized,
+    // A redirect the client will not follow: from HTTPS to plain HTTP, or too many of them.
+    refused_redirect,
+    // The registry answered with a status that the operation cannot go on from.
+    unexpected_status,
 };
 
 // The category of registry::errc; a function-local static so the header defines no globals.

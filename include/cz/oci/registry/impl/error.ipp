@@ -25,6 +25,14 @@ public:
             return "unexpected HTTP response";
         case errc::malformed_challenge:
             return "malformed WWW-Authenticate challenge";
+        case errc::invalid_url:
+            return "invalid URL";
+        case errc::unauthorized:
+            return "unauthorized";
+        case errc::refused_redirect:
+            return "redirect refused";
+        case errc::unexpected_status:
+            return "unexpected HTTP status";
         }
         return "unknown cz.oci.registry error";
     }
