@@ -1,0 +1,169 @@
+// cz/oci/registry/client.hpp — a registry client (OCI distribution spec): manifests and blobs
+// pulled into cz/oci's store, verified, resumed, retried (needs Asio and BoringSSL).
+//
+// Protocol primer (distribution spec, "pull"):
+//   GET /v2/<name>/manifests/<tag|digest>   Accept: the manifest and index media types
+//       -> 200, the document; Docker-Content-Digest; Content-Type says which kind it is
+//   GET /v2/<name>/blobs/<digest>           [Range: bytes=N- to resume]
+//       -> 200 (or 206 from N), possibly after a redirect to another host (a CDN)
+//   401 + WWW-Authenticate: Bearer realm=R,service=S,scope=repository:<name>:pull
+//       -> GET R?service=S&scope=... (with Basic credentials if any) -> {"token": ...}
+//       -> the request again with Authorization: Bearer <token>
+//   401 + WWW-Authenticate: Basic realm=...  -> the request again with the credentials
+// Everything the registry sends is checked: manifests are capped at 4 MiB and must hash to the
+// digest asked for; blobs are streamed into the store's ingest area while hashed and committed
+// only at their announced size and digest. A registry is spoken to over HTTPS unless it is in
+// registry_options::insecure or on a loopback address.
+//
+// Usage (one thread; the client must outlive its operations):
+//     registry_client client(io.get_executor());
+//     auto [ec, d] = co_await client.async_pull(ref, host_platform(), images, as_tuple(...));
+#pragma once
+
+#include <cz/core/asio_operation.hpp>
+#include <cz/oci/reference.hpp>
+#include <cz/oci/registry/challenge.hpp>
+#include <cz/oci/registry/transport.hpp>
+#include <cz/oci/registry/url.hpp>
+#include <cz/oci/store.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cz::oci::registry {
+
+struct credentials {
+    std::string username;
+    std::string password;
+};
+
+struct registry_options {
+    // Registries (host[:port], as in references) spoken to over plain HTTP.
+    std::vector<std::string> insecure;
+    tls_options tls;
+    http_timeouts timeouts;
+    // Blobs fetched at once by a pull.
+    std::size_t concurrency = 4;
+    // Tries per request, for connection errors, 5xx and 429; the wait between them starts at
+    // `backoff` and doubles (429's Retry-After, when given, instead).
+    int attempts = 5;
+    std::chrono::milliseconds backoff{200};
+    // The credentials for a registry (its host[:port]), asked when it wants some.
+    std::function<std::optional<registry::credentials>(std::string_view registry)> credentials;
+};
+
+// A blob being fetched: called as bytes arrive, and once more with `finished`.
+struct blob_progress {
+    cz::digest digest;
+    std::uint64_t done = 0;
+    std::uint64_t total = 0;
+    bool finished = false;
+};
+
+struct fetched_manifest {
+    std::string media_type;
+    std::string bytes;
+    descriptor desc; // media type, digest of the bytes, size
+};
+
+class registry_client {
+public:
+    using executor_type = asio::any_io_executor;
+
+    CZ_DECL explicit registry_client(executor_type ex, registry_options options = {});
+    registry_client(const registry_client&) = delete;
+    registry_client& operator=(const registry_client&) = delete;
+
+    executor_type get_executor() const noexcept { return ex_; }
+    void on_progress(std::function<void(const blob_progress&)> f) { progress_ = std::move(f); }
+
+    // The manifest or index `ref` names (by its digest when it has one, else its tag).
+    // Completion: void(std::error_code, fetched_manifest).
+    template <class CompletionToken>
+    auto async_get_manifest(const reference& ref, CompletionToken&& token) {
+        return cz::detail::spawn_operation(ex_, get_manifest(ref, {}),
+                                           std::forward<CompletionToken>(token));
+    }
+
+    // Fetches blob `d` of `ref`'s repository into `content` (nothing when it is there already).
+    // Completion: void(std::error_code, descriptor).
+    template <class CompletionToken>
+    auto async_fetch_blob(const reference& ref, const descriptor& d, const content_store& content,
+                          CompletionToken&& token) {
+        return cz::detail::spawn_operation(ex_, fetch_blob(ref, d, content),
+                                           std::forward<CompletionToken>(token));
+    }
+
+    // Pulls `ref` for platform `want` into `images`: the manifest (and the index it came
+    // from), its config and layers, then the tag `ref.str()`. Completion: void(std::error_code,
+    // descriptor) with what was tagged.
+    template <class CompletionToken>
+    auto async_pull(const reference& ref, const platform& want, const image_store& images,
+                    CompletionToken&& token) {
+        return cz::detail::spawn_operation(ex_, pull(ref, want, images),
+                                           std::forward<CompletionToken>(token));
+    }
+
+    // What the last failed operation was doing, in the registry's terms ("GET
+    // https://.../manifests/latest: 404 MANIFEST_UNKNOWN ...").
+    const std::string& last_error() const noexcept { return last_error_; }
+
+    // A pull's blobs, shared by its fetch workers.
+    struct pull_state {
+        std::vector<descriptor> blobs;
+        std::size_t next = 0;    // the next blob a worker takes
+        std::size_t running = 0; // workers not finished
+        std::error_code first_error;
+    };
+
+private:
+    struct response {
+        std::error_code ec;
+        http_response_head head;
+        std::unique_ptr<registry_connection> conn; // the body is still to be read from it
+        url at;                                    // where the answer came from
+    };
+
+    CZ_DECL url registry_url(const reference& ref, std::string target) const;
+    CZ_DECL asio::awaitable<std::pair<std::error_code, std::unique_ptr<registry_connection>>>
+    checkout(const url& u);
+    CZ_DECL void checkin(const url& u, std::unique_ptr<registry_connection> c);
+    CZ_DECL asio::awaitable<response> send(url u, http_request r, std::string scope);
+    CZ_DECL asio::awaitable<std::error_code> authenticate(const url& u, std::string_view header,
+                                                          const std::string& scope);
+    CZ_DECL asio::awaitable<std::pair<std::error_code, std::string>> read_body(response& r,
+                                                                               std::size_t max);
+    CZ_DECL asio::awaitable<std::pair<std::error_code, fetched_manifest>>
+    get_manifest(const reference& ref, std::string reference_part);
+    CZ_DECL asio::awaitable<std::pair<std::error_code, descriptor>>
+    fetch_blob(reference ref, descriptor d, const content_store& content);
+    CZ_DECL asio::awaitable<void> fetch_worker(reference ref, pull_state& state,
+                                               const content_store& content);
+    CZ_DECL asio::awaitable<std::pair<std::error_code, descriptor>>
+    pull(reference ref, platform want, const image_store& images);
+    CZ_DECL std::error_code fail(std::error_code ec, std::string what);
+
+    executor_type ex_;
+    registry_options options_;
+    asio::ssl::context tls_;
+    std::function<void(const blob_progress&)> progress_;
+    // Idle connections by origin, and the Authorization to send by origin (+ scope for tokens).
+    std::map<std::string, std::vector<std::unique_ptr<registry_connection>>> idle_;
+    struct token {
+        std::string header;
+        std::chrono::steady_clock::time_point expires;
+    };
+    std::map<std::string, token> authorization_;
+    std::string last_error_;
+};
+
+} // namespace cz::oci::registry
+
+#if CZ_HEADER_ONLY
+#include <cz/oci/registry/impl/client.ipp>
+#endif

@@ -1,0 +1,158 @@
+// cz/oci/registry/transport.hpp — the byte stream under an HTTP connection to a registry: TCP,
+// with TLS (BoringSSL, through Asio's SSL layer) unless the registry is marked insecure; and
+// connecting one, resolved, within a deadline, the certificate checked against the host's name.
+#pragma once
+
+#include <cz/oci/registry/connection.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/connect.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace cz::oci::registry {
+
+struct tls_options {
+    // A PEM file of certificate authorities trusted beside the system's bundle (a registry
+    // with a certificate of its own making).
+    std::filesystem::path ca_file;
+};
+
+// A client TLS context: peer verification on, the system's CA bundle and `options.ca_file`.
+// Throws cz::system_error naming the file that could not be loaded.
+inline asio::ssl::context make_tls_context(const tls_options& options = {}) {
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    ctx.set_verify_mode(asio::ssl::verify_peer);
+    std::error_code ec;
+    // Debian's bundle, where ca-certificates puts it; BoringSSL's own default paths are
+    // Android's.
+    const std::filesystem::path system_bundle = "/etc/ssl/certs/ca-certificates.crt";
+    if (std::filesystem::exists(system_bundle, ec)) {
+        ctx.load_verify_file(system_bundle.string(), ec);
+        if (ec) throw_error(ec, "loading {}", system_bundle.string());
+    } else {
+        ctx.set_default_verify_paths(ec);
+    }
+    if (!options.ca_file.empty()) {
+        ctx.load_verify_file(options.ca_file.string(), ec);
+        if (ec) throw_error(ec, "loading the CA file {}", options.ca_file.string());
+    }
+    return ctx;
+}
+
+// TCP, with or without TLS on it; an Asio stream either way.
+class registry_stream {
+public:
+    using executor_type = asio::any_io_executor;
+    using lowest_layer_type = asio::ip::tcp::socket;
+
+    registry_stream(executor_type ex, asio::ssl::context& tls, bool use_tls)
+        : stream_(std::make_unique<asio::ssl::stream<asio::ip::tcp::socket>>(ex, tls)),
+          tls_(use_tls) {}
+
+    executor_type get_executor() noexcept { return stream_->get_executor(); }
+    lowest_layer_type& lowest_layer() noexcept { return stream_->next_layer(); }
+    bool uses_tls() const noexcept { return tls_; }
+    asio::ssl::stream<asio::ip::tcp::socket>& tls_stream() noexcept { return *stream_; }
+
+    template <class Buffers, class Token>
+    auto async_read_some(const Buffers& buffers, Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
+            [this](auto handler, const Buffers& b) {
+                if (tls_)
+                    stream_->async_read_some(b, std::move(handler));
+                else
+                    stream_->next_layer().async_read_some(b, std::move(handler));
+            },
+            token, buffers);
+    }
+    template <class Buffers, class Token>
+    auto async_write_some(const Buffers& buffers, Token&& token) {
+        return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
+            [this](auto handler, const Buffers& b) {
+                if (tls_)
+                    stream_->async_write_some(b, std::move(handler));
+                else
+                    stream_->next_layer().async_write_some(b, std::move(handler));
+            },
+            token, buffers);
+    }
+
+private:
+    // Held by pointer: the SSL stream stays put while operations refer to it, whatever moves
+    // the registry_stream.
+    std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket>> stream_;
+    bool tls_;
+};
+
+using registry_connection = http_connection<registry_stream>;
+
+namespace detail {
+
+inline asio::awaitable<std::pair<std::error_code, std::unique_ptr<registry_connection>>>
+connect_to(asio::any_io_executor ex, asio::ssl::context& tls, std::string host, std::string port,
+           bool use_tls, http_timeouts timeouts) {
+    using result = std::pair<std::error_code, std::unique_ptr<registry_connection>>;
+    std::error_code ec;
+    registry_stream stream(ex, tls, use_tls);
+    // One deadline for resolving, connecting and the handshake together.
+    asio::steady_timer deadline(ex);
+    bool expired = false;
+    asio::ip::tcp::resolver resolver(ex);
+    deadline.expires_after(timeouts.connect);
+    deadline.async_wait([&](std::error_code e) {
+        if (e) return;
+        expired = true;
+        resolver.cancel();
+        std::error_code ignored;
+        stream.lowest_layer().cancel(ignored);
+    });
+    auto finish = [&](std::error_code e) -> asio::awaitable<result> {
+        deadline.cancel();
+        co_await asio::post(ex, asio::use_awaitable); // the wait's handler runs first
+        if (expired) e = std::make_error_code(std::errc::timed_out);
+        co_return result{e, nullptr};
+    };
+    auto endpoints =
+        co_await resolver.async_resolve(host, port, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return co_await finish(ec);
+    co_await asio::async_connect(stream.lowest_layer(), endpoints,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return co_await finish(ec);
+    stream.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
+    if (use_tls) {
+        auto& s = stream.tls_stream();
+        // SNI, and the certificate must name this host (or IP address).
+        if (!SSL_set_tlsext_host_name(s.native_handle(), host.c_str()))
+            co_return co_await finish(std::make_error_code(std::errc::invalid_argument));
+        s.set_verify_callback(asio::ssl::host_name_verification(host));
+        co_await s.async_handshake(asio::ssl::stream_base::client,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return co_await finish(ec);
+    }
+    auto r = co_await finish({});
+    if (r.first) co_return r;
+    co_return result{std::error_code{}, std::make_unique<registry_connection>(
+                                            std::move(stream), http_limits{}, timeouts)};
+}
+
+} // namespace detail
+
+// Connects to `host`:`port` over TCP, then TLS unless `use_tls` is false, within
+// timeouts.connect. Completion: void(std::error_code, std::unique_ptr<registry_connection>);
+// std::errc::timed_out past the deadline, asio's SSL errors for a certificate that does not
+// verify or name the host. `tls` must outlive the connection.
+template <class CompletionToken>
+auto async_connect_registry(asio::any_io_executor ex, asio::ssl::context& tls, std::string host,
+                            std::string port, bool use_tls, http_timeouts timeouts,
+                            CompletionToken&& token) {
+    return cz::detail::spawn_operation(
+        ex, detail::connect_to(ex, tls, std::move(host), std::move(port), use_tls, timeouts),
+        std::forward<CompletionToken>(token));
+}
+
+} // namespace cz::oci::registry

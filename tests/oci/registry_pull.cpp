@@ -1,0 +1,157 @@
+// registry_client::async_pull against docker-registry on loopback: skopeo pushes images cz made
+// (one platform, and an index of two), cz pulls them into a fresh store, and the two agree on
+// every digest and byte.
+#include <cz/oci/registry/client.hpp>
+
+#include "registry_server.hpp"
+#include "support/support.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_future.hpp>
+
+using namespace cz_test;
+namespace oci = cz::oci;
+namespace reg = cz::oci::registry;
+using asio::experimental::as_tuple;
+
+namespace {
+
+// A one-layer image for `arch` in `images`' store: a real gzip layer, a config naming its
+// diff_id, an OCI manifest.
+oci::descriptor make_image(const oci::image_store& images, const std::string& arch,
+                           const std::filesystem::path& scratch) {
+    auto tree = scratch / ("tree-" + arch);
+    sh_ok("mkdir -p " + quote(tree.string()) + " && echo " + arch + " > " +
+          quote((tree / "arch.txt").string()) + " && head -c 200000 /dev/urandom > " +
+          quote((tree / "noise").string()) + " && tar -C " + quote(tree.string()) + " -cf " +
+          quote(tree.string() + ".tar") + " . && gzip -kn " + quote(tree.string() + ".tar"));
+    auto tar = read_file(tree.string() + ".tar");
+    auto gz = read_file(tree.string() + ".tar.gz");
+    cz::sha256_hasher h;
+    h.update(cz::as_bytes(tar));
+    auto diff_id = h.final();
+    const auto& content = images.content();
+    auto layer = content.put(oci::media_type::oci_layer_gzip, gz);
+    nlohmann::json config = {{"architecture", arch},
+                             {"os", "linux"},
+                             {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id.str()}}}}};
+    auto config_d = content.put(oci::media_type::oci_config, config.dump());
+    nlohmann::json manifest = {{"schemaVersion", 2},
+                               {"mediaType", oci::media_type::oci_manifest},
+                               {"config", oci::to_json(config_d)},
+                               {"layers", {oci::to_json(layer)}}};
+    return content.put(oci::media_type::oci_manifest, manifest.dump());
+}
+
+oci::platform linux(const std::string& arch) {
+    oci::platform p;
+    p.os = "linux";
+    p.architecture = arch;
+    return p;
+}
+
+template <class F>
+void run(F body) {
+    asio::io_context io;
+    auto done = asio::co_spawn(io, body(io), asio::use_future);
+    io.run();
+    done.get();
+}
+
+} // namespace
+
+TEST_SUITE("oci registry") {
+
+    TEST_CASE("pull: what skopeo pushed, byte for byte; an index resolved for a platform") {
+        if (!have("docker-registry")) CZ_SKIP("docker-registry is not installed");
+        if (!have("skopeo")) CZ_SKIP("skopeo is not installed");
+        registry_server server;
+        temp_dir dir("cz-pull");
+        auto source_store = oci::content_store::open(dir.path / "source");
+        oci::image_store source(source_store);
+        auto amd64 = make_image(source, "amd64", dir.path);
+        auto arm64 = make_image(source, "arm64", dir.path);
+        amd64.platform = linux("amd64");
+        arm64.platform = linux("arm64");
+        nlohmann::json index = {{"schemaVersion", 2},
+                                {"mediaType", oci::media_type::oci_index},
+                                {"manifests", {oci::to_json(amd64), oci::to_json(arm64)}}};
+        auto index_d = source_store.put(oci::media_type::oci_index, index.dump());
+        source.tag("single", amd64);
+        source.tag("multi", index_d);
+        auto layout = (dir.path / "source" / "content").string();
+        auto push = [&](const std::string& tag, const std::string& extra) {
+            sh_ok("skopeo copy -q " + extra + " --dest-tls-verify=false " +
+                  quote("oci:" + layout + ":" + tag) + " docker://" + server.host() + "/cz/" + tag +
+                  ":1");
+        };
+        push("single", "");
+        push("multi", "--all");
+
+        auto dest_store = oci::content_store::open(dir.path / "dest");
+        oci::image_store dest(dest_store);
+        std::vector<reg::blob_progress> progress;
+        auto pull = [&](const std::string& name, const std::string& arch) {
+            std::pair<std::error_code, oci::descriptor> result;
+            std::string last_error;
+            run([&](asio::io_context& io) -> asio::awaitable<void> {
+                reg::registry_client client(io.get_executor());
+                client.on_progress([&](const reg::blob_progress& p) { progress.push_back(p); });
+                auto ref = oci::parse_reference(server.host() + "/cz/" + name);
+                auto [ec, d] = co_await client.async_pull(ref, linux(arch), dest,
+                                                          as_tuple(asio::use_awaitable));
+                result = {ec, d};
+                last_error = client.last_error();
+            });
+            INFO(last_error);
+            CHECK(!result.first);
+            return result.second;
+        };
+
+        auto single = pull("single:1", "amd64");
+        CHECK(single.digest == amd64.digest); // skopeo pushed cz's manifest unchanged
+        CHECK(dest.lookup(server.host() + "/cz/single:1").digest == amd64.digest);
+        // Every blob cz stored is the source's, byte for byte.
+        std::error_code ec;
+        for (const auto& d : dest_store.list(ec))
+            CHECK(read_file(dest_store.blob_path(d)) == read_file(source_store.blob_path(d)));
+        CHECK(dest_store.list(ec).size() == 3); // manifest, config, layer
+        CHECK(!progress.empty());
+        CHECK(progress.back().finished);
+        auto report = dest.verify(ec);
+        CHECK(report.ok());
+
+        // Again: everything is there, nothing is fetched.
+        progress.clear();
+        pull("single:1", "amd64");
+        CHECK(progress.empty());
+
+        // The index: the arm64 manifest and its blobs, and not amd64's config.
+        auto multi = pull("multi:1", "arm64");
+        CHECK(multi.digest == index_d.digest);
+        auto resolved = dest.resolve(multi, linux("arm64"));
+        CHECK(resolved.digest == arm64.digest);
+        auto arm_manifest = oci::parse_manifest(source_store.read(arm64, 1 << 20));
+        CHECK(dest_store.contains(arm_manifest.config.digest));
+        CHECK(dest.verify(ec).ok());
+    }
+
+    TEST_CASE("pull: a tag that is not there, a platform the index lacks") {
+        if (!have("docker-registry")) CZ_SKIP("docker-registry is not installed");
+        registry_server server;
+        temp_dir dir("cz-pull");
+        auto store = oci::content_store::open(dir.path);
+        oci::image_store images(store);
+        run([&](asio::io_context& io) -> asio::awaitable<void> {
+            reg::registry_client client(io.get_executor());
+            auto ref = oci::parse_reference(server.host() + "/cz/none:1");
+            auto [ec, d] = co_await client.async_pull(ref, oci::host_platform(), images,
+                                                      as_tuple(asio::use_awaitable));
+            CHECK(ec == oci::errc::not_found);
+            CHECK(client.last_error().find("MANIFEST_UNKNOWN") != std::string::npos);
+        });
+        std::error_code ec;
+        CHECK(images.list(ec).empty());
+    }
+}
