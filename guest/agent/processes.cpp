@@ -3,6 +3,7 @@
 #include "../init/log.hpp"
 #include "rpc.hpp"
 #include "runtime/spec.hpp"
+#include "runtime/terminal.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -105,18 +106,6 @@ void process_table::create(const cz_agent_CreateProcess& req, agent::response& r
     if (find(cid, pid))
         return fail(resp, cz_agent_ErrorCode_ERROR_ALREADY_EXISTS,
                     "process " + cid + "/" + pid + " exists");
-    if (req.terminal)
-        return fail(resp, cz_agent_ErrorCode_ERROR_UNIMPLEMENTED,
-                    "this cz-init has no terminals yet");
-    std::uint32_t ids[] = {req.stdin_stream, req.stdout_stream, req.stderr_stream};
-    for (int i = 0; i < 3; ++i) {
-        if (ids[i] == 0) continue;
-        if (streams_.count(ids[i]) || (i > 0 && ids[i] == ids[i - 1]) ||
-            (i == 2 && ids[2] == ids[0]))
-            return fail(resp, cz_agent_ErrorCode_ERROR_ALREADY_EXISTS,
-                        "stream " + std::to_string(ids[i]) + " is in use");
-    }
-
     auto p = std::make_unique<process>();
     p->container_id = cid;
     p->process_id = pid;
@@ -132,29 +121,60 @@ void process_table::create(const cz_agent_CreateProcess& req, agent::response& r
         p->exec_process = parse_process(config, err);
     }
     if (err) return fail_runtime(resp, err);
+    p->terminal = p->spec ? p->spec->process.terminal : p->exec_process->terminal;
+    if (req.terminal != p->terminal)
+        return fail(resp, cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+                    std::string("terminal is ") + (req.terminal ? "true" : "false") +
+                        " but the config's process.terminal is " +
+                        (p->terminal ? "true" : "false"));
 
-    // stdio: a pipe per stream, /dev/null for 0.
-    auto devnull = [](int flags) { return unique_fd(::open("/dev/null", flags | O_CLOEXEC)); };
-    bool ok = true;
+    // The stream ids: new, and distinct, except that a terminal's input and output share one.
+    std::uint32_t ids[] = {req.stdin_stream, req.stdout_stream, req.stderr_stream};
+    if (p->terminal) {
+        if (req.stdout_stream == 0 || req.stderr_stream != 0 ||
+            (req.stdin_stream != 0 && req.stdin_stream != req.stdout_stream))
+            return fail(resp, cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+                        "a terminal has one stream: stdout_stream, and stdin_stream the same or "
+                        "0; stderr_stream 0");
+        ids[0] = 0; // counted once, as stdout
+    }
+    for (int i = 0; i < 3; ++i) {
+        if (ids[i] == 0) continue;
+        if (streams_.count(ids[i]) || (i > 0 && ids[i] == ids[i - 1]) ||
+            (i == 2 && ids[2] == ids[0]))
+            return fail(resp, cz_agent_ErrorCode_ERROR_ALREADY_EXISTS,
+                        "stream " + std::to_string(ids[i]) + " is in use");
+    }
+
     if (req.stdin_stream) {
-        ok = ok && make_pipe(p->child_in, p->in.fd);
         p->in.stream = req.stdin_stream;
         p->in.buffer = std::make_unique<agent::stream_buffer>(receive_window_);
-    } else {
-        p->child_in = devnull(O_RDONLY);
     }
-    for (auto [stream, ours, theirs] : {std::tuple{req.stdout_stream, &p->out, &p->child_out},
-                                        std::tuple{req.stderr_stream, &p->err, &p->child_err}}) {
-        if (stream) {
-            ok = ok && make_pipe(ours->fd, *theirs);
-            ours->stream = stream;
-            ours->credit.emplace(send_window_);
-        } else {
-            *theirs = devnull(O_WRONLY);
+    for (auto [stream, o] :
+         {std::pair{req.stdout_stream, &p->out}, std::pair{req.stderr_stream, &p->err}}) {
+        if (!stream) continue;
+        o->stream = stream;
+        o->credit.emplace(send_window_);
+    }
+    // stdio without a terminal: a pipe per stream, /dev/null for 0. With one, the runtime makes
+    // the pty in the container and hands back its master when the process starts.
+    if (!p->terminal) {
+        auto devnull = [](int flags) { return unique_fd(::open("/dev/null", flags | O_CLOEXEC)); };
+        bool ok = true;
+        if (req.stdin_stream)
+            ok = ok && make_pipe(p->child_in, p->in.fd);
+        else
+            p->child_in = devnull(O_RDONLY);
+        for (auto [ours, theirs] :
+             {std::pair{&p->out, &p->child_out}, std::pair{&p->err, &p->child_err}}) {
+            if (ours->stream)
+                ok = ok && make_pipe(ours->fd, *theirs);
+            else
+                *theirs = devnull(O_WRONLY);
         }
+        if (!ok || !p->child_in || !p->child_out || !p->child_err)
+            return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the stdio pipes", errno);
     }
-    if (!ok || !p->child_in || !p->child_out || !p->child_err)
-        return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the stdio pipes", errno);
     for (auto id : ids)
         if (id) streams_[id] = p.get();
     processes_[key(cid, pid)] = std::move(p);
@@ -171,15 +191,42 @@ void process_table::start(const cz_agent_StartProcess& req, agent::response& res
     if (p->is_container_init) {
         spawn_options opts;
         p->owned = spawn(*p->spec, stdio, opts, err);
-        if (!err) p->pid = p->owned->init.pid;
+        if (!err) {
+            p->pid = p->owned->init.pid;
+            p->pty_master = std::move(p->owned->init.terminal);
+        }
     } else {
         auto* init = find(p->container_id, p->container_id);
         if (!init || !init->owned)
             return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "the container is gone");
         auto handle = exec(*init->owned, *p->exec_process, init->spec->seccomp, stdio, err);
-        if (!err) p->pid = handle.pid;
+        if (!err) {
+            p->pid = handle.pid;
+            p->pty_master = std::move(handle.terminal);
+        }
     }
     if (err) return fail_runtime(resp, err);
+    if (p->terminal) {
+        // Input and output get fds of their own (the event loop watches each fd for one
+        // direction); closing either leaves the master, and the terminal, open.
+        if (!p->pty_master) {
+            ::kill(p->pid, SIGKILL);
+            p->st = process::state::running; // the reaper finishes it
+            return fail(resp, cz_agent_ErrorCode_ERROR_INTERNAL,
+                        "the runtime made no terminal for " + p->container_id + "/" +
+                            p->process_id);
+        }
+        p->out.fd.reset(::fcntl(p->pty_master.get(), F_DUPFD_CLOEXEC, 3));
+        if (p->in.stream) p->in.fd.reset(::fcntl(p->pty_master.get(), F_DUPFD_CLOEXEC, 3));
+        if (!p->out.fd || (p->in.stream && !p->in.fd)) {
+            int e = errno;
+            ::kill(p->pid, SIGKILL);
+            p->out.fd.reset();
+            p->in.fd.reset();
+            p->st = process::state::running; // the reaper finishes it
+            return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "dup of the pty master", e);
+        }
+    }
     // The child has its copies; ours would keep the pipes open after it exits.
     p->child_in.reset();
     p->child_out.reset();
@@ -267,10 +314,14 @@ void process_table::pump_input(process& p) {
         if (grant && link_) link_->send_stream_credit(in.stream, grant);
     }
     loop_.unwatch(in.fd.get());
-    if (in.close_when_drained || (in.buffer && in.buffer->finished())) {
-        in.fd.reset();
-        retire(in.stream);
-    }
+    if (in.close_when_drained || (in.buffer && in.buffer->finished())) end_input(p);
+}
+
+void process_table::end_input(process& p) {
+    loop_.unwatch(p.in.fd.get());
+    p.in.fd.reset();
+    // A terminal's one stream carries its output too: it stays open until that has ended.
+    if (p.in.stream != p.out.stream || p.out.eof_sent) retire(p.in.stream);
 }
 
 void process_table::on_stream_data(std::uint32_t stream, bytes_view data, bool eof,
@@ -316,20 +367,21 @@ void process_table::on_stream_credit(std::uint32_t stream, std::uint32_t bytes,
 }
 
 void process_table::on_child_exit(pid_t pid, int wait_status) {
-    for (auto& [k, p] : processes_) {
-        if (p->pid != pid || p->st != process::state::running) continue;
-        p->st = process::state::exited;
-        p->exit_status = exit_status(wait_status);
-        p->exited_at_ns = now_ns();
-        log(log_level::debug, "{}/{} exited: {}", p->container_id, p->process_id, p->exit_status);
-        // Its stdin has no reader any more.
-        if (p->in.fd) {
-            loop_.unwatch(p->in.fd.get());
-            p->in.fd.reset();
-        }
-        maybe_finish(*p);
-        return;
+    process* found = nullptr;
+    for (auto& [k, p] : processes_)
+        if (p->pid == pid && p->st == process::state::running) found = p.get();
+    if (!found) return;
+    auto& p = *found;
+    p.st = process::state::exited;
+    p.exit_status = exit_status(wait_status);
+    p.exited_at_ns = now_ns();
+    log(log_level::debug, "{}/{} exited: {}", p.container_id, p.process_id, p.exit_status);
+    // Its stdin has no reader any more.
+    if (p.in.fd) {
+        loop_.unwatch(p.in.fd.get());
+        p.in.fd.reset();
     }
+    maybe_finish(p);
 }
 
 void process_table::maybe_finish(process& p) {
@@ -409,6 +461,27 @@ void process_table::close_stdin(const cz_agent_CloseProcessStdin& req, agent::re
     if (!p) return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no such process");
     p->in.close_when_drained = true;
     if (p->in.fd) pump_input(*p);
+    resp.which_result = cz_agent_Response_done_tag;
+}
+
+void process_table::resize(const cz_agent_ResizeProcess& req, agent::response& resp) {
+    auto* p = find(get_string(req.container_id), get_string(req.process_id));
+    if (!p) return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no such process");
+    if (!p->terminal)
+        return fail(resp, cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+                    p->container_id + "/" + p->process_id + " has no terminal");
+    if (!p->pty_master)
+        return fail(resp, cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+                    p->container_id + "/" + p->process_id + " has not started");
+    if (req.rows == 0 || req.columns == 0 || req.rows > 0xffff || req.columns > 0xffff)
+        return fail(resp, cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+                    "window size " + std::to_string(req.rows) + "x" + std::to_string(req.columns) +
+                        ": rows and columns must be 1-65535");
+    error err;
+    console_size size{static_cast<std::uint16_t>(req.rows),
+                      static_cast<std::uint16_t>(req.columns)};
+    if (!resize_terminal(p->pty_master.get(), size, err))
+        return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, err.message, err.code.value());
     resp.which_result = cz_agent_Response_done_tag;
 }
 

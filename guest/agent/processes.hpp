@@ -12,8 +12,14 @@
 // writes to it, and nothing else; input (stdin) is held up to the window and written to the pipe
 // as it takes it, with credit granted back as it drains.
 //
-// Not yet: terminals (CreateProcess with terminal is refused as unimplemented), ResizeProcess,
-// OOM events, Statistics.
+// A process with a terminal (process.terminal in its config) has one stream instead of three, used
+// both ways: its input is written to the pty master the runtime made inside the container
+// (runtime/terminal.hpp), and what the master reads (the process's stdout and stderr, and the
+// terminal's echo) is its output. The host ending its input ends only the input: the terminal stays
+// open. The output ends when the last holder of the pty's slave closes it (the master then reads
+// EIO). ResizeProcess sets the window size through the master.
+//
+// Not yet: OOM events, Statistics.
 #pragma once
 
 #include "event_loop.hpp"
@@ -64,6 +70,7 @@ public:
     bool wait(std::uint64_t request_id, const cz_agent_WaitProcess& req, agent::response& resp);
     void kill(const cz_agent_KillProcess& req, agent::response& resp);
     void close_stdin(const cz_agent_CloseProcessStdin& req, agent::response& resp);
+    void resize(const cz_agent_ResizeProcess& req, agent::response& resp);
     void remove(const cz_agent_DeleteProcess& req, agent::response& resp);
 
     // Stream frames from the host. A stream that is not an open input, data beyond its credit:
@@ -96,7 +103,9 @@ private:
         bool is_container_init = false;
         std::optional<runtime_spec> spec;         // a container's
         std::optional<process_spec> exec_process; // an exec's
-        unique_fd child_in, child_out, child_err; // the child's ends, until started
+        bool terminal = false;
+        unique_fd child_in, child_out, child_err; // the child's ends, until started (no terminal)
+        unique_fd pty_master;                     // with a terminal, once started: for resizes
         input in;
         output out, err;
         enum class state { created, running, exited, finished } st = state::created;
@@ -114,6 +123,7 @@ private:
     void watch_output(process& p, output& o);
     void maybe_finish(process& p);
     void answer_wait(std::uint64_t id, const process& p);
+    void end_input(process& p);
 
     event_loop& loop_;
     host_link* link_ = nullptr;

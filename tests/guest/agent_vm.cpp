@@ -77,6 +77,23 @@ std::string container_config(const std::vector<std::string>& args) {
     return spec.dump();
 }
 
+// The same with a terminal: /dev and a devpts instance of its own, as runc's default spec has.
+std::string terminal_config(const std::vector<std::string>& args, int rows, int columns) {
+    auto spec = nlohmann::json::parse(container_config(args));
+    spec["process"]["terminal"] = true;
+    spec["process"]["consoleSize"] = {{"height", rows}, {"width", columns}};
+    spec["mounts"].push_back({{"destination", "/dev"},
+                              {"type", "tmpfs"},
+                              {"source", "tmpfs"},
+                              {"options", {"nosuid", "mode=755"}}});
+    spec["mounts"].push_back(
+        {{"destination", "/dev/pts"},
+         {"type", "devpts"},
+         {"source", "devpts"},
+         {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}});
+    return spec.dump();
+}
+
 std::string process_config(const std::vector<std::string>& args) {
     return nlohmann::json{
         {"args", args}, {"cwd", "/"}, {"env", {"PATH=/bin"}}, {"user", {{"uid", 0}, {"gid", 0}}}}
@@ -192,6 +209,95 @@ std::uint64_t fnv(std::string_view s) {
     return h;
 }
 
+// A process with a terminal: one stream both ways. It prints its tty and the size the config
+// gave, waits for a line, prints the size again (after the host's resize) and exits 5.
+asio::awaitable<void> exercise_terminal(agent::client& c, std::vector<std::string>& problems,
+                                        std::vector<std::string> script) {
+    auto expect = [&](bool ok, const std::string& what) {
+        if (!ok) problems.push_back("terminal: " + what);
+    };
+    std::error_code ec;
+    const std::uint32_t tty = 900;
+    c.open_stream(tty, ec);
+    auto config = terminal_config(script, 30, 100);
+    auto ids = [&](auto& m, const char* process) {
+        agent::set_string(m.container_id, "t1", ec);
+        agent::set_string(m.process_id, process, ec);
+    };
+    cz_agent_CreateProcess create{};
+    ids(create, "t1");
+    create.config.data = reinterpret_cast<const std::byte*>(config.data());
+    create.config.size = config.size();
+    create.stdin_stream = tty;
+    create.stdout_stream = tty;
+    create.stderr_stream = tty + 1;
+    create.terminal = true;
+    auto [bad_ec, bad_r] = co_await c.async_call(create, as_tuple(asio::use_awaitable));
+    expect(bad_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+           "a stderr stream beside a terminal is INVALID_ARGUMENT");
+    create.stderr_stream = 0;
+    create.terminal = false;
+    auto [mismatch_ec, mismatch_r] = co_await c.async_call(create, as_tuple(asio::use_awaitable));
+    expect(mismatch_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+           "terminal=false with process.terminal=true is INVALID_ARGUMENT");
+    create.terminal = true;
+    auto [create_ec, create_r] = co_await c.async_call(create, as_tuple(asio::use_awaitable));
+    expect(!create_ec, "create: " + std::string(agent::get_string(create_r.result.error.message)));
+
+    cz_agent_ResizeProcess resize = cz_agent_ResizeProcess_init_zero;
+    ids(resize, "t1");
+    resize.rows = 40;
+    resize.columns = 120;
+    auto [early_ec, early_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(early_r.result.error.code == cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+           "a resize before the start is FAILED_PRECONDITION");
+
+    cz_agent_StartProcess start = cz_agent_StartProcess_init_zero;
+    ids(start, "t1");
+    auto [start_ec, start_r] = co_await c.async_call(start, as_tuple(asio::use_awaitable));
+    expect(!start_ec, "start: " + std::string(agent::get_string(start_r.result.error.message)));
+    if (create_ec || start_ec) co_return;
+
+    // Reads the terminal until `text` shows up (or the output ends).
+    std::string seen;
+    bool ended = false;
+    auto read_until = [&](std::string_view text) -> asio::awaitable<bool> {
+        std::byte buf[4096];
+        while (seen.find(text) == std::string::npos && !ended) {
+            auto [e, n] = co_await c.async_read_stream(tty, buf, as_tuple(asio::use_awaitable));
+            seen.append(reinterpret_cast<const char*>(buf), n);
+            ended = e.operator bool();
+        }
+        co_return seen.find(text) != std::string::npos;
+    };
+    expect(co_await read_until("30 100\r\n"), "stty size at the start: '" + seen + "'");
+    expect(seen.find("/dev/pts/0") != std::string::npos, "tty names /dev/pts/0: '" + seen + "'");
+
+    auto [resize_ec, resize_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(!resize_ec, "resize: " + std::string(agent::get_string(resize_r.result.error.message)));
+    resize.rows = 0;
+    auto [zero_ec, zero_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(zero_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+           "a resize to 0 rows is INVALID_ARGUMENT");
+    const std::string line = "go\n";
+    auto [write_ec, written] =
+        co_await c.async_write_stream(tty, cz::as_bytes(line), true, as_tuple(asio::use_awaitable));
+    expect(!write_ec && written == line.size(), "typing a line: " + write_ec.message());
+    expect(co_await read_until("40 120\r\n"), "stty size after the resize: '" + seen + "'");
+    co_await read_until("the output never holds this");
+    expect(ended, "the terminal's output ended");
+
+    cz_agent_WaitProcess wait = cz_agent_WaitProcess_init_zero;
+    ids(wait, "t1");
+    auto [wait_ec, wait_r] = co_await c.async_call(wait, as_tuple(asio::use_awaitable));
+    expect(!wait_ec && wait_r.result.wait_process.status == 5,
+           "exit status " + std::to_string(wait_r.result.wait_process.status));
+    // The echo of the typed line came back through the same stream.
+    expect(seen.find("go\r\n") != std::string::npos, "the echo of the input: '" + seen + "'");
+    c.close_stream(tty);
+    expect(co_await delete_process(c, "t1", "t1"), "delete t1");
+}
+
 asio::awaitable<void> exercise_processes(agent::client& c, std::vector<std::string>& problems) {
     std::error_code ec;
     auto expect = [&](bool ok, const std::string& what) {
@@ -258,6 +364,23 @@ asio::awaitable<void> exercise_processes(agent::client& c, std::vector<std::stri
     expect(c6->status == 0 && c6->out == "got go\n",
            "the container after the exec: '" + c6->out + "'");
     co_await delete_process(c, "c6", "c6");
+
+    co_await exercise_terminal(c, problems, sh("tty; stty size; read line; stty size; exit 5"));
+
+    // ResizeProcess on a process without a terminal, and on none.
+    cz_agent_ResizeProcess resize = cz_agent_ResizeProcess_init_zero;
+    agent::set_string(resize.container_id, "c7", ec);
+    agent::set_string(resize.process_id, "c7", ec);
+    resize.rows = resize.columns = 10;
+    auto c7 = co_await begin_process(c, "c7", "c7", container_config(sh("read x")), "");
+    auto [pipe_ec, pipe_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(pipe_r.result.error.code == cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+           "resizing a process without a terminal is FAILED_PRECONDITION");
+    c7 = co_await finish_process(c, c7);
+    co_await delete_process(c, "c7", "c7");
+    auto [gone_ec, gone_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(gone_r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND,
+           "resizing a process that does not exist is NOT_FOUND");
 
     r = co_await run_process(
         c, "c5", "c5", container_config(std::vector<std::string>(1, "/bin/no-such-program")), "");
@@ -369,12 +492,12 @@ asio::awaitable<void> exercise(agent::client& c, std::vector<std::string>& probl
     expect(sys_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
            "a sysctl key that is a path is refused");
 
-    cz_agent_ResizeProcess resize = cz_agent_ResizeProcess_init_zero;
-    agent::set_string(resize.container_id, "c1", ec);
-    agent::set_string(resize.process_id, "c1", ec);
-    auto [resize_ec, resize_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
-    expect(resize_r.result.error.code == cz_agent_ErrorCode_ERROR_UNIMPLEMENTED,
-           "an RPC this cz-init does not serve is UNIMPLEMENTED");
+    cz_agent_Statistics statistics = cz_agent_Statistics_init_zero;
+    agent::set_string(statistics.container_id, "c1", ec);
+    auto [statistics_ec, statistics_r] =
+        co_await c.async_call(statistics, as_tuple(asio::use_awaitable));
+    expect(statistics_r.result.error.code == cz_agent_ErrorCode_ERROR_UNIMPLEMENTED,
+           "an RPC this cz-init does not serve (Statistics) is UNIMPLEMENTED");
 
     co_await exercise_processes(c, problems);
 
