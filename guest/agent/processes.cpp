@@ -1,6 +1,7 @@
 #include "processes.hpp"
 
 #include "../init/log.hpp"
+#include "copy.hpp"
 #include "rpc.hpp"
 #include "runtime/spec.hpp"
 #include "runtime/terminal.hpp"
@@ -8,11 +9,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
 
 namespace cz::guest {
 
@@ -64,14 +68,59 @@ void set_nonblocking(int fd) {
     if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+// What a copy helper reports when it fails: its answer's code and errno, then the message.
+struct copy_report {
+    std::int32_t code;
+    std::int32_t sys_errno;
+    char message[1016];
+};
+
+// Forks a copy helper: `data` becomes its fd `data_target` (0: it reads the archive, 1: it
+// writes one), `report` its fd 2, every other fd of cz-init is closed in it (a copy of another
+// process's pipe end would keep that pipe open), and `work(copy_error&)` runs. The helper exits 0
+// when work succeeded, else 1 after writing a copy_report.
+template <class Work>
+pid_t fork_copy_helper(int data, int data_target, int report, Work work) {
+    pid_t pid = ::fork();
+    if (pid != 0) return pid;
+    // A host that went away is a write error the helper reports, not a signal that kills it.
+    ::signal(SIGPIPE, SIG_IGN);
+    if (::dup2(data, data_target) < 0 || ::dup2(report, 2) < 0) ::_exit(2);
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    copy_error err;
+    bool ok = false;
+    try {
+        ok = work(err);
+    } catch (const std::exception& e) {
+        err = {cz_agent_ErrorCode_ERROR_INTERNAL, 0, e.what()};
+    }
+    if (!ok) {
+        copy_report r{};
+        r.code = err.code;
+        r.sys_errno = err.sys_errno;
+        std::size_t n = std::min(err.message.size(), sizeof r.message);
+        std::memcpy(r.message, err.message.data(), n);
+        [[maybe_unused]] auto w = ::write(2, &r, offsetof(copy_report, message) + n);
+    }
+    ::_exit(ok ? 0 : 1);
+}
+
 } // namespace
 
+template <class F>
+void process_table::for_each_process(F f) {
+    for (auto& [k, p] : processes_)
+        f(*p);
+    for (auto& [k, p] : copies_)
+        f(*p);
+}
+
 process_table::~process_table() {
-    for (auto& [k, p] : processes_) {
-        loop_.unwatch(p->out.fd.get());
-        loop_.unwatch(p->err.fd.get());
-        loop_.unwatch(p->in.fd.get());
-    }
+    for_each_process([this](process& p) {
+        loop_.unwatch(p.out.fd.get());
+        loop_.unwatch(p.err.fd.get());
+        loop_.unwatch(p.in.fd.get());
+    });
 }
 
 void process_table::retire(std::uint32_t stream) {
@@ -272,6 +321,7 @@ void process_table::pump_output(process& p, output& o) {
             return;
         }
         o.credit->take(static_cast<std::size_t>(n));
+        if (p.copy) p.copy->bytes += static_cast<std::uint64_t>(n);
         link_->send_stream_data(o.stream, bytes_view(buf, static_cast<std::size_t>(n)), false);
     }
     // Out of credit or the link is full: stop watching until a grant or resume_outputs().
@@ -284,11 +334,11 @@ void process_table::pump_output(process& p, output& o) {
 }
 
 void process_table::resume_outputs() {
-    for (auto& [k, p] : processes_) {
-        if (p->st == process::state::created) continue;
-        for (auto* o : {&p->out, &p->err})
-            if (o->fd && !o->eof_sent) pump_output(*p, *o);
-    }
+    for_each_process([this](process& p) {
+        if (p.st == process::state::created) return;
+        for (auto* o : {&p.out, &p.err})
+            if (o->fd && !o->eof_sent) pump_output(p, *o);
+    });
 }
 
 void process_table::pump_input(process& p) {
@@ -342,6 +392,7 @@ void process_table::on_stream_data(std::uint32_t stream, bytes_view data, bool e
     }
     p.in.buffer->push(data, eof, ec);
     if (ec) return;
+    if (p.copy) p.copy->bytes += data.size();
     pump_input(p);
 }
 
@@ -368,8 +419,9 @@ void process_table::on_stream_credit(std::uint32_t stream, std::uint32_t bytes,
 
 void process_table::on_child_exit(pid_t pid, int wait_status) {
     process* found = nullptr;
-    for (auto& [k, p] : processes_)
-        if (p->pid == pid && p->st == process::state::running) found = p.get();
+    for_each_process([&](process& p) {
+        if (p.pid == pid && p.st == process::state::running) found = &p;
+    });
     if (!found) return;
     auto& p = *found;
     p.st = process::state::exited;
@@ -392,6 +444,7 @@ void process_table::maybe_finish(process& p) {
     retire(p.err.stream);
     retire(p.in.stream);
     if (!link_) return;
+    if (p.copy) return answer_copy(p);
     auto m = std::make_unique<agent::envelope>();
     *m = cz_agent_Envelope_init_zero;
     m->which_kind = cz_agent_Envelope_event_tag;
@@ -462,6 +515,119 @@ void process_table::close_stdin(const cz_agent_CloseProcessStdin& req, agent::re
     p->in.close_when_drained = true;
     if (p->in.fd) pump_input(*p);
     resp.which_result = cz_agent_Response_done_tag;
+}
+
+bool process_table::copy_in(std::uint64_t request_id, const cz_agent_CopyIn& req,
+                            agent::response& resp) {
+    auto p = std::make_unique<process>();
+    p->copy.emplace().request_id = request_id;
+    p->in.stream = req.stream;
+    p->in.buffer = std::make_unique<agent::stream_buffer>(receive_window_);
+    unique_fd helper_end;
+    if (!make_pipe(helper_end, p->in.fd)) {
+        fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the copy's pipe", errno);
+        return true;
+    }
+    std::string path(get_string(req.path));
+    p->process_id = "CopyIn " + path;
+    auto work = [path](copy_error& err) {
+        fd_source archive(0);
+        bool ok = extract_tar(archive, path, err);
+        if (!ok) { // answered after the host's eof all the same: read on to it
+            std::byte sink[16384];
+            while (::read(0, sink, sizeof sink) > 0) {
+            }
+        }
+        return ok;
+    };
+    return start_copy(std::move(p), req.stream, std::move(helper_end), 0, work, resp);
+}
+
+bool process_table::copy_out(std::uint64_t request_id, const cz_agent_CopyOut& req,
+                             agent::response& resp) {
+    auto p = std::make_unique<process>();
+    p->copy.emplace().request_id = request_id;
+    p->out.stream = req.stream;
+    p->out.credit.emplace(send_window_);
+    unique_fd helper_end;
+    if (!make_pipe(p->out.fd, helper_end)) {
+        fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the copy's pipe", errno);
+        return true;
+    }
+    std::string path(get_string(req.path));
+    p->process_id = "CopyOut " + path;
+    auto work = [path](copy_error& err) {
+        fd_sink archive(1);
+        return archive_path(path, archive, err);
+    };
+    return start_copy(std::move(p), req.stream, std::move(helper_end), 1, work, resp);
+}
+
+bool process_table::start_copy(std::unique_ptr<process> p, std::uint32_t stream,
+                               unique_fd helper_end, int helper_fd,
+                               const std::function<bool(copy_error&)>& work,
+                               agent::response& resp) {
+    // Finished copies are forgotten now: their answers are out.
+    for (auto it = copies_.begin(); it != copies_.end();)
+        it = it->second->st == process::state::finished ? copies_.erase(it) : std::next(it);
+    if (stream == 0 || streams_.count(stream)) {
+        fail(resp,
+             stream ? cz_agent_ErrorCode_ERROR_ALREADY_EXISTS
+                    : cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+             stream ? "stream " + std::to_string(stream) + " is in use" : "a copy needs a stream");
+        return true;
+    }
+    unique_fd report_write;
+    if (!make_pipe(p->copy->report, report_write)) {
+        fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the copy's report pipe", errno);
+        return true;
+    }
+    p->pid = fork_copy_helper(helper_end.get(), helper_fd, report_write.get(), work);
+    if (p->pid < 0) {
+        fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "fork the copy helper", errno);
+        return true;
+    }
+    p->st = process::state::running;
+    log(log_level::debug, "{} on stream {}: helper pid {}", p->process_id, stream, p->pid);
+    auto& ref = *p;
+    streams_[stream] = p.get();
+    copies_[stream] = std::move(p);
+    if (ref.in.fd) {
+        set_nonblocking(ref.in.fd.get());
+        pump_input(ref);
+    }
+    if (ref.out.fd) {
+        set_nonblocking(ref.out.fd.get());
+        watch_output(ref, ref.out);
+    }
+    return false;
+}
+
+void process_table::answer_copy(process& p) {
+    auto m = std::make_unique<agent::envelope>();
+    *m = cz_agent_Envelope_init_zero;
+    m->which_kind = cz_agent_Envelope_response_tag;
+    auto& resp = m->kind.response;
+    resp.id = p.copy->request_id;
+    copy_report r{};
+    ssize_t n = -1;
+    do
+        n = ::read(p.copy->report.get(), &r, sizeof r);
+    while (n < 0 && errno == EINTR);
+    constexpr auto head = static_cast<ssize_t>(offsetof(copy_report, message));
+    if (p.exit_status == 0) {
+        resp.which_result = cz_agent_Response_copy_tag;
+        resp.result.copy.bytes = p.copy->bytes;
+    } else if (n >= head) {
+        fail(resp, static_cast<cz_agent_ErrorCode>(r.code),
+             std::string(r.message, static_cast<std::size_t>(n - head)), r.sys_errno);
+    } else {
+        fail(resp, cz_agent_ErrorCode_ERROR_INTERNAL,
+             p.process_id + ": the helper ended with status " + std::to_string(p.exit_status));
+    }
+    log(log_level::debug, "{}: {} bytes, status {}", p.process_id, p.copy->bytes, p.exit_status);
+    p.copy->report.reset();
+    link_->send(*m);
 }
 
 void process_table::resize(const cz_agent_ResizeProcess& req, agent::response& resp) {

@@ -10,6 +10,7 @@
 #include "vm/support.hpp"
 
 #include <cz/agent/client.hpp>
+#include <cz/tar/writer.hpp>
 #include <cz/vm/qemu.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -20,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <thread>
 
 using namespace cz_test;
@@ -56,6 +58,46 @@ std::filesystem::path cz_init_initramfs(const cz::vm::kernel_info& k) {
         return p;
     }();
     return path;
+}
+
+// The tree that CopyIn and CopyOut carry: directories, files of several modes and owners (one of
+// them larger than a stream window), an empty file, a hard link, and symlinks (relative, absolute,
+// dangling). Made on the test thread, once; GNU tar packs it for CopyIn.
+struct copy_fixture {
+    std::string dir;     // holds src/ (the tree under src/tree) and the archives
+    std::string archive; // src/tree as GNU tar packs it
+};
+
+const copy_fixture& copy_source() {
+    static const copy_fixture f = [] {
+        copy_fixture f;
+        f.dir = (test_root() / "guest-agent-copy").string();
+        const std::string t = quote(f.dir + "/src/tree");
+        sh_ok("rm -rf " + quote(f.dir) + " && mkdir -p " + t + "/sub/deeper " + t + "/empty-dir" +
+              " && printf 'plain\\n' > " + t + "/plain.txt && chmod 0640 " + t + "/plain.txt" +
+              " && printf '#!/bin/sh\\necho run\\n' > " + t + "/sub/run.sh && chmod 0755 " + t +
+              "/sub/run.sh && : > " + t + "/sub/deeper/empty && chmod 4755 " + t +
+              "/sub/deeper/empty && head -c 300000 /dev/urandom > " + t + "/sub/big.bin" +
+              " && ln " + t + "/sub/big.bin " + t + "/big-again.bin && ln -s sub/run.sh " + t +
+              "/rel-link && ln -s /etc/passwd " + t + "/abs-link && ln -s nowhere " + t +
+              "/dangling && chmod 0700 " + t + "/sub/deeper && chown 1234:5678 " + t +
+              "/plain.txt && touch -h -d '2001-02-03 04:05:06' " + t + "/rel-link " + t +
+              "/sub/run.sh " + t + "/sub");
+        sh_ok("tar -C " + quote(f.dir + "/src") + " -cf " + quote(f.dir + "/tree.tar") + " tree");
+        f.archive = read_file(f.dir + "/tree.tar");
+        return f;
+    }();
+    return f;
+}
+
+// One line per file under `dir`: path, type, mode, owner, size, link target, mtime (seconds),
+// link count; sorted.
+std::string listing(const std::string& dir) {
+    std::string out;
+    int rc = sh("cd " + quote(dir) +
+                    " && find . -mindepth 1 -printf '%P %y %m %U:%G %s %l %Ts %n\\n' | sort",
+                &out);
+    return rc == 0 ? out : "(listing " + dir + " failed)";
 }
 
 // The config.json of a busybox container in the image's root file system.
@@ -389,6 +431,165 @@ asio::awaitable<void> exercise_processes(agent::client& c, std::vector<std::stri
            "a missing program: StartProcess fails with NOT_FOUND");
 }
 
+// Sends `rpc` (a CopyIn or CopyOut) and runs `traffic` (its stream's bytes) while it is in flight;
+// returns its answer. The request goes out first: async_call writes it before it first waits, and
+// the guest refuses data on a stream no request has named.
+template <class Rpc, class Traffic>
+asio::awaitable<std::pair<std::error_code, agent::response>>
+call_with_stream(agent::client& c, const Rpc& rpc, Traffic traffic) {
+    auto answer = std::make_shared<std::optional<std::pair<std::error_code, agent::response>>>();
+    c.async_call(rpc, [answer](std::error_code e, agent::response r) { answer->emplace(e, r); });
+    co_await traffic();
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (!*answer) {
+        t.expires_after(std::chrono::milliseconds(5));
+        co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return **answer;
+}
+
+// CopyIn of GNU tar's archive of a tree, CopyOut of it back, unpacked by GNU tar and compared
+// with the source; then hostile archives.
+asio::awaitable<void> exercise_copies(agent::client& c, std::vector<std::string>& problems,
+                                      const copy_fixture& fixture) {
+    auto expect = [&](bool ok, const std::string& what) {
+        if (!ok) problems.push_back("copy: " + what);
+    };
+    std::error_code ec;
+    auto message = [](const agent::response& r) {
+        return std::string(agent::get_string(r.result.error.message));
+    };
+    // Writes `archive` into `path` of the VM through CopyIn on stream `id`.
+    auto copy_in = [&](std::uint32_t id, const std::string& path, const std::string& archive)
+        -> asio::awaitable<std::pair<std::error_code, agent::response>> {
+        c.open_stream(id, ec);
+        cz_agent_CopyIn in = cz_agent_CopyIn_init_zero;
+        agent::set_string(in.path, path, ec);
+        in.stream = id;
+        auto answer = co_await call_with_stream(c, in, [&]() -> asio::awaitable<void> {
+            auto [e, n] = co_await c.async_write_stream(id, cz::as_bytes(archive), true,
+                                                        as_tuple(asio::use_awaitable));
+            expect(!e && n == archive.size(), "CopyIn's stream to " + path + ": " + e.message());
+        });
+        c.close_stream(id);
+        co_return answer;
+    };
+
+    auto [in_ec, in_r] = co_await copy_in(960, "/run/copy/in", fixture.archive);
+    expect(!in_ec && in_r.which_result == cz_agent_Response_copy_tag &&
+               in_r.result.copy.bytes == fixture.archive.size(),
+           "CopyIn: " + in_ec.message() + " " + message(in_r));
+
+    c.open_stream(961, ec);
+    cz_agent_CopyOut out = cz_agent_CopyOut_init_zero;
+    agent::set_string(out.path, "/run/copy/in/tree", ec);
+    out.stream = 961;
+    std::string archive;
+    auto [out_ec, out_r] = co_await call_with_stream(c, out, [&]() -> asio::awaitable<void> {
+        std::byte buf[65536];
+        for (;;) {
+            auto [e, n] = co_await c.async_read_stream(961, buf, as_tuple(asio::use_awaitable));
+            archive.append(reinterpret_cast<const char*>(buf), n);
+            if (e) break;
+        }
+    });
+    c.close_stream(961);
+    expect(!out_ec && out_r.which_result == cz_agent_Response_copy_tag &&
+               out_r.result.copy.bytes == archive.size() && !archive.empty(),
+           "CopyOut: " + out_ec.message() + " " + message(out_r) + ", " +
+               std::to_string(archive.size()) + " bytes");
+    {
+        std::ofstream f(fixture.dir + "/back.tar", std::ios::binary);
+        f.write(archive.data(), static_cast<std::streamsize>(archive.size()));
+    }
+    std::string back = fixture.dir + "/back";
+    std::string tar_out;
+    int rc = sh("rm -rf " + quote(back) + " && mkdir " + quote(back) + " && tar -C " + quote(back) +
+                    " -xpf " + quote(fixture.dir + "/back.tar") + " 2>&1",
+                &tar_out);
+    expect(rc == 0, "GNU tar unpacks CopyOut's archive: " + tar_out);
+    auto want = listing(fixture.dir + "/src"), got = listing(back);
+    expect(want == got, "the tree after the round trip:\n" + got + "the source:\n" + want);
+    std::string diff;
+    expect(sh("diff -r --no-dereference " + quote(fixture.dir + "/src/tree") + " " +
+                  quote(back + "/tree") + " 2>&1",
+              &diff) == 0,
+           "contents differ: " + diff);
+
+    // CopyOut of a path that is not there.
+    c.open_stream(962, ec);
+    agent::set_string(out.path, "/run/copy/no-such-path", ec);
+    out.stream = 962;
+    auto [missing_ec, missing_r] =
+        co_await call_with_stream(c, out, [&]() -> asio::awaitable<void> {
+            std::byte buf[4096];
+            for (;;) {
+                auto [e, n] = co_await c.async_read_stream(962, buf, as_tuple(asio::use_awaitable));
+                if (e) break;
+            }
+        });
+    c.close_stream(962);
+    expect(missing_r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND &&
+               message(missing_r).find("no-such-path") != std::string::npos,
+           "CopyOut of a missing path: NOT_FOUND naming it, not '" + message(missing_r) + "'");
+
+    // Hostile archives: a member that climbs out with "..", and a symlink to "/" followed by a
+    // member through it (which lands inside the target: symlinks resolve as if it were "/").
+    auto make_tar = [](auto add) {
+        std::string out;
+        cz::byte_buffer bytes;
+        cz::buffer_sink sink(bytes);
+        cz::tar::writer w(sink);
+        add(w);
+        w.finish();
+        out.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        return out;
+    };
+    auto file = [](cz::tar::writer& w, const std::string& name, const std::string& data) {
+        cz::tar::entry e;
+        e.name = name;
+        e.size = data.size();
+        e.mode = 0644;
+        w.add(e);
+        w.write(cz::as_bytes(data));
+    };
+    auto climbing = make_tar([&](cz::tar::writer& w) {
+        file(w, "fine.txt", "fine\n");
+        file(w, "sub/../../escaped.txt", "out\n");
+    });
+    auto [evil_ec, evil_r] = co_await copy_in(963, "/run/copy/evil", climbing);
+    expect(evil_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT &&
+               message(evil_r).find("sub/../../escaped.txt") != std::string::npos,
+           "a member with '..' out of the target: INVALID_ARGUMENT naming it, not '" +
+               message(evil_r) + "'");
+    cz_agent_Stat st = cz_agent_Stat_init_zero;
+    agent::set_string(st.path, "/run/copy/escaped.txt", ec);
+    auto [esc_ec, esc_r] = co_await c.async_call(st, as_tuple(asio::use_awaitable));
+    expect(esc_r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND,
+           "nothing was written outside the target");
+
+    auto through_link = make_tar([&](cz::tar::writer& w) {
+        cz::tar::entry link;
+        link.name = "up";
+        link.type = cz::tar::entry_type::symlink;
+        link.typeflag = '2';
+        link.linkname = "/";
+        link.mode = 0777;
+        w.add(link);
+        file(w, "up/run/pwned.txt", "inside\n");
+    });
+    auto [link_ec, link_r] = co_await copy_in(964, "/run/copy/linked", through_link);
+    expect(!link_ec, "a member through a symlink to /: " + message(link_r));
+    agent::set_string(st.path, "/run/pwned.txt", ec);
+    auto [pwn_ec, pwn_r] = co_await c.async_call(st, as_tuple(asio::use_awaitable));
+    expect(pwn_r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND,
+           "the symlink did not lead out of the target");
+    agent::set_string(st.path, "/run/copy/linked/run/pwned.txt", ec);
+    auto [in_target_ec, in_target_r] = co_await c.async_call(st, as_tuple(asio::use_awaitable));
+    expect(!in_target_ec && in_target_r.result.stat.size == 7,
+           "the member through the symlink landed inside the target");
+}
+
 // The checks, run against one connected client; each failure appends a line to `problems`.
 asio::awaitable<void> exercise(agent::client& c, std::vector<std::string>& problems) {
     auto expect = [&](bool ok, const std::string& what) {
@@ -500,6 +701,7 @@ asio::awaitable<void> exercise(agent::client& c, std::vector<std::string>& probl
            "an RPC this cz-init does not serve (Statistics) is UNIMPLEMENTED");
 
     co_await exercise_processes(c, problems);
+    co_await exercise_copies(c, problems, copy_source());
 
     auto [down_ec, down_r] = co_await c.async_call(cz_agent_Shutdown(cz_agent_Shutdown_init_zero),
                                                    as_tuple(asio::use_awaitable));
@@ -531,6 +733,7 @@ void run_agent_vm(transport t) {
                 "virtserialport,chardev=agent,name=cz.agent"};
         });
     }
+    copy_source(); // made here: doctest's assertions are for the test thread
     asio::io_context ctx;
     cz::vm::qemu_vm vm(ctx, cfg, qemu);
     vm.start();
