@@ -36,14 +36,20 @@ const std::string hello_text = "hello from the image\n";
 std::filesystem::path image_disk() {
     static const auto path = [] {
         const std::string dir = (test_root() / "guest-agent-image").string();
-        // hello.txt, and busybox-static with its applets: the containers' programs.
+        // hello.txt, /etc/passwd and /etc/group (alice: uid 1000, in wheel), and busybox-static
+        // with its applets: the containers' programs.
         const std::string tree = quote(dir + "/tree");
-        sh_ok("rm -rf " + quote(dir) + " && mkdir -p " + tree + "/bin " + tree + "/proc " + tree +
-              "/dev " + tree + "/sys " + tree + "/tmp && printf " + quote(hello_text) + " > " +
-              tree + "/hello.txt && cp /bin/busybox " + tree + "/bin/busybox" +
-              " && for a in $(/bin/busybox --list); do [ -e " + tree +
-              "/bin/$a ] || ln -s busybox " + tree + "/bin/$a; done && mke2fs -q -t ext4 -d " +
-              tree + " " + quote(dir + "/image.ext4") + " 16M");
+        sh_ok(
+            "rm -rf " + quote(dir) + " && mkdir -p " + tree + "/bin " + tree + "/proc " + tree +
+            "/dev " + tree + "/sys " + tree + "/tmp && printf " + quote(hello_text) + " > " + tree +
+            "/hello.txt && cp /bin/busybox " + tree + "/bin/busybox" + " && mkdir -p " + tree +
+            "/etc " + tree + "/home/alice && printf " +
+            quote("root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n") +
+            " > " + tree + "/etc/passwd && printf " +
+            quote("root:x:0:\nwheel:x:10:alice\nalice:x:1000:\nstaff:x:50:\n") + " > " + tree +
+            "/etc/group" + " && for a in $(/bin/busybox --list); do [ -e " + tree +
+            "/bin/$a ] || ln -s busybox " + tree + "/bin/$a; done && mke2fs -q -t ext4 -d " + tree +
+            " " + quote(dir + "/image.ext4") + " 16M");
         return std::filesystem::path(dir) / "image.ext4";
     }();
     return path;
@@ -136,10 +142,13 @@ std::string terminal_config(const std::vector<std::string>& args, int rows, int 
     return spec.dump();
 }
 
+std::string process_config(const std::vector<std::string>& args, const nlohmann::json& user,
+                           const std::string& cwd, const std::vector<std::string>& env) {
+    return nlohmann::json{{"args", args}, {"cwd", cwd}, {"env", env}, {"user", user}}.dump();
+}
+
 std::string process_config(const std::vector<std::string>& args) {
-    return nlohmann::json{
-        {"args", args}, {"cwd", "/"}, {"env", {"PATH=/bin"}}, {"user", {{"uid", 0}, {"gid", 0}}}}
-        .dump();
+    return process_config(args, {{"uid", 0}, {"gid", 0}}, "/", {"PATH=/bin"});
 }
 
 struct run_result {
@@ -163,8 +172,14 @@ asio::awaitable<void> read_all(agent::client& c, std::uint32_t id, running r, st
     --r->readers;
 }
 
-// Creates and starts one process with stdin, stdout and stderr streams; `input` (which must
-// outlive the process) is written to its stdin, then eof, while its output is read.
+// Writes `input` to stream `id`, then eof. The coroutine keeps its own copy: the caller's may be
+// gone before the stream has taken it all.
+asio::awaitable<void> write_input(agent::client& c, std::uint32_t id, std::string input) {
+    co_await c.async_write_stream(id, cz::as_bytes(input), true, as_tuple(asio::use_awaitable));
+}
+
+// Creates and starts one process with stdin, stdout and stderr streams; `input` is written to its
+// stdin, then eof, while its output is read.
 asio::awaitable<running> begin_process(agent::client& c, const std::string& container,
                                        const std::string& process, const std::string& config,
                                        const std::string& input) {
@@ -198,13 +213,7 @@ asio::awaitable<running> begin_process(agent::client& c, const std::string& cont
     auto ex = co_await asio::this_coro::executor;
     asio::co_spawn(ex, read_all(c, out, r, r->out), asio::detached);
     asio::co_spawn(ex, read_all(c, err, r, r->err), asio::detached);
-    asio::co_spawn(
-        ex,
-        [&c, in, &input]() -> asio::awaitable<void> {
-            co_await c.async_write_stream(in, cz::as_bytes(input), true,
-                                          as_tuple(asio::use_awaitable));
-        },
-        asio::detached);
+    asio::co_spawn(ex, write_input(c, in, input), asio::detached);
     co_return r;
 }
 
@@ -406,6 +415,61 @@ asio::awaitable<void> exercise_processes(agent::client& c, std::vector<std::stri
     expect(c6->status == 0 && c6->out == "got go\n",
            "the container after the exec: '" + c6->out + "'");
     co_await delete_process(c, "c6", "c6");
+
+    // Twenty execs at once in one container, each with output on both streams and an exit
+    // status of its own; then users, the working directory and the environment.
+    auto c8 = co_await begin_process(
+        c, "c8", "c8",
+        container_config(sh("while [ ! -e /tmp/go8 ]; do sleep 0.1; done; echo done")), "");
+    std::vector<running> execs;
+    for (int i = 0; i < 20; ++i) {
+        auto n = std::to_string(i);
+        execs.push_back(co_await begin_process(
+            c, "c8", "x" + n,
+            process_config(sh("echo out-" + n + "; echo err-" + n + " >&2; exit " + n)), ""));
+    }
+    for (int i = 0; i < 20; ++i) {
+        auto n = std::to_string(i);
+        auto x = co_await finish_process(c, execs[static_cast<std::size_t>(i)]);
+        expect(!x->create_ec && !x->start_ec && !x->wait_ec && x->status == i &&
+                   x->out == "out-" + n + "\n" && x->err == "err-" + n + "\n",
+               "exec " + n + " of 20: status " + std::to_string(x->status) + ", out '" + x->out +
+                   "', err '" + x->err + "'");
+        co_await delete_process(c, "c8", "x" + n);
+    }
+    const std::string ids = "echo $HOME; id -u; id -g; id -G; pwd; echo \"$GREETING\"";
+    // (Configurations made outside the co_await expressions: see sh above.)
+    const nlohmann::json alice = {{"username", "alice"}}, uid_1000 = {{"uid", 1000}, {"gid", 50}},
+                         mallory = {{"username", "mallory"}};
+    const std::vector<std::string> greeting_env = {"PATH=/bin", "GREETING=hello there"},
+                                   plain_env = {"PATH=/bin"};
+    const auto alice_config = process_config(sh(ids), alice, "/work/made/here", greeting_env);
+    const auto uid_config = process_config(sh(ids), uid_1000, "/tmp", plain_env);
+    const auto mallory_config = process_config(sh("id"), mallory, "/", plain_env);
+    auto by_name = co_await run_process(c, "c8", "alice", alice_config, "");
+    expect(by_name->status == 0 &&
+               by_name->out == "/home/alice\n1000\n1000\n1000 10\n/work/made/here\nhello there\n",
+           "user by name, a cwd made for it, env: status " + std::to_string(by_name->status) +
+               ", out '" + by_name->out + "', err '" + by_name->err + "'");
+    co_await delete_process(c, "c8", "alice");
+    auto by_uid = co_await run_process(c, "c8", "uid", uid_config, "");
+    expect(by_uid->status == 0 && by_uid->out == "/home/alice\n1000\n50\n50\n/tmp\n\n",
+           "user by uid: status " + std::to_string(by_uid->status) + ", out '" + by_uid->out +
+               "', err '" + by_uid->err + "'");
+    co_await delete_process(c, "c8", "uid");
+    auto stranger = co_await run_process(c, "c8", "mallory", mallory_config, "");
+    expect(stranger->start_ec == agent::errc::rpc_failed &&
+               agent::get_string(stranger->start.result.error.message).find("mallory") !=
+                   std::string_view::npos,
+           "an unknown user name fails the start, naming it");
+    co_await delete_process(c, "c8", "mallory");
+    agent::set_string(go.path, "/run/cz/rootfs/merged/tmp/go8", ec);
+    auto [go8_ec, go8_r] = co_await c.async_call(go, as_tuple(asio::use_awaitable));
+    expect(!go8_ec, "writing /tmp/go8: " + go8_ec.message());
+    c8 = co_await finish_process(c, c8);
+    expect(c8->status == 0 && c8->out == "done\n",
+           "the container of the 20 execs: '" + c8->out + "'");
+    co_await delete_process(c, "c8", "c8");
 
     co_await exercise_terminal(c, problems, sh("tty; stty size; read line; stty size; exit 5"));
 
