@@ -1,17 +1,22 @@
 #include "processes.hpp"
 
 #include "../init/log.hpp"
+#include "copy.hpp"
 #include "rpc.hpp"
 #include "runtime/spec.hpp"
+#include "runtime/terminal.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
 
 namespace cz::guest {
 
@@ -63,14 +68,59 @@ void set_nonblocking(int fd) {
     if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+// What a copy helper reports when it fails: its answer's code and errno, then the message.
+struct copy_report {
+    std::int32_t code;
+    std::int32_t sys_errno;
+    char message[1016];
+};
+
+// Forks a copy helper: `data` becomes its fd `data_target` (0: it reads the archive, 1: it
+// writes one), `report` its fd 2, every other fd of cz-init is closed in it (a copy of another
+// process's pipe end would keep that pipe open), and `work(copy_error&)` runs. The helper exits 0
+// when work succeeded, else 1 after writing a copy_report.
+template <class Work>
+pid_t fork_copy_helper(int data, int data_target, int report, Work work) {
+    pid_t pid = ::fork();
+    if (pid != 0) return pid;
+    // A host that went away is a write error the helper reports, not a signal that kills it.
+    ::signal(SIGPIPE, SIG_IGN);
+    if (::dup2(data, data_target) < 0 || ::dup2(report, 2) < 0) ::_exit(2);
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    copy_error err;
+    bool ok = false;
+    try {
+        ok = work(err);
+    } catch (const std::exception& e) {
+        err = {cz_agent_ErrorCode_ERROR_INTERNAL, 0, e.what()};
+    }
+    if (!ok) {
+        copy_report r{};
+        r.code = err.code;
+        r.sys_errno = err.sys_errno;
+        std::size_t n = std::min(err.message.size(), sizeof r.message);
+        std::memcpy(r.message, err.message.data(), n);
+        [[maybe_unused]] auto w = ::write(2, &r, offsetof(copy_report, message) + n);
+    }
+    ::_exit(ok ? 0 : 1);
+}
+
 } // namespace
 
+template <class F>
+void process_table::for_each_process(F f) {
+    for (auto& [k, p] : processes_)
+        f(*p);
+    for (auto& [k, p] : copies_)
+        f(*p);
+}
+
 process_table::~process_table() {
-    for (auto& [k, p] : processes_) {
-        loop_.unwatch(p->out.fd.get());
-        loop_.unwatch(p->err.fd.get());
-        loop_.unwatch(p->in.fd.get());
-    }
+    for_each_process([this](process& p) {
+        loop_.unwatch(p.out.fd.get());
+        loop_.unwatch(p.err.fd.get());
+        loop_.unwatch(p.in.fd.get());
+    });
 }
 
 void process_table::retire(std::uint32_t stream) {
@@ -105,18 +155,6 @@ void process_table::create(const cz_agent_CreateProcess& req, agent::response& r
     if (find(cid, pid))
         return fail(resp, cz_agent_ErrorCode_ERROR_ALREADY_EXISTS,
                     "process " + cid + "/" + pid + " exists");
-    if (req.terminal)
-        return fail(resp, cz_agent_ErrorCode_ERROR_UNIMPLEMENTED,
-                    "this cz-init has no terminals yet");
-    std::uint32_t ids[] = {req.stdin_stream, req.stdout_stream, req.stderr_stream};
-    for (int i = 0; i < 3; ++i) {
-        if (ids[i] == 0) continue;
-        if (streams_.count(ids[i]) || (i > 0 && ids[i] == ids[i - 1]) ||
-            (i == 2 && ids[2] == ids[0]))
-            return fail(resp, cz_agent_ErrorCode_ERROR_ALREADY_EXISTS,
-                        "stream " + std::to_string(ids[i]) + " is in use");
-    }
-
     auto p = std::make_unique<process>();
     p->container_id = cid;
     p->process_id = pid;
@@ -132,29 +170,60 @@ void process_table::create(const cz_agent_CreateProcess& req, agent::response& r
         p->exec_process = parse_process(config, err);
     }
     if (err) return fail_runtime(resp, err);
+    p->terminal = p->spec ? p->spec->process.terminal : p->exec_process->terminal;
+    if (req.terminal != p->terminal)
+        return fail(resp, cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+                    std::string("terminal is ") + (req.terminal ? "true" : "false") +
+                        " but the config's process.terminal is " +
+                        (p->terminal ? "true" : "false"));
 
-    // stdio: a pipe per stream, /dev/null for 0.
-    auto devnull = [](int flags) { return unique_fd(::open("/dev/null", flags | O_CLOEXEC)); };
-    bool ok = true;
+    // The stream ids: new, and distinct, except that a terminal's input and output share one.
+    std::uint32_t ids[] = {req.stdin_stream, req.stdout_stream, req.stderr_stream};
+    if (p->terminal) {
+        if (req.stdout_stream == 0 || req.stderr_stream != 0 ||
+            (req.stdin_stream != 0 && req.stdin_stream != req.stdout_stream))
+            return fail(resp, cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+                        "a terminal has one stream: stdout_stream, and stdin_stream the same or "
+                        "0; stderr_stream 0");
+        ids[0] = 0; // counted once, as stdout
+    }
+    for (int i = 0; i < 3; ++i) {
+        if (ids[i] == 0) continue;
+        if (streams_.count(ids[i]) || (i > 0 && ids[i] == ids[i - 1]) ||
+            (i == 2 && ids[2] == ids[0]))
+            return fail(resp, cz_agent_ErrorCode_ERROR_ALREADY_EXISTS,
+                        "stream " + std::to_string(ids[i]) + " is in use");
+    }
+
     if (req.stdin_stream) {
-        ok = ok && make_pipe(p->child_in, p->in.fd);
         p->in.stream = req.stdin_stream;
         p->in.buffer = std::make_unique<agent::stream_buffer>(receive_window_);
-    } else {
-        p->child_in = devnull(O_RDONLY);
     }
-    for (auto [stream, ours, theirs] : {std::tuple{req.stdout_stream, &p->out, &p->child_out},
-                                        std::tuple{req.stderr_stream, &p->err, &p->child_err}}) {
-        if (stream) {
-            ok = ok && make_pipe(ours->fd, *theirs);
-            ours->stream = stream;
-            ours->credit.emplace(send_window_);
-        } else {
-            *theirs = devnull(O_WRONLY);
+    for (auto [stream, o] :
+         {std::pair{req.stdout_stream, &p->out}, std::pair{req.stderr_stream, &p->err}}) {
+        if (!stream) continue;
+        o->stream = stream;
+        o->credit.emplace(send_window_);
+    }
+    // stdio without a terminal: a pipe per stream, /dev/null for 0. With one, the runtime makes
+    // the pty in the container and hands back its master when the process starts.
+    if (!p->terminal) {
+        auto devnull = [](int flags) { return unique_fd(::open("/dev/null", flags | O_CLOEXEC)); };
+        bool ok = true;
+        if (req.stdin_stream)
+            ok = ok && make_pipe(p->child_in, p->in.fd);
+        else
+            p->child_in = devnull(O_RDONLY);
+        for (auto [ours, theirs] :
+             {std::pair{&p->out, &p->child_out}, std::pair{&p->err, &p->child_err}}) {
+            if (ours->stream)
+                ok = ok && make_pipe(ours->fd, *theirs);
+            else
+                *theirs = devnull(O_WRONLY);
         }
+        if (!ok || !p->child_in || !p->child_out || !p->child_err)
+            return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the stdio pipes", errno);
     }
-    if (!ok || !p->child_in || !p->child_out || !p->child_err)
-        return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the stdio pipes", errno);
     for (auto id : ids)
         if (id) streams_[id] = p.get();
     processes_[key(cid, pid)] = std::move(p);
@@ -171,15 +240,42 @@ void process_table::start(const cz_agent_StartProcess& req, agent::response& res
     if (p->is_container_init) {
         spawn_options opts;
         p->owned = spawn(*p->spec, stdio, opts, err);
-        if (!err) p->pid = p->owned->init.pid;
+        if (!err) {
+            p->pid = p->owned->init.pid;
+            p->pty_master = std::move(p->owned->init.terminal);
+        }
     } else {
         auto* init = find(p->container_id, p->container_id);
         if (!init || !init->owned)
             return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "the container is gone");
         auto handle = exec(*init->owned, *p->exec_process, init->spec->seccomp, stdio, err);
-        if (!err) p->pid = handle.pid;
+        if (!err) {
+            p->pid = handle.pid;
+            p->pty_master = std::move(handle.terminal);
+        }
     }
     if (err) return fail_runtime(resp, err);
+    if (p->terminal) {
+        // Input and output get fds of their own (the event loop watches each fd for one
+        // direction); closing either leaves the master, and the terminal, open.
+        if (!p->pty_master) {
+            ::kill(p->pid, SIGKILL);
+            p->st = process::state::running; // the reaper finishes it
+            return fail(resp, cz_agent_ErrorCode_ERROR_INTERNAL,
+                        "the runtime made no terminal for " + p->container_id + "/" +
+                            p->process_id);
+        }
+        p->out.fd.reset(::fcntl(p->pty_master.get(), F_DUPFD_CLOEXEC, 3));
+        if (p->in.stream) p->in.fd.reset(::fcntl(p->pty_master.get(), F_DUPFD_CLOEXEC, 3));
+        if (!p->out.fd || (p->in.stream && !p->in.fd)) {
+            int e = errno;
+            ::kill(p->pid, SIGKILL);
+            p->out.fd.reset();
+            p->in.fd.reset();
+            p->st = process::state::running; // the reaper finishes it
+            return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "dup of the pty master", e);
+        }
+    }
     // The child has its copies; ours would keep the pipes open after it exits.
     p->child_in.reset();
     p->child_out.reset();
@@ -225,6 +321,7 @@ void process_table::pump_output(process& p, output& o) {
             return;
         }
         o.credit->take(static_cast<std::size_t>(n));
+        if (p.copy) p.copy->bytes += static_cast<std::uint64_t>(n);
         link_->send_stream_data(o.stream, bytes_view(buf, static_cast<std::size_t>(n)), false);
     }
     // Out of credit or the link is full: stop watching until a grant or resume_outputs().
@@ -237,11 +334,11 @@ void process_table::pump_output(process& p, output& o) {
 }
 
 void process_table::resume_outputs() {
-    for (auto& [k, p] : processes_) {
-        if (p->st == process::state::created) continue;
-        for (auto* o : {&p->out, &p->err})
-            if (o->fd && !o->eof_sent) pump_output(*p, *o);
-    }
+    for_each_process([this](process& p) {
+        if (p.st == process::state::created) return;
+        for (auto* o : {&p.out, &p.err})
+            if (o->fd && !o->eof_sent) pump_output(p, *o);
+    });
 }
 
 void process_table::pump_input(process& p) {
@@ -267,10 +364,14 @@ void process_table::pump_input(process& p) {
         if (grant && link_) link_->send_stream_credit(in.stream, grant);
     }
     loop_.unwatch(in.fd.get());
-    if (in.close_when_drained || (in.buffer && in.buffer->finished())) {
-        in.fd.reset();
-        retire(in.stream);
-    }
+    if (in.close_when_drained || (in.buffer && in.buffer->finished())) end_input(p);
+}
+
+void process_table::end_input(process& p) {
+    loop_.unwatch(p.in.fd.get());
+    p.in.fd.reset();
+    // A terminal's one stream carries its output too: it stays open until that has ended.
+    if (p.in.stream != p.out.stream || p.out.eof_sent) retire(p.in.stream);
 }
 
 void process_table::on_stream_data(std::uint32_t stream, bytes_view data, bool eof,
@@ -291,6 +392,7 @@ void process_table::on_stream_data(std::uint32_t stream, bytes_view data, bool e
     }
     p.in.buffer->push(data, eof, ec);
     if (ec) return;
+    if (p.copy) p.copy->bytes += data.size();
     pump_input(p);
 }
 
@@ -316,20 +418,22 @@ void process_table::on_stream_credit(std::uint32_t stream, std::uint32_t bytes,
 }
 
 void process_table::on_child_exit(pid_t pid, int wait_status) {
-    for (auto& [k, p] : processes_) {
-        if (p->pid != pid || p->st != process::state::running) continue;
-        p->st = process::state::exited;
-        p->exit_status = exit_status(wait_status);
-        p->exited_at_ns = now_ns();
-        log(log_level::debug, "{}/{} exited: {}", p->container_id, p->process_id, p->exit_status);
-        // Its stdin has no reader any more.
-        if (p->in.fd) {
-            loop_.unwatch(p->in.fd.get());
-            p->in.fd.reset();
-        }
-        maybe_finish(*p);
-        return;
+    process* found = nullptr;
+    for_each_process([&](process& p) {
+        if (p.pid == pid && p.st == process::state::running) found = &p;
+    });
+    if (!found) return;
+    auto& p = *found;
+    p.st = process::state::exited;
+    p.exit_status = exit_status(wait_status);
+    p.exited_at_ns = now_ns();
+    log(log_level::debug, "{}/{} exited: {}", p.container_id, p.process_id, p.exit_status);
+    // Its stdin has no reader any more.
+    if (p.in.fd) {
+        loop_.unwatch(p.in.fd.get());
+        p.in.fd.reset();
     }
+    maybe_finish(p);
 }
 
 void process_table::maybe_finish(process& p) {
@@ -340,6 +444,7 @@ void process_table::maybe_finish(process& p) {
     retire(p.err.stream);
     retire(p.in.stream);
     if (!link_) return;
+    if (p.copy) return answer_copy(p);
     auto m = std::make_unique<agent::envelope>();
     *m = cz_agent_Envelope_init_zero;
     m->which_kind = cz_agent_Envelope_event_tag;
@@ -409,6 +514,140 @@ void process_table::close_stdin(const cz_agent_CloseProcessStdin& req, agent::re
     if (!p) return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no such process");
     p->in.close_when_drained = true;
     if (p->in.fd) pump_input(*p);
+    resp.which_result = cz_agent_Response_done_tag;
+}
+
+bool process_table::copy_in(std::uint64_t request_id, const cz_agent_CopyIn& req,
+                            agent::response& resp) {
+    auto p = std::make_unique<process>();
+    p->copy.emplace().request_id = request_id;
+    p->in.stream = req.stream;
+    p->in.buffer = std::make_unique<agent::stream_buffer>(receive_window_);
+    unique_fd helper_end;
+    if (!make_pipe(helper_end, p->in.fd)) {
+        fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the copy's pipe", errno);
+        return true;
+    }
+    std::string path(get_string(req.path));
+    p->process_id = "CopyIn " + path;
+    auto work = [path](copy_error& err) {
+        fd_source archive(0);
+        bool ok = extract_tar(archive, path, err);
+        if (!ok) { // answered after the host's eof all the same: read on to it
+            std::byte sink[16384];
+            while (::read(0, sink, sizeof sink) > 0) {
+            }
+        }
+        return ok;
+    };
+    return start_copy(std::move(p), req.stream, std::move(helper_end), 0, work, resp);
+}
+
+bool process_table::copy_out(std::uint64_t request_id, const cz_agent_CopyOut& req,
+                             agent::response& resp) {
+    auto p = std::make_unique<process>();
+    p->copy.emplace().request_id = request_id;
+    p->out.stream = req.stream;
+    p->out.credit.emplace(send_window_);
+    unique_fd helper_end;
+    if (!make_pipe(p->out.fd, helper_end)) {
+        fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the copy's pipe", errno);
+        return true;
+    }
+    std::string path(get_string(req.path));
+    p->process_id = "CopyOut " + path;
+    auto work = [path](copy_error& err) {
+        fd_sink archive(1);
+        return archive_path(path, archive, err);
+    };
+    return start_copy(std::move(p), req.stream, std::move(helper_end), 1, work, resp);
+}
+
+bool process_table::start_copy(std::unique_ptr<process> p, std::uint32_t stream,
+                               unique_fd helper_end, int helper_fd,
+                               const std::function<bool(copy_error&)>& work,
+                               agent::response& resp) {
+    // Finished copies are forgotten now: their answers are out.
+    for (auto it = copies_.begin(); it != copies_.end();)
+        it = it->second->st == process::state::finished ? copies_.erase(it) : std::next(it);
+    if (stream == 0 || streams_.count(stream)) {
+        fail(resp,
+             stream ? cz_agent_ErrorCode_ERROR_ALREADY_EXISTS
+                    : cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+             stream ? "stream " + std::to_string(stream) + " is in use" : "a copy needs a stream");
+        return true;
+    }
+    unique_fd report_write;
+    if (!make_pipe(p->copy->report, report_write)) {
+        fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "making the copy's report pipe", errno);
+        return true;
+    }
+    p->pid = fork_copy_helper(helper_end.get(), helper_fd, report_write.get(), work);
+    if (p->pid < 0) {
+        fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, "fork the copy helper", errno);
+        return true;
+    }
+    p->st = process::state::running;
+    log(log_level::debug, "{} on stream {}: helper pid {}", p->process_id, stream, p->pid);
+    auto& ref = *p;
+    streams_[stream] = p.get();
+    copies_[stream] = std::move(p);
+    if (ref.in.fd) {
+        set_nonblocking(ref.in.fd.get());
+        pump_input(ref);
+    }
+    if (ref.out.fd) {
+        set_nonblocking(ref.out.fd.get());
+        watch_output(ref, ref.out);
+    }
+    return false;
+}
+
+void process_table::answer_copy(process& p) {
+    auto m = std::make_unique<agent::envelope>();
+    *m = cz_agent_Envelope_init_zero;
+    m->which_kind = cz_agent_Envelope_response_tag;
+    auto& resp = m->kind.response;
+    resp.id = p.copy->request_id;
+    copy_report r{};
+    ssize_t n = -1;
+    do
+        n = ::read(p.copy->report.get(), &r, sizeof r);
+    while (n < 0 && errno == EINTR);
+    constexpr auto head = static_cast<ssize_t>(offsetof(copy_report, message));
+    if (p.exit_status == 0) {
+        resp.which_result = cz_agent_Response_copy_tag;
+        resp.result.copy.bytes = p.copy->bytes;
+    } else if (n >= head) {
+        fail(resp, static_cast<cz_agent_ErrorCode>(r.code),
+             std::string(r.message, static_cast<std::size_t>(n - head)), r.sys_errno);
+    } else {
+        fail(resp, cz_agent_ErrorCode_ERROR_INTERNAL,
+             p.process_id + ": the helper ended with status " + std::to_string(p.exit_status));
+    }
+    log(log_level::debug, "{}: {} bytes, status {}", p.process_id, p.copy->bytes, p.exit_status);
+    p.copy->report.reset();
+    link_->send(*m);
+}
+
+void process_table::resize(const cz_agent_ResizeProcess& req, agent::response& resp) {
+    auto* p = find(get_string(req.container_id), get_string(req.process_id));
+    if (!p) return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no such process");
+    if (!p->terminal)
+        return fail(resp, cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+                    p->container_id + "/" + p->process_id + " has no terminal");
+    if (!p->pty_master)
+        return fail(resp, cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+                    p->container_id + "/" + p->process_id + " has not started");
+    if (req.rows == 0 || req.columns == 0 || req.rows > 0xffff || req.columns > 0xffff)
+        return fail(resp, cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+                    "window size " + std::to_string(req.rows) + "x" + std::to_string(req.columns) +
+                        ": rows and columns must be 1-65535");
+    error err;
+    console_size size{static_cast<std::uint16_t>(req.rows),
+                      static_cast<std::uint16_t>(req.columns)};
+    if (!resize_terminal(p->pty_master.get(), size, err))
+        return fail(resp, cz_agent_ErrorCode_ERROR_SYSTEM, err.message, err.code.value());
     resp.which_result = cz_agent_Response_done_tag;
 }
 

@@ -12,10 +12,17 @@
 // writes to it, and nothing else; input (stdin) is held up to the window and written to the pipe
 // as it takes it, with credit granted back as it drains.
 //
-// Not yet: terminals (CreateProcess with terminal is refused as unimplemented), ResizeProcess,
-// OOM events, Statistics.
+// A process with a terminal (process.terminal in its config) has one stream instead of three, used
+// both ways: its input is written to the pty master the runtime made inside the container
+// (runtime/terminal.hpp), and what the master reads (the process's stdout and stderr, and the
+// terminal's echo) is its output. The host ending its input ends only the input: the terminal stays
+// open. The output ends when the last holder of the pty's slave closes it (the master then reads
+// EIO). ResizeProcess sets the window size through the master.
+//
+// Not yet: OOM events, Statistics.
 #pragma once
 
+#include "copy.hpp"
 #include "event_loop.hpp"
 #include "runtime/container.hpp"
 
@@ -26,6 +33,7 @@
 #include <sys/types.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -43,6 +51,15 @@ public:
     virtual void send_stream_data(std::uint32_t stream, bytes_view data, bool eof) = 0;
     virtual void send_stream_credit(std::uint32_t stream, std::uint32_t bytes) = 0;
     virtual void send(const agent::envelope& m) = 0;
+};
+
+// What the process table keeps of a CopyIn or CopyOut besides its helper process and stream.
+// (At namespace scope: clang 14 takes a class nested in process_table, with default member
+// initializers, for not default-constructible inside std::optional.)
+struct copy_job {
+    std::uint64_t request_id = 0;
+    unique_fd report;        // the helper's error, if any
+    std::uint64_t bytes = 0; // of archive, through the stream
 };
 
 class process_table {
@@ -64,7 +81,16 @@ public:
     bool wait(std::uint64_t request_id, const cz_agent_WaitProcess& req, agent::response& resp);
     void kill(const cz_agent_KillProcess& req, agent::response& resp);
     void close_stdin(const cz_agent_CloseProcessStdin& req, agent::response& resp);
+    void resize(const cz_agent_ResizeProcess& req, agent::response& resp);
     void remove(const cz_agent_DeleteProcess& req, agent::response& resp);
+
+    // CopyIn and CopyOut: a helper process per copy (copy.hpp) reads its tar stream from a pipe
+    // that the stream fills, or writes one into a pipe that the stream drains, within the
+    // stream's credit as for stdio. Each returns true when `resp` holds the answer already (an
+    // error), false when the answer is sent through the link once the copy has ended: CopyIn's
+    // after the host's eof and the extraction, CopyOut's after the last byte of the archive.
+    bool copy_in(std::uint64_t request_id, const cz_agent_CopyIn& req, agent::response& resp);
+    bool copy_out(std::uint64_t request_id, const cz_agent_CopyOut& req, agent::response& resp);
 
     // Stream frames from the host. A stream that is not an open input, data beyond its credit:
     // errors that end the connection (agent::errc).
@@ -96,7 +122,9 @@ private:
         bool is_container_init = false;
         std::optional<runtime_spec> spec;         // a container's
         std::optional<process_spec> exec_process; // an exec's
-        unique_fd child_in, child_out, child_err; // the child's ends, until started
+        bool terminal = false;
+        unique_fd child_in, child_out, child_err; // the child's ends, until started (no terminal)
+        unique_fd pty_master;                     // with a terminal, once started: for resizes
         input in;
         output out, err;
         enum class state { created, running, exited, finished } st = state::created;
@@ -105,6 +133,8 @@ private:
         std::int64_t exited_at_ns = 0;
         std::vector<std::uint64_t> waiters;
         std::optional<container> owned; // a container's init holds its container
+        // A copy's helper (CopyIn, CopyOut) rather than a container process.
+        std::optional<copy_job> copy;
     };
     using key = std::pair<std::string, std::string>;
 
@@ -113,6 +143,13 @@ private:
     void pump_input(process& p);
     void watch_output(process& p, output& o);
     void maybe_finish(process& p);
+    void end_input(process& p);
+    bool start_copy(std::unique_ptr<process> p, std::uint32_t stream, unique_fd helper_end,
+                    int helper_fd, const std::function<bool(copy_error&)>& work,
+                    agent::response& resp);
+    void answer_copy(process& p);
+    template <class F>
+    void for_each_process(F f);
     void answer_wait(std::uint64_t id, const process& p);
 
     event_loop& loop_;
@@ -120,6 +157,8 @@ private:
     std::uint32_t send_window_ = 256u << 10;
     std::uint32_t receive_window_ = 256u << 10;
     std::map<key, std::unique_ptr<process>> processes_;
+    // Copies, by stream id; finished ones are forgotten when the next copy starts.
+    std::map<std::uint32_t, std::unique_ptr<process>> copies_;
     std::map<std::uint32_t, process*> streams_; // open stream ids (both directions)
     // Streams that ended here while the host may still be sending on them (stdin data or eof
     // after the process exited, credit for output that has ended): such frames are dropped.

@@ -3,8 +3,8 @@
 // failure becomes an Error answer that names the call and its input, never a crash.
 //
 // Processes are the process table's (processes.hpp). Not served yet (answered
-// ERROR_UNIMPLEMENTED, as an older cz-init would): the network RPCs (Ip*), ResizeProcess,
-// Statistics, CopyIn and CopyOut.
+// ERROR_UNIMPLEMENTED, as an older cz-init would): the network RPCs (Ip*) and Statistics.
+// CopyIn and CopyOut are the process table's too: each runs in a helper process (copy.hpp).
 #pragma once
 
 #include <cz/agent/protocol.hpp>

@@ -220,6 +220,15 @@ void session::handle_request(const agent::request& req) {
     case cz_agent_Request_close_process_stdin_tag:
         processes_.close_stdin(req.rpc.close_process_stdin, resp);
         break;
+    case cz_agent_Request_copy_in_tag:
+        if (!processes_.copy_in(req.id, req.rpc.copy_in, resp)) return;
+        break;
+    case cz_agent_Request_copy_out_tag:
+        if (!processes_.copy_out(req.id, req.rpc.copy_out, resp)) return;
+        break;
+    case cz_agent_Request_resize_process_tag:
+        processes_.resize(req.rpc.resize_process, resp);
+        break;
     case cz_agent_Request_delete_process_tag:
         processes_.remove(req.rpc.delete_process, resp);
         break;

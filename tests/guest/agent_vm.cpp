@@ -10,6 +10,7 @@
 #include "vm/support.hpp"
 
 #include <cz/agent/client.hpp>
+#include <cz/tar/writer.hpp>
 #include <cz/vm/qemu.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -20,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <thread>
 
 using namespace cz_test;
@@ -34,14 +36,20 @@ const std::string hello_text = "hello from the image\n";
 std::filesystem::path image_disk() {
     static const auto path = [] {
         const std::string dir = (test_root() / "guest-agent-image").string();
-        // hello.txt, and busybox-static with its applets: the containers' programs.
+        // hello.txt, /etc/passwd and /etc/group (alice: uid 1000, in wheel), and busybox-static
+        // with its applets: the containers' programs.
         const std::string tree = quote(dir + "/tree");
-        sh_ok("rm -rf " + quote(dir) + " && mkdir -p " + tree + "/bin " + tree + "/proc " + tree +
-              "/dev " + tree + "/sys " + tree + "/tmp && printf " + quote(hello_text) + " > " +
-              tree + "/hello.txt && cp /bin/busybox " + tree + "/bin/busybox" +
-              " && for a in $(/bin/busybox --list); do [ -e " + tree +
-              "/bin/$a ] || ln -s busybox " + tree + "/bin/$a; done && mke2fs -q -t ext4 -d " +
-              tree + " " + quote(dir + "/image.ext4") + " 16M");
+        sh_ok(
+            "rm -rf " + quote(dir) + " && mkdir -p " + tree + "/bin " + tree + "/proc " + tree +
+            "/dev " + tree + "/sys " + tree + "/tmp && printf " + quote(hello_text) + " > " + tree +
+            "/hello.txt && cp /bin/busybox " + tree + "/bin/busybox" + " && mkdir -p " + tree +
+            "/etc " + tree + "/home/alice && printf " +
+            quote("root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n") +
+            " > " + tree + "/etc/passwd && printf " +
+            quote("root:x:0:\nwheel:x:10:alice\nalice:x:1000:\nstaff:x:50:\n") + " > " + tree +
+            "/etc/group" + " && for a in $(/bin/busybox --list); do [ -e " + tree +
+            "/bin/$a ] || ln -s busybox " + tree + "/bin/$a; done && mke2fs -q -t ext4 -d " + tree +
+            " " + quote(dir + "/image.ext4") + " 16M");
         return std::filesystem::path(dir) / "image.ext4";
     }();
     return path;
@@ -56,6 +64,46 @@ std::filesystem::path cz_init_initramfs(const cz::vm::kernel_info& k) {
         return p;
     }();
     return path;
+}
+
+// The tree that CopyIn and CopyOut carry: directories, files of several modes and owners (one of
+// them larger than a stream window), an empty file, a hard link, and symlinks (relative, absolute,
+// dangling). Made on the test thread, once; GNU tar packs it for CopyIn.
+struct copy_fixture {
+    std::string dir;     // holds src/ (the tree under src/tree) and the archives
+    std::string archive; // src/tree as GNU tar packs it
+};
+
+const copy_fixture& copy_source() {
+    static const copy_fixture f = [] {
+        copy_fixture f;
+        f.dir = (test_root() / "guest-agent-copy").string();
+        const std::string t = quote(f.dir + "/src/tree");
+        sh_ok("rm -rf " + quote(f.dir) + " && mkdir -p " + t + "/sub/deeper " + t + "/empty-dir" +
+              " && printf 'plain\\n' > " + t + "/plain.txt && chmod 0640 " + t + "/plain.txt" +
+              " && printf '#!/bin/sh\\necho run\\n' > " + t + "/sub/run.sh && chmod 0755 " + t +
+              "/sub/run.sh && : > " + t + "/sub/deeper/empty && chmod 4755 " + t +
+              "/sub/deeper/empty && head -c 300000 /dev/urandom > " + t + "/sub/big.bin" +
+              " && ln " + t + "/sub/big.bin " + t + "/big-again.bin && ln -s sub/run.sh " + t +
+              "/rel-link && ln -s /etc/passwd " + t + "/abs-link && ln -s nowhere " + t +
+              "/dangling && chmod 0700 " + t + "/sub/deeper && chown 1234:5678 " + t +
+              "/plain.txt && touch -h -d '2001-02-03 04:05:06' " + t + "/rel-link " + t +
+              "/sub/run.sh " + t + "/sub");
+        sh_ok("tar -C " + quote(f.dir + "/src") + " -cf " + quote(f.dir + "/tree.tar") + " tree");
+        f.archive = read_file(f.dir + "/tree.tar");
+        return f;
+    }();
+    return f;
+}
+
+// One line per file under `dir`: path, type, mode, owner, size, link target, mtime (seconds),
+// link count; sorted.
+std::string listing(const std::string& dir) {
+    std::string out;
+    int rc = sh("cd " + quote(dir) +
+                    " && find . -mindepth 1 -printf '%P %y %m %U:%G %s %l %Ts %n\\n' | sort",
+                &out);
+    return rc == 0 ? out : "(listing " + dir + " failed)";
 }
 
 // The config.json of a busybox container in the image's root file system.
@@ -77,10 +125,30 @@ std::string container_config(const std::vector<std::string>& args) {
     return spec.dump();
 }
 
+// The same with a terminal: /dev and a devpts instance of its own, as runc's default spec has.
+std::string terminal_config(const std::vector<std::string>& args, int rows, int columns) {
+    auto spec = nlohmann::json::parse(container_config(args));
+    spec["process"]["terminal"] = true;
+    spec["process"]["consoleSize"] = {{"height", rows}, {"width", columns}};
+    spec["mounts"].push_back({{"destination", "/dev"},
+                              {"type", "tmpfs"},
+                              {"source", "tmpfs"},
+                              {"options", {"nosuid", "mode=755"}}});
+    spec["mounts"].push_back(
+        {{"destination", "/dev/pts"},
+         {"type", "devpts"},
+         {"source", "devpts"},
+         {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}});
+    return spec.dump();
+}
+
+std::string process_config(const std::vector<std::string>& args, const nlohmann::json& user,
+                           const std::string& cwd, const std::vector<std::string>& env) {
+    return nlohmann::json{{"args", args}, {"cwd", cwd}, {"env", env}, {"user", user}}.dump();
+}
+
 std::string process_config(const std::vector<std::string>& args) {
-    return nlohmann::json{
-        {"args", args}, {"cwd", "/"}, {"env", {"PATH=/bin"}}, {"user", {{"uid", 0}, {"gid", 0}}}}
-        .dump();
+    return process_config(args, {{"uid", 0}, {"gid", 0}}, "/", {"PATH=/bin"});
 }
 
 struct run_result {
@@ -104,8 +172,14 @@ asio::awaitable<void> read_all(agent::client& c, std::uint32_t id, running r, st
     --r->readers;
 }
 
-// Creates and starts one process with stdin, stdout and stderr streams; `input` (which must
-// outlive the process) is written to its stdin, then eof, while its output is read.
+// Writes `input` to stream `id`, then eof. The coroutine keeps its own copy: the caller's may be
+// gone before the stream has taken it all.
+asio::awaitable<void> write_input(agent::client& c, std::uint32_t id, std::string input) {
+    co_await c.async_write_stream(id, cz::as_bytes(input), true, as_tuple(asio::use_awaitable));
+}
+
+// Creates and starts one process with stdin, stdout and stderr streams; `input` is written to its
+// stdin, then eof, while its output is read.
 asio::awaitable<running> begin_process(agent::client& c, const std::string& container,
                                        const std::string& process, const std::string& config,
                                        const std::string& input) {
@@ -139,13 +213,7 @@ asio::awaitable<running> begin_process(agent::client& c, const std::string& cont
     auto ex = co_await asio::this_coro::executor;
     asio::co_spawn(ex, read_all(c, out, r, r->out), asio::detached);
     asio::co_spawn(ex, read_all(c, err, r, r->err), asio::detached);
-    asio::co_spawn(
-        ex,
-        [&c, in, &input]() -> asio::awaitable<void> {
-            co_await c.async_write_stream(in, cz::as_bytes(input), true,
-                                          as_tuple(asio::use_awaitable));
-        },
-        asio::detached);
+    asio::co_spawn(ex, write_input(c, in, input), asio::detached);
     co_return r;
 }
 
@@ -192,6 +260,95 @@ std::uint64_t fnv(std::string_view s) {
     return h;
 }
 
+// A process with a terminal: one stream both ways. It prints its tty and the size the config
+// gave, waits for a line, prints the size again (after the host's resize) and exits 5.
+asio::awaitable<void> exercise_terminal(agent::client& c, std::vector<std::string>& problems,
+                                        std::vector<std::string> script) {
+    auto expect = [&](bool ok, const std::string& what) {
+        if (!ok) problems.push_back("terminal: " + what);
+    };
+    std::error_code ec;
+    const std::uint32_t tty = 900;
+    c.open_stream(tty, ec);
+    auto config = terminal_config(script, 30, 100);
+    auto ids = [&](auto& m, const char* process) {
+        agent::set_string(m.container_id, "t1", ec);
+        agent::set_string(m.process_id, process, ec);
+    };
+    cz_agent_CreateProcess create{};
+    ids(create, "t1");
+    create.config.data = reinterpret_cast<const std::byte*>(config.data());
+    create.config.size = config.size();
+    create.stdin_stream = tty;
+    create.stdout_stream = tty;
+    create.stderr_stream = tty + 1;
+    create.terminal = true;
+    auto [bad_ec, bad_r] = co_await c.async_call(create, as_tuple(asio::use_awaitable));
+    expect(bad_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+           "a stderr stream beside a terminal is INVALID_ARGUMENT");
+    create.stderr_stream = 0;
+    create.terminal = false;
+    auto [mismatch_ec, mismatch_r] = co_await c.async_call(create, as_tuple(asio::use_awaitable));
+    expect(mismatch_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+           "terminal=false with process.terminal=true is INVALID_ARGUMENT");
+    create.terminal = true;
+    auto [create_ec, create_r] = co_await c.async_call(create, as_tuple(asio::use_awaitable));
+    expect(!create_ec, "create: " + std::string(agent::get_string(create_r.result.error.message)));
+
+    cz_agent_ResizeProcess resize = cz_agent_ResizeProcess_init_zero;
+    ids(resize, "t1");
+    resize.rows = 40;
+    resize.columns = 120;
+    auto [early_ec, early_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(early_r.result.error.code == cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+           "a resize before the start is FAILED_PRECONDITION");
+
+    cz_agent_StartProcess start = cz_agent_StartProcess_init_zero;
+    ids(start, "t1");
+    auto [start_ec, start_r] = co_await c.async_call(start, as_tuple(asio::use_awaitable));
+    expect(!start_ec, "start: " + std::string(agent::get_string(start_r.result.error.message)));
+    if (create_ec || start_ec) co_return;
+
+    // Reads the terminal until `text` shows up (or the output ends).
+    std::string seen;
+    bool ended = false;
+    auto read_until = [&](std::string_view text) -> asio::awaitable<bool> {
+        std::byte buf[4096];
+        while (seen.find(text) == std::string::npos && !ended) {
+            auto [e, n] = co_await c.async_read_stream(tty, buf, as_tuple(asio::use_awaitable));
+            seen.append(reinterpret_cast<const char*>(buf), n);
+            ended = e.operator bool();
+        }
+        co_return seen.find(text) != std::string::npos;
+    };
+    expect(co_await read_until("30 100\r\n"), "stty size at the start: '" + seen + "'");
+    expect(seen.find("/dev/pts/0") != std::string::npos, "tty names /dev/pts/0: '" + seen + "'");
+
+    auto [resize_ec, resize_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(!resize_ec, "resize: " + std::string(agent::get_string(resize_r.result.error.message)));
+    resize.rows = 0;
+    auto [zero_ec, zero_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(zero_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+           "a resize to 0 rows is INVALID_ARGUMENT");
+    const std::string line = "go\n";
+    auto [write_ec, written] =
+        co_await c.async_write_stream(tty, cz::as_bytes(line), true, as_tuple(asio::use_awaitable));
+    expect(!write_ec && written == line.size(), "typing a line: " + write_ec.message());
+    expect(co_await read_until("40 120\r\n"), "stty size after the resize: '" + seen + "'");
+    co_await read_until("the output never holds this");
+    expect(ended, "the terminal's output ended");
+
+    cz_agent_WaitProcess wait = cz_agent_WaitProcess_init_zero;
+    ids(wait, "t1");
+    auto [wait_ec, wait_r] = co_await c.async_call(wait, as_tuple(asio::use_awaitable));
+    expect(!wait_ec && wait_r.result.wait_process.status == 5,
+           "exit status " + std::to_string(wait_r.result.wait_process.status));
+    // The echo of the typed line came back through the same stream.
+    expect(seen.find("go\r\n") != std::string::npos, "the echo of the input: '" + seen + "'");
+    c.close_stream(tty);
+    expect(co_await delete_process(c, "t1", "t1"), "delete t1");
+}
+
 asio::awaitable<void> exercise_processes(agent::client& c, std::vector<std::string>& problems) {
     std::error_code ec;
     auto expect = [&](bool ok, const std::string& what) {
@@ -236,15 +393,18 @@ asio::awaitable<void> exercise_processes(agent::client& c, std::vector<std::stri
                std::to_string(r->status));
     co_await delete_process(c, "c4", "c4");
 
-    // An exec into a running container: it sees the container's processes, and the container
-    // goes on afterwards.
-    // The container waits for a file the host writes after the exec, through the same overlay.
+    // An exec into a running container: it sees the container's processes (its program is pid 2,
+    // after the shim: looking for one of the program's short sleeps instead failed whenever the
+    // exec looked between two of them), and the container goes on afterwards. The container waits
+    // for a file the host writes after the exec, through the same overlay.
     auto c6 = co_await begin_process(
         c, "c6", "c6",
         container_config(sh("while [ ! -e /tmp/go ]; do sleep 0.1; done; echo got go")), "");
     auto e1 = co_await run_process(
-        c, "c6", "e1", process_config(sh("echo from exec; ps -o comm | grep -c sleep")), "");
-    expect(!e1->start_ec && e1->status == 0 && e1->out.rfind("from exec\n", 0) == 0,
+        c, "c6", "e1", process_config(sh("echo from exec; tr '\\0' ' ' </proc/2/cmdline")), "");
+    expect(!e1->start_ec && e1->status == 0 &&
+               e1->out == "from exec\n/bin/sh -c while [ ! -e /tmp/go ]; do sleep 0.1; done; "
+                          "echo got go ",
            "exec: status " + std::to_string(e1->status) + ", out '" + e1->out + "'");
     co_await delete_process(c, "c6", "e1");
     cz_agent_WriteFile go{};
@@ -256,11 +416,242 @@ asio::awaitable<void> exercise_processes(agent::client& c, std::vector<std::stri
            "the container after the exec: '" + c6->out + "'");
     co_await delete_process(c, "c6", "c6");
 
+    // Twenty execs at once in one container, each with output on both streams and an exit
+    // status of its own; then users, the working directory and the environment.
+    auto c8 = co_await begin_process(
+        c, "c8", "c8",
+        container_config(sh("while [ ! -e /tmp/go8 ]; do sleep 0.1; done; echo done")), "");
+    std::vector<running> execs;
+    for (int i = 0; i < 20; ++i) {
+        auto n = std::to_string(i);
+        execs.push_back(co_await begin_process(
+            c, "c8", "x" + n,
+            process_config(sh("echo out-" + n + "; echo err-" + n + " >&2; exit " + n)), ""));
+    }
+    for (int i = 0; i < 20; ++i) {
+        auto n = std::to_string(i);
+        auto x = co_await finish_process(c, execs[static_cast<std::size_t>(i)]);
+        expect(!x->create_ec && !x->start_ec && !x->wait_ec && x->status == i &&
+                   x->out == "out-" + n + "\n" && x->err == "err-" + n + "\n",
+               "exec " + n + " of 20: status " + std::to_string(x->status) + ", out '" + x->out +
+                   "', err '" + x->err + "'");
+        co_await delete_process(c, "c8", "x" + n);
+    }
+    const std::string ids = "echo $HOME; id -u; id -g; id -G; pwd; echo \"$GREETING\"";
+    // (Configurations made outside the co_await expressions: see sh above.)
+    const nlohmann::json alice = {{"username", "alice"}}, uid_1000 = {{"uid", 1000}, {"gid", 50}},
+                         mallory = {{"username", "mallory"}};
+    const std::vector<std::string> greeting_env = {"PATH=/bin", "GREETING=hello there"},
+                                   plain_env = {"PATH=/bin"};
+    const auto alice_config = process_config(sh(ids), alice, "/work/made/here", greeting_env);
+    const auto uid_config = process_config(sh(ids), uid_1000, "/tmp", plain_env);
+    const auto mallory_config = process_config(sh("id"), mallory, "/", plain_env);
+    auto by_name = co_await run_process(c, "c8", "alice", alice_config, "");
+    expect(by_name->status == 0 &&
+               by_name->out == "/home/alice\n1000\n1000\n1000 10\n/work/made/here\nhello there\n",
+           "user by name, a cwd made for it, env: status " + std::to_string(by_name->status) +
+               ", out '" + by_name->out + "', err '" + by_name->err + "'");
+    co_await delete_process(c, "c8", "alice");
+    auto by_uid = co_await run_process(c, "c8", "uid", uid_config, "");
+    expect(by_uid->status == 0 && by_uid->out == "/home/alice\n1000\n50\n50\n/tmp\n\n",
+           "user by uid: status " + std::to_string(by_uid->status) + ", out '" + by_uid->out +
+               "', err '" + by_uid->err + "'");
+    co_await delete_process(c, "c8", "uid");
+    auto stranger = co_await run_process(c, "c8", "mallory", mallory_config, "");
+    expect(stranger->start_ec == agent::errc::rpc_failed &&
+               agent::get_string(stranger->start.result.error.message).find("mallory") !=
+                   std::string_view::npos,
+           "an unknown user name fails the start, naming it");
+    co_await delete_process(c, "c8", "mallory");
+    agent::set_string(go.path, "/run/cz/rootfs/merged/tmp/go8", ec);
+    auto [go8_ec, go8_r] = co_await c.async_call(go, as_tuple(asio::use_awaitable));
+    expect(!go8_ec, "writing /tmp/go8: " + go8_ec.message());
+    c8 = co_await finish_process(c, c8);
+    expect(c8->status == 0 && c8->out == "done\n",
+           "the container of the 20 execs: '" + c8->out + "'");
+    co_await delete_process(c, "c8", "c8");
+
+    co_await exercise_terminal(c, problems, sh("tty; stty size; read line; stty size; exit 5"));
+
+    // ResizeProcess on a process without a terminal, and on none.
+    cz_agent_ResizeProcess resize = cz_agent_ResizeProcess_init_zero;
+    agent::set_string(resize.container_id, "c7", ec);
+    agent::set_string(resize.process_id, "c7", ec);
+    resize.rows = resize.columns = 10;
+    auto c7 = co_await begin_process(c, "c7", "c7", container_config(sh("read x")), "");
+    auto [pipe_ec, pipe_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(pipe_r.result.error.code == cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+           "resizing a process without a terminal is FAILED_PRECONDITION");
+    c7 = co_await finish_process(c, c7);
+    co_await delete_process(c, "c7", "c7");
+    auto [gone_ec, gone_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
+    expect(gone_r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND,
+           "resizing a process that does not exist is NOT_FOUND");
+
     r = co_await run_process(
         c, "c5", "c5", container_config(std::vector<std::string>(1, "/bin/no-such-program")), "");
     expect(r->start_ec == agent::errc::rpc_failed &&
                r->start.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND,
            "a missing program: StartProcess fails with NOT_FOUND");
+}
+
+// Sends `rpc` (a CopyIn or CopyOut) and runs `traffic` (its stream's bytes) while it is in flight;
+// returns its answer. The request goes out first: async_call writes it before it first waits, and
+// the guest refuses data on a stream no request has named.
+template <class Rpc, class Traffic>
+asio::awaitable<std::pair<std::error_code, agent::response>>
+call_with_stream(agent::client& c, const Rpc& rpc, Traffic traffic) {
+    auto answer = std::make_shared<std::optional<std::pair<std::error_code, agent::response>>>();
+    c.async_call(rpc, [answer](std::error_code e, agent::response r) { answer->emplace(e, r); });
+    co_await traffic();
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (!*answer) {
+        t.expires_after(std::chrono::milliseconds(5));
+        co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return **answer;
+}
+
+// CopyIn of GNU tar's archive of a tree, CopyOut of it back, unpacked by GNU tar and compared
+// with the source; then hostile archives.
+asio::awaitable<void> exercise_copies(agent::client& c, std::vector<std::string>& problems,
+                                      const copy_fixture& fixture) {
+    auto expect = [&](bool ok, const std::string& what) {
+        if (!ok) problems.push_back("copy: " + what);
+    };
+    std::error_code ec;
+    auto message = [](const agent::response& r) {
+        return std::string(agent::get_string(r.result.error.message));
+    };
+    // Writes `archive` into `path` of the VM through CopyIn on stream `id`.
+    auto copy_in = [&](std::uint32_t id, const std::string& path, const std::string& archive)
+        -> asio::awaitable<std::pair<std::error_code, agent::response>> {
+        c.open_stream(id, ec);
+        cz_agent_CopyIn in = cz_agent_CopyIn_init_zero;
+        agent::set_string(in.path, path, ec);
+        in.stream = id;
+        auto answer = co_await call_with_stream(c, in, [&]() -> asio::awaitable<void> {
+            auto [e, n] = co_await c.async_write_stream(id, cz::as_bytes(archive), true,
+                                                        as_tuple(asio::use_awaitable));
+            expect(!e && n == archive.size(), "CopyIn's stream to " + path + ": " + e.message());
+        });
+        c.close_stream(id);
+        co_return answer;
+    };
+
+    auto [in_ec, in_r] = co_await copy_in(960, "/run/copy/in", fixture.archive);
+    expect(!in_ec && in_r.which_result == cz_agent_Response_copy_tag &&
+               in_r.result.copy.bytes == fixture.archive.size(),
+           "CopyIn: " + in_ec.message() + " " + message(in_r));
+
+    c.open_stream(961, ec);
+    cz_agent_CopyOut out = cz_agent_CopyOut_init_zero;
+    agent::set_string(out.path, "/run/copy/in/tree", ec);
+    out.stream = 961;
+    std::string archive;
+    auto [out_ec, out_r] = co_await call_with_stream(c, out, [&]() -> asio::awaitable<void> {
+        std::byte buf[65536];
+        for (;;) {
+            auto [e, n] = co_await c.async_read_stream(961, buf, as_tuple(asio::use_awaitable));
+            archive.append(reinterpret_cast<const char*>(buf), n);
+            if (e) break;
+        }
+    });
+    c.close_stream(961);
+    expect(!out_ec && out_r.which_result == cz_agent_Response_copy_tag &&
+               out_r.result.copy.bytes == archive.size() && !archive.empty(),
+           "CopyOut: " + out_ec.message() + " " + message(out_r) + ", " +
+               std::to_string(archive.size()) + " bytes");
+    {
+        std::ofstream f(fixture.dir + "/back.tar", std::ios::binary);
+        f.write(archive.data(), static_cast<std::streamsize>(archive.size()));
+    }
+    std::string back = fixture.dir + "/back";
+    std::string tar_out;
+    int rc = sh("rm -rf " + quote(back) + " && mkdir " + quote(back) + " && tar -C " + quote(back) +
+                    " -xpf " + quote(fixture.dir + "/back.tar") + " 2>&1",
+                &tar_out);
+    expect(rc == 0, "GNU tar unpacks CopyOut's archive: " + tar_out);
+    auto want = listing(fixture.dir + "/src"), got = listing(back);
+    expect(want == got, "the tree after the round trip:\n" + got + "the source:\n" + want);
+    std::string diff;
+    expect(sh("diff -r --no-dereference " + quote(fixture.dir + "/src/tree") + " " +
+                  quote(back + "/tree") + " 2>&1",
+              &diff) == 0,
+           "contents differ: " + diff);
+
+    // CopyOut of a path that is not there.
+    c.open_stream(962, ec);
+    agent::set_string(out.path, "/run/copy/no-such-path", ec);
+    out.stream = 962;
+    auto [missing_ec, missing_r] =
+        co_await call_with_stream(c, out, [&]() -> asio::awaitable<void> {
+            std::byte buf[4096];
+            for (;;) {
+                auto [e, n] = co_await c.async_read_stream(962, buf, as_tuple(asio::use_awaitable));
+                if (e) break;
+            }
+        });
+    c.close_stream(962);
+    expect(missing_r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND &&
+               message(missing_r).find("no-such-path") != std::string::npos,
+           "CopyOut of a missing path: NOT_FOUND naming it, not '" + message(missing_r) + "'");
+
+    // Hostile archives: a member that climbs out with "..", and a symlink to "/" followed by a
+    // member through it (which lands inside the target: symlinks resolve as if it were "/").
+    auto make_tar = [](auto add) {
+        std::string out;
+        cz::byte_buffer bytes;
+        cz::buffer_sink sink(bytes);
+        cz::tar::writer w(sink);
+        add(w);
+        w.finish();
+        out.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        return out;
+    };
+    auto file = [](cz::tar::writer& w, const std::string& name, const std::string& data) {
+        cz::tar::entry e;
+        e.name = name;
+        e.size = data.size();
+        e.mode = 0644;
+        w.add(e);
+        w.write(cz::as_bytes(data));
+    };
+    auto climbing = make_tar([&](cz::tar::writer& w) {
+        file(w, "fine.txt", "fine\n");
+        file(w, "sub/../../escaped.txt", "out\n");
+    });
+    auto [evil_ec, evil_r] = co_await copy_in(963, "/run/copy/evil", climbing);
+    expect(evil_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT &&
+               message(evil_r).find("sub/../../escaped.txt") != std::string::npos,
+           "a member with '..' out of the target: INVALID_ARGUMENT naming it, not '" +
+               message(evil_r) + "'");
+    cz_agent_Stat st = cz_agent_Stat_init_zero;
+    agent::set_string(st.path, "/run/copy/escaped.txt", ec);
+    auto [esc_ec, esc_r] = co_await c.async_call(st, as_tuple(asio::use_awaitable));
+    expect(esc_r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND,
+           "nothing was written outside the target");
+
+    auto through_link = make_tar([&](cz::tar::writer& w) {
+        cz::tar::entry link;
+        link.name = "up";
+        link.type = cz::tar::entry_type::symlink;
+        link.typeflag = '2';
+        link.linkname = "/";
+        link.mode = 0777;
+        w.add(link);
+        file(w, "up/run/pwned.txt", "inside\n");
+    });
+    auto [link_ec, link_r] = co_await copy_in(964, "/run/copy/linked", through_link);
+    expect(!link_ec, "a member through a symlink to /: " + message(link_r));
+    agent::set_string(st.path, "/run/pwned.txt", ec);
+    auto [pwn_ec, pwn_r] = co_await c.async_call(st, as_tuple(asio::use_awaitable));
+    expect(pwn_r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND,
+           "the symlink did not lead out of the target");
+    agent::set_string(st.path, "/run/copy/linked/run/pwned.txt", ec);
+    auto [in_target_ec, in_target_r] = co_await c.async_call(st, as_tuple(asio::use_awaitable));
+    expect(!in_target_ec && in_target_r.result.stat.size == 7,
+           "the member through the symlink landed inside the target");
 }
 
 // The checks, run against one connected client; each failure appends a line to `problems`.
@@ -366,14 +757,15 @@ asio::awaitable<void> exercise(agent::client& c, std::vector<std::string>& probl
     expect(sys_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
            "a sysctl key that is a path is refused");
 
-    cz_agent_ResizeProcess resize = cz_agent_ResizeProcess_init_zero;
-    agent::set_string(resize.container_id, "c1", ec);
-    agent::set_string(resize.process_id, "c1", ec);
-    auto [resize_ec, resize_r] = co_await c.async_call(resize, as_tuple(asio::use_awaitable));
-    expect(resize_r.result.error.code == cz_agent_ErrorCode_ERROR_UNIMPLEMENTED,
-           "an RPC this cz-init does not serve is UNIMPLEMENTED");
+    cz_agent_Statistics statistics = cz_agent_Statistics_init_zero;
+    agent::set_string(statistics.container_id, "c1", ec);
+    auto [statistics_ec, statistics_r] =
+        co_await c.async_call(statistics, as_tuple(asio::use_awaitable));
+    expect(statistics_r.result.error.code == cz_agent_ErrorCode_ERROR_UNIMPLEMENTED,
+           "an RPC this cz-init does not serve (Statistics) is UNIMPLEMENTED");
 
     co_await exercise_processes(c, problems);
+    co_await exercise_copies(c, problems, copy_source());
 
     auto [down_ec, down_r] = co_await c.async_call(cz_agent_Shutdown(cz_agent_Shutdown_init_zero),
                                                    as_tuple(asio::use_awaitable));
@@ -405,6 +797,7 @@ void run_agent_vm(transport t) {
                 "virtserialport,chardev=agent,name=cz.agent"};
         });
     }
+    copy_source(); // made here: doctest's assertions are for the test thread
     asio::io_context ctx;
     cz::vm::qemu_vm vm(ctx, cfg, qemu);
     vm.start();
