@@ -33,7 +33,6 @@
 #include <asio/generic/stream_protocol.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
 
 #include <fmt/format.h>
 
@@ -84,23 +83,6 @@ struct figures {
 
 double ms_since(clock_type::time_point t0) {
     return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-
-// An RPC's answer that must not be an error: throws naming `what`.
-void check(const std::error_code& ec, const agent::response& r, const std::string& what) {
-    if (!ec) return;
-    std::string detail;
-    if (r.which_result == cz_agent_Response_error_tag)
-        detail = fmt::format(" ({}, errno {})", agent::get_string(r.result.error.message),
-                             r.result.error.sys_errno);
-    throw std::runtime_error(what + ": " + ec.message() + detail);
-}
-
-template <class Rpc>
-asio::awaitable<agent::response> call(agent::client& c, const Rpc& rpc, const std::string& what) {
-    auto [ec, r] = co_await c.async_call(rpc, as_tuple(asio::use_awaitable));
-    check(ec, r, what);
-    co_return r;
 }
 
 // Create + Start + Wait of one process; returns its exit status.
@@ -224,35 +206,12 @@ public:
 private:
     std::uint32_t next_stream() { return next_stream_++; }
 
-    // Runs `args` in the container with its stdout on a stream; returns that output and the
-    // exit status.
-    asio::awaitable<std::pair<std::string, int>> output_of(const std::string& id,
-                                                           const std::vector<std::string>& args) {
-        std::error_code ec;
-        auto out = next_stream();
-        c_.open_stream(out, ec);
-        auto config = process_config(args);
-        co_await call(c_, create_request("bench", id, config, 0, out, 0), "create " + id);
-        co_await call(c_, process_request<cz_agent_StartProcess>("bench", id), "start " + id);
-        std::string text;
-        std::byte buf[4096];
-        for (;;) {
-            auto [e, n] = co_await c_.async_read_stream(out, buf, as_tuple(asio::use_awaitable));
-            text.append(reinterpret_cast<const char*>(buf), n);
-            if (e) break;
-        }
-        auto w =
-            co_await call(c_, process_request<cz_agent_WaitProcess>("bench", id), "wait " + id);
-        co_await delete_process(c_, "bench", id);
-        c_.close_stream(out);
-        co_return std::pair{text, w.result.wait_process.status};
-    }
-
     // `count` fork+exec+wait of `true` by agent_rpc_guest, each time one line (microseconds).
     asio::awaitable<void> measure_floor(int batch, int count) {
         std::vector<std::string> args{"/bin/agent_rpc_guest", "fork-exec", std::to_string(count),
                                       "/bin/true"};
-        auto [text, status] = co_await output_of(fmt::format("floor{}", batch), args);
+        auto [text, status] = co_await capture_output(c_, "bench", fmt::format("floor{}", batch),
+                                                      process_config(args), next_stream());
         std::istringstream lines(text);
         double us = 0;
         int got = 0;
@@ -395,10 +354,7 @@ figures measure(transport via, const std::filesystem::path& image, const setting
             }
             agent::client c(std::move(socket));
             bench_session b(io, c, vm, s, f);
-            auto done = asio::co_spawn(io, b.run_all(serial_raw ? &*serial_raw : nullptr),
-                                       asio::use_future);
-            io.run();
-            done.get();
+            run_talk(io, c, b.run_all(serial_raw ? &*serial_raw : nullptr));
         },
         std::chrono::minutes(30), ec);
     if (ec || !status.clean())

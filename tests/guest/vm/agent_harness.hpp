@@ -1,8 +1,7 @@
-// What the programs that drive cz-init in a real VM share (tests/guest/agent_vm.cpp,
-// tests/guest/agent_hostile_vm.cpp, benchmarks/agent_rpc.cpp): the image disk the containers run
-// from, cz-init's initramfs, the VM over either agent transport, connecting to cz-init while it
-// boots, running the host's side on a thread of its own, and the OCI configs of busybox
-// containers.
+// What the programs that drive cz-init in a real VM share (tests/guest/agent_hostile_vm.cpp,
+// benchmarks/agent_rpc.cpp): the image disk the containers run from, cz-init's initramfs, the VM
+// over either agent transport, connecting to cz-init while it boots, running the host's side on
+// a thread of its own, the OCI configs of busybox containers, and RPC helpers.
 //
 // Threads: the VM's io_context serves its vsock device; serve() runs it on the calling thread
 // while the host's side (a cz::agent::client on an io_context of its own) runs on a second one.
@@ -24,6 +23,8 @@
 #include <asio/use_awaitable.hpp>
 
 #include <nlohmann/json.hpp>
+
+#include <unistd.h>
 
 #include <chrono>
 #include <exception>
@@ -94,8 +95,14 @@ inline const cz::vm::kernel_info& agent_kernel() {
 inline std::filesystem::path cz_init_initramfs() {
     static const auto path = [] {
         auto program = cz::vm::test::required_env_path("CZ_INIT");
+        // Written aside and renamed: another program may be booting from the one there now.
         auto p = test_root() / "cz-init-debian.cpio.gz";
-        cz::vm::initramfs_builder().init(program).add_modules(agent_kernel().modules).write_gzip(p);
+        auto tmp = test_root() / ("cz-init-debian.cpio.gz." + std::to_string(::getpid()));
+        cz::vm::initramfs_builder()
+            .init(program)
+            .add_modules(agent_kernel().modules)
+            .write_gzip(tmp);
+        std::filesystem::rename(tmp, p);
         return p;
     }();
     return path;
@@ -295,6 +302,66 @@ inline cz_agent_Stat stat_request(const std::string& path) {
     if (ec) throw std::runtime_error("path too long: " + path);
     s.follow_symlinks = true;
     return s;
+}
+
+// Throws when an RPC failed, naming `what` and the guest's message.
+inline void check_answer(const std::error_code& ec, const cz::agent::response& r,
+                         const std::string& what) {
+    if (!ec) return;
+    std::string detail;
+    if (r.which_result == cz_agent_Response_error_tag)
+        detail = " (" + std::string(cz::agent::get_string(r.result.error.message)) + ", errno " +
+                 std::to_string(r.result.error.sys_errno) + ")";
+    throw std::runtime_error(what + ": " + ec.message() + detail);
+}
+
+// One RPC that must succeed (check_answer).
+template <class Rpc>
+asio::awaitable<cz::agent::response> call(cz::agent::client& c, const Rpc& rpc,
+                                          const std::string& what) {
+    auto [ec, r] = co_await c.async_call(rpc, asio::experimental::as_tuple(asio::use_awaitable));
+    check_answer(ec, r, what);
+    co_return r;
+}
+
+// Runs a process of `container` (CreateProcess, StartProcess, WaitProcess, DeleteProcess) with
+// its stdout on stream `out`, opened here and closed after. Returns what it wrote and its exit
+// status; throws naming the RPC that failed.
+inline asio::awaitable<std::pair<std::string, int>>
+capture_output(cz::agent::client& c, std::string container, std::string process, std::string config,
+               std::uint32_t out) {
+    using asio::experimental::as_tuple;
+    std::error_code ec;
+    c.open_stream(out, ec);
+    if (ec) throw std::runtime_error("stream " + std::to_string(out) + ": " + ec.message());
+    co_await call(c, create_request(container, process, config, 0, out, 0), "create " + process);
+    co_await call(c, process_request<cz_agent_StartProcess>(container, process),
+                  "start " + process);
+    std::string text;
+    std::byte buf[4096];
+    for (;;) {
+        auto [e, n] = co_await c.async_read_stream(out, buf, as_tuple(asio::use_awaitable));
+        text.append(reinterpret_cast<const char*>(buf), n);
+        if (e) break;
+    }
+    auto w = co_await call(c, process_request<cz_agent_WaitProcess>(container, process),
+                           "wait " + process);
+    co_await call(c, process_request<cz_agent_DeleteProcess>(container, process),
+                  "delete " + process);
+    c.close_stream(out);
+    co_return std::pair{text, w.result.wait_process.status};
+}
+
+// Runs `talk` on `io` until it ends, then closes `c` (whose async_run would keep `io` running
+// otherwise); rethrows what `talk` threw.
+inline void run_talk(asio::io_context& io, cz::agent::client& c, asio::awaitable<void> talk) {
+    std::exception_ptr failure;
+    asio::co_spawn(io, std::move(talk), [&](std::exception_ptr e) {
+        failure = e;
+        c.close();
+    });
+    io.run();
+    if (failure) std::rethrow_exception(failure);
 }
 
 } // namespace cz::guest::test
