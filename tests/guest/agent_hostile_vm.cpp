@@ -378,3 +378,54 @@ TEST_CASE("cz-init against a hostile host: broken frames, garbage, unknown messa
                           std::string::npos,
                       b.name << ": cz-init logged no '" << b.logged << "'");
 }
+
+TEST_CASE("cz-init over virtio-serial: a host that hangs up and comes back is served again") {
+    // A virtio-serial port has no connections: the host's end is connected or not. While it is
+    // not, cz-init waits (it used to start and end a session for every read's end-of-file).
+    if (!have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 is not installed");
+    asio::io_context ctx;
+    agent_vm_config cfg;
+    cfg.via = transport::serial;
+    cfg.image = busybox_image("guest-agent-hostile-image");
+    cfg.log_level = "info";
+    agent_vm vm(ctx, cfg);
+    vm.start();
+    std::vector<std::string> problems;
+    std::error_code ec;
+    auto status = vm.serve(
+        [&] {
+            asio::io_context io;
+            auto fresh = [&] {
+                std::error_code e;
+                auto s = vm.connect(io, e);
+                if (e) throw std::runtime_error("no connection to cz-init: " + e.message());
+                return raw_connection(std::move(s));
+            };
+            {
+                auto c = fresh();
+                c.handshake();
+                if (!stat_answers(c, 1)) problems.push_back("Stat / on the first connection");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            auto c = fresh();
+            c.handshake();
+            if (!stat_answers(c, 2)) problems.push_back("Stat / on the second connection");
+            auto down = request_envelope(3);
+            down->kind.request.which_rpc = cz_agent_Request_shutdown_tag;
+            c.send(*down);
+            if (c.answer(3).which_result != cz_agent_Response_done_tag)
+                problems.push_back("Shutdown is not answered");
+        },
+        std::chrono::minutes(2), ec);
+    const auto& console = vm.vm().console();
+    INFO(console);
+    CHECK(!ec);
+    CHECK(status.clean());
+    for (const auto& p : problems)
+        CHECK_MESSAGE(false, p);
+    std::size_t ended = 0;
+    for (auto at = console.find("host connection ended"); at != std::string::npos;
+         at = console.find("host connection ended", at + 1))
+        ++ended;
+    CHECK_MESSAGE(ended == 1, "cz-init ended " << ended << " sessions for one hang-up");
+}
