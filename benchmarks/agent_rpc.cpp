@@ -75,8 +75,14 @@ struct transfers {
     std::vector<throughput> raw, agent;
 };
 
+// The time each of Create, Start and Wait took.
+struct phases {
+    std::vector<double> create_ms, start_ms, wait_ms;
+};
+
 struct figures {
     std::vector<double> rpc_ms, exec_ms, create_ms;
+    phases exec_phases, create_phases;
     std::vector<double> floor_ms;
     transfers head, zeros;
 };
@@ -85,15 +91,20 @@ double ms_since(clock_type::time_point t0) {
     return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
 }
 
-// Create + Start + Wait of one process; returns its exit status.
+// Create + Start + Wait of one process, each timed into `p`; returns its exit status.
 asio::awaitable<int> run_process(agent::client& c, const std::string& container,
-                                 const std::string& process, const std::string& config,
-                                 std::uint32_t out = 0) {
-    co_await call(c, create_request(container, process, config, 0, out, 0), "create " + process);
+                                 const std::string& process, const std::string& config, phases& p) {
+    auto t0 = clock_type::now();
+    co_await call(c, create_request(container, process, config), "create " + process);
+    p.create_ms.push_back(ms_since(t0));
+    t0 = clock_type::now();
     co_await call(c, process_request<cz_agent_StartProcess>(container, process),
                   "start " + process);
+    p.start_ms.push_back(ms_since(t0));
+    t0 = clock_type::now();
     auto w = co_await call(c, process_request<cz_agent_WaitProcess>(container, process),
                            "wait " + process);
+    p.wait_ms.push_back(ms_since(t0));
     co_return w.result.wait_process.status;
 }
 
@@ -172,7 +183,7 @@ public:
             for (int i = done; i < done + count; ++i) {
                 auto id = fmt::format("true{}", i);
                 auto t0 = clock_type::now();
-                int status = co_await run_process(c_, "bench", id, true_config);
+                int status = co_await run_process(c_, "bench", id, true_config, f_.exec_phases);
                 f_.exec_ms.push_back(ms_since(t0));
                 if (status != 0)
                     throw std::runtime_error("true exited with " + std::to_string(status));
@@ -187,7 +198,7 @@ public:
         for (int i = 0; i < s_.runs; ++i) {
             auto id = fmt::format("c{}", i);
             auto t0 = clock_type::now();
-            int status = co_await run_process(c_, id, id, true_container);
+            int status = co_await run_process(c_, id, id, true_container, f_.create_phases);
             f_.create_ms.push_back(ms_since(t0));
             if (status != 0) throw std::runtime_error("true exited with " + std::to_string(status));
             co_await delete_process(c_, id, id);
@@ -391,15 +402,23 @@ void print_transfers(const std::string& title, const transfers& t, const setting
                cz::bench::median(ratios), cz::bench::median(vcpu_ratios));
 }
 
+void print_phases(const phases& p) {
+    fmt::print("    median Create {:.2f} ms, Start {:.2f} ms, Wait {:.2f} ms\n",
+               cz::bench::median(p.create_ms), cz::bench::median(p.start_ms),
+               cz::bench::median(p.wait_ms));
+}
+
 void report(transport via, const figures& f, const settings& s) {
     fmt::print("\n{} (median of {})\n", transport_name(via), s.runs);
     fmt::print("  {:<44} {}\n", "no-op RPC round trip (Stat /)", spread(f.rpc_ms));
     fmt::print("  {:<44} {}\n", "exec `true`: Create+Start+Wait, into a container",
                spread(f.exec_ms));
+    print_phases(f.exec_phases);
     fmt::print("  {:<44} {}\n", "floor: fork+exec+wait `true` in the guest", spread(f.floor_ms));
     fmt::print("  {:<44} {:8.2f}x  (goal: at most 1.5x)\n", "exec / floor",
                cz::bench::median(f.exec_ms) / cz::bench::median(f.floor_ms));
     fmt::print("  {:<44} {}\n", "new container running `true`", spread(f.create_ms));
+    print_phases(f.create_phases);
     print_transfers(fmt::format("stdout of `head -c {}m /dev/zero` (busybox: 4 KiB writes)", s.mib),
                     f.head, s);
     print_transfers(fmt::format("stdout of {} MiB of zeros in 64 KiB writes", s.mib), f.zeros, s);
