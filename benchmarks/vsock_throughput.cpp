@@ -21,17 +21,16 @@
 // usage: vsock_throughput [MiB] [rounds]   (default 128 and 3; run through meson, which sets the
 //        environment of tests/vsock/vm/vm_harness.hpp: `meson test --benchmark`)
 #include "../tests/vsock/vm/vm_harness.hpp"
+#include "qemu_cpu.hpp"
 
 #include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
 #include <asio/use_future.hpp>
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -55,63 +54,6 @@ std::pair<std::uint64_t, std::string> read_sum(Stream& s, std::uint64_t limit) {
         if (ec) break;
     }
     return {total, f.hex()};
-}
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// Seconds on a CPU and seconds runnable but waiting for one, of each thread of `pid`
-// (/proc/PID/task/TID/schedstat: the first two fields, in nanoseconds).
-struct thread_time {
-    double cpu = 0, wait = 0;
-};
-std::map<std::string, thread_time> thread_times(pid_t pid) {
-    std::map<std::string, thread_time> out;
-    std::string dir = "/proc/" + std::to_string(pid) + "/task";
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return out;
-    while (dirent* e = ::readdir(d)) {
-        if (e->d_name[0] == '.') continue;
-        std::istringstream in(slurp(dir + "/" + e->d_name + "/schedstat"));
-        double cpu = 0, wait = 0;
-        in >> cpu >> wait;
-        out[e->d_name] = {cpu / 1e9, wait / 1e9};
-    }
-    ::closedir(d);
-    return out;
-}
-
-double total_cpu(const std::map<std::string, thread_time>& m) {
-    double t = 0;
-    for (auto& [tid, times] : m)
-        t += times.cpu;
-    return t;
-}
-
-// The QEMU the harness spawned: our child whose name starts with "qemu".
-pid_t find_qemu() {
-    DIR* d = ::opendir("/proc");
-    pid_t found = 0;
-    while (dirent* e = ::readdir(d)) {
-        pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-        if (pid <= 0) continue;
-        std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-        auto close = stat.rfind(')');
-        auto open = stat.find('(');
-        if (close == std::string::npos || open == std::string::npos) continue;
-        std::string comm = stat.substr(open + 1, close - open - 1);
-        int ppid = 0;
-        char st = 0;
-        if (std::sscanf(stat.c_str() + close + 1, " %c %d", &st, &ppid) != 2) continue;
-        if (ppid == ::getpid() && comm.rfind("qemu", 0) == 0) found = pid;
-    }
-    ::closedir(d);
-    if (found == 0) throw std::runtime_error("QEMU's process not found");
-    return found;
 }
 
 // virtio device ids (virtio 1.2 §5): the two devices measured.
@@ -179,15 +121,7 @@ int main(int argc, char** argv) {
         asio::write(s, asio::buffer(c + "\n"));
         return s;
     };
-    pid_t qemu = find_qemu();
-    // QEMU names its threads alike unless told otherwise; the vCPU thread (one CPU, TCG or KVM)
-    // is the one that did nearly all the work of booting.
-    std::string vcpu_tid;
-    {
-        double most = -1;
-        for (auto& [tid, times] : thread_times(qemu))
-            if (times.cpu > most) most = times.cpu, vcpu_tid = tid;
-    }
+    cz::bench::qemu_cpu_meter cpu(cz::bench::find_qemu());
     auto& be = vm.device_backend();
     auto snapshot = [&] {
         counters c;
@@ -199,11 +133,11 @@ int main(int argc, char** argv) {
             if (id == virtio_id_vsock) c.guest_irq_vsock = count;
             if (id == virtio_id_console) c.guest_irq_serial = count;
         }
-        auto threads = thread_times(qemu);
-        c.qemu_vcpu = threads[vcpu_tid].cpu;
-        c.vcpu_wait = threads[vcpu_tid].wait;
-        c.qemu_rest = total_cpu(threads) - c.qemu_vcpu;
-        c.host = total_cpu(thread_times(::getpid()));
+        auto split = cpu.now();
+        c.qemu_vcpu = split.vcpu;
+        c.vcpu_wait = split.vcpu_wait;
+        c.qemu_rest = split.qemu_rest;
+        c.host = split.host;
         auto st = asio::post(be.get_executor(), asio::use_future([&] {
                                  return std::tuple(be.stats(), be.device().stats(),
                                                    be.device().connections().stats());

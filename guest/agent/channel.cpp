@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +31,18 @@ std::string find_serial_port(const std::string& name) {
             return "/dev/" + entry.path().filename().string();
     }
     return {};
+}
+
+// Waits until the host side of the virtio-serial port `fd` is connected. While it is not, the
+// driver reports the port hung up and reads return end-of-file at once, so a session would end
+// as soon as it began, over and over. The driver raises no event poll() could wait for (it
+// reports POLLHUP until the host connects): look again every 20 ms.
+void wait_for_serial_host(int fd) {
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 0) >= 0 && !(p.revents & POLLHUP)) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
 }
 
 } // namespace
@@ -65,7 +78,11 @@ unique_fd channel::next_connection(std::chrono::milliseconds wait) {
             auto device = find_serial_port(spec_.serial_name);
             if (!device.empty()) {
                 int fd = ::open(device.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-                if (fd >= 0) return unique_fd(fd);
+                if (fd >= 0) {
+                    unique_fd port(fd);
+                    wait_for_serial_host(port.get());
+                    return port;
+                }
                 if (errno != ENOENT)
                     throw_errno(errno, "open " + device + " (port " + spec_.serial_name + ")");
             }

@@ -35,8 +35,9 @@ public:
     explicit channel(channel_spec spec) : spec_(std::move(spec)) {}
 
     // The next host connection: accepts on the vsock listener (made on first use), or opens the
-    // serial port (waiting up to `wait` for its device node, which appears as the driver probes).
-    // Blocks until there is one; throws std::system_error when the transport cannot work at all.
+    // serial port (waiting up to `wait` for its device node, which appears as the driver probes)
+    // and waits until the host is connected to it. Blocks until there is one; throws
+    // std::system_error when the transport cannot work at all.
     unique_fd next_connection(std::chrono::milliseconds wait = std::chrono::seconds(10));
 
     const channel_spec& spec() const noexcept { return spec_; }

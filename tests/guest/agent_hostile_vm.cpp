@@ -1,0 +1,431 @@
+// cz-init against a hostile host, in one real VM (QEMU, TCG here; vsock): bytes that break the
+// protocol in each way a host can break it. After each, cz-init drops that connection (the host
+// sees it close, and cz-init logs why) or answers with an error, and then serves a fresh
+// connection normally: it serves one connection after another (guest/cz_init.cpp). Then a
+// process that writes forever to a stream the host never reads: credit stops it, cz-init's
+// memory stays where it was, and the same connection keeps answering RPCs.
+//
+// The broken inputs are written as raw bytes on the socket; cz/agent's frame.hpp encodes the
+// well-formed ones.
+#include "guest/vm/agent_harness.hpp"
+#include "support/support.hpp"
+
+#include <cz/agent/client.hpp>
+#include <cz/agent/frame.hpp>
+#include <cz/agent/handshake.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include <poll.h>
+#include <sys/stat.h>
+
+#include <sstream>
+
+using namespace cz_test;
+using namespace cz::guest::test;
+namespace agent = cz::agent;
+using asio::experimental::as_tuple;
+
+namespace {
+
+// How long cz-init gets to answer or to close, each time (TCG on a busy machine is slow).
+constexpr auto io_timeout = std::chrono::seconds(20);
+
+// --- protobuf wire format, for the messages no encoder would write --------------------------
+
+std::string varint(std::uint64_t v) {
+    std::string out;
+    while (v >= 0x80) {
+        out += static_cast<char>(v | 0x80);
+        v >>= 7;
+    }
+    return out + static_cast<char>(v);
+}
+
+// A varint field, and a length-delimited one (protobuf's wire types 0 and 2).
+std::string varint_field(std::uint32_t number, std::uint64_t v) {
+    return varint(std::uint64_t(number) << 3) + varint(v);
+}
+std::string bytes_field(std::uint32_t number, const std::string& payload) {
+    return varint((std::uint64_t(number) << 3) | 2) + varint(payload.size()) + payload;
+}
+
+std::string le32(std::uint32_t n) {
+    std::string out(4, '\0');
+    for (int i = 0; i < 4; ++i)
+        out[i] = static_cast<char>(n >> (8 * i));
+    return out;
+}
+
+std::string frame(const std::string& message) {
+    return le32(static_cast<std::uint32_t>(message.size())) + message;
+}
+
+// --- a connection the test writes anything on ------------------------------------------------
+
+class raw_connection {
+public:
+    explicit raw_connection(asio::local::stream_protocol::socket s)
+        : s_(std::move(s)), msg_(std::make_unique<agent::envelope>()) {}
+
+    void send(const std::string& bytes) { asio::write(s_, asio::buffer(bytes)); }
+    void send(const agent::envelope& m) {
+        cz::byte_buffer out;
+        agent::encode_frame(m, agent::default_max_frame_size, out);
+        asio::write(s_, asio::buffer(out.data(), out.size()));
+    }
+    void shutdown_send() { s_.shutdown(asio::socket_base::shutdown_send); }
+
+    // Our Hello, then cz-init's.
+    void handshake() {
+        auto m = std::make_unique<agent::envelope>();
+        *m = cz_agent_Envelope_init_zero;
+        m->which_kind = cz_agent_Envelope_hello_tag;
+        m->kind.hello = agent::make_hello(agent::role::host);
+        send(*m);
+        if (next().which_kind != cz_agent_Envelope_hello_tag)
+            throw std::runtime_error("cz-init's first message is no Hello");
+    }
+
+    // cz-init's next message (valid until the next call); throws at eof, on a bad frame, or
+    // after io_timeout.
+    const agent::envelope& next() {
+        for (;;) {
+            std::error_code ec;
+            auto f = reader_.next(ec);
+            if (!ec) {
+                agent::decode_message(f, *msg_);
+                return *msg_;
+            }
+            if (ec != agent::errc::need_more)
+                throw std::runtime_error("cz-init's frames: " + ec.message());
+            if (!readable(io_timeout)) throw std::runtime_error("cz-init did not answer in time");
+            auto space = reader_.prepare();
+            auto n = s_.read_some(asio::buffer(space.data(), space.size()), ec);
+            if (ec) throw std::runtime_error("reading from cz-init: " + ec.message());
+            reader_.commit(n);
+        }
+    }
+
+    // The answer to request `id`, skipping whatever else comes first.
+    const agent::response& answer(std::uint64_t id) {
+        for (;;) {
+            const auto& m = next();
+            if (m.which_kind == cz_agent_Envelope_response_tag && m.kind.response.id == id)
+                return m.kind.response;
+        }
+    }
+
+    // Whether cz-init closes the connection within io_timeout (what it sends first is dropped).
+    bool closed_by_guest() {
+        auto deadline = std::chrono::steady_clock::now() + io_timeout;
+        char buf[4096];
+        while (readable(std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now()))) {
+            std::error_code ec;
+            s_.read_some(asio::buffer(buf), ec);
+            if (ec) return ec == asio::error::eof || ec == asio::error::connection_reset;
+        }
+        return false;
+    }
+
+private:
+    bool readable(std::chrono::milliseconds timeout) {
+        if (timeout.count() <= 0) return false;
+        pollfd p{s_.native_handle(), POLLIN, 0};
+        return ::poll(&p, 1, static_cast<int>(timeout.count())) > 0;
+    }
+
+    asio::local::stream_protocol::socket s_;
+    agent::frame_reader reader_;
+    std::unique_ptr<agent::envelope> msg_;
+};
+
+std::unique_ptr<agent::envelope> request_envelope(std::uint64_t id) {
+    auto m = std::make_unique<agent::envelope>();
+    *m = cz_agent_Envelope_init_zero;
+    m->which_kind = cz_agent_Envelope_request_tag;
+    m->kind.request.id = id;
+    return m;
+}
+
+// Stat of "/" as request `id`, answered with a directory's stat.
+bool stat_answers(raw_connection& c, std::uint64_t id) {
+    auto m = request_envelope(id);
+    m->kind.request.which_rpc = cz_agent_Request_stat_tag;
+    m->kind.request.rpc.stat = stat_request("/");
+    c.send(*m);
+    const auto& r = c.answer(id);
+    return r.which_result == cz_agent_Response_stat_tag && S_ISDIR(r.result.stat.mode);
+}
+
+// --- the cases ---------------------------------------------------------------------------------
+
+// One way to break the protocol: what to send on a fresh connection, whether to shake hands
+// first, and the reason cz-init logs when it drops the connection.
+struct breakage {
+    const char* name;
+    bool handshake;
+    std::string bytes;
+    const char* logged;
+};
+
+std::vector<breakage> breakages() {
+    // Envelope's fields (agent.proto): request 2, response 3, stream_data 5, stream_credit 6.
+    return {
+        {"a frame length above the maximum", true,
+         le32(agent::default_max_frame_size + 1) + std::string(64, 'x'),
+         "bad frame: frame larger than the maximum frame size"},
+        {"a frame of length zero", true, le32(0), "bad frame: frame of length zero"},
+        {"garbage instead of a Hello (an HTTP request)", false,
+         "GET / HTTP/1.1\r\nHost: cz-init\r\n\r\n",
+         "bad frame: frame larger than the maximum frame size"},
+        {"a frame of garbage", true, frame(std::string(32, '\xff')),
+         "decoding a message: malformed message"},
+        {"an unknown message kind (Envelope field 15)", true, frame(bytes_field(15, "")),
+         "a message the host may not send: unknown message kind"},
+        {"a Response from the host", true,
+         frame(bytes_field(3, varint_field(1, 5) + bytes_field(3, ""))),
+         "a message the host may not send: message not allowed here"},
+        {"data on a stream never opened", true,
+         frame(bytes_field(5, varint_field(1, 4242) + bytes_field(3, "data"))),
+         "stream data: unknown stream"},
+        {"credit for a stream never opened", true,
+         frame(bytes_field(6, varint_field(1, 4243) + varint_field(2, 4096))),
+         "stream credit: unknown stream"},
+        {"a frame cut mid-way, then the end of the stream", true, le32(100) + std::string(10, 'x'),
+         "the host went away inside a frame: stream ended inside a frame"},
+    };
+}
+
+// Every breakage on a connection of its own; after each, a fresh connection that must work.
+void break_protocol(const agent_vm& vm, std::vector<std::string>& problems) {
+    asio::io_context io;
+    auto fresh = [&] {
+        std::error_code ec;
+        auto s = vm.connect(io, ec);
+        if (ec) throw std::runtime_error("no connection to cz-init: " + ec.message());
+        return raw_connection(std::move(s));
+    };
+    auto serves_normally = [&](const std::string& after) {
+        auto c = fresh();
+        c.handshake();
+        if (!stat_answers(c, 1)) problems.push_back("after " + after + ": Stat / is not answered");
+    };
+    serves_normally("booting");
+
+    for (const auto& b : breakages()) {
+        auto c = fresh();
+        if (b.handshake) c.handshake();
+        c.send(b.bytes);
+        if (std::string(b.name).find("cut mid-way") != std::string::npos) c.shutdown_send();
+        if (!c.closed_by_guest())
+            problems.push_back(std::string(b.name) + ": cz-init did not close the connection");
+        serves_normally(b.name);
+    }
+
+    // An RPC this protocol does not have (Request field 99): answered with an error, and the
+    // connection goes on.
+    auto c = fresh();
+    c.handshake();
+    c.send(frame(bytes_field(2, varint_field(1, 7) + varint_field(99, 1))));
+    const auto& r = c.answer(7);
+    if (r.which_result != cz_agent_Response_error_tag ||
+        r.result.error.code != cz_agent_ErrorCode_ERROR_UNIMPLEMENTED)
+        problems.push_back("an unknown RPC is not answered UNIMPLEMENTED");
+    if (!stat_answers(c, 8)) problems.push_back("after an unknown RPC: Stat / is not answered");
+}
+
+// --- a process that writes forever, and a host that never reads it -----------------------------
+
+// VmRSS and VmHWM of cz-init, in KiB, as a container that shares the VM's pid namespace reads
+// them from its /proc/1/status.
+asio::awaitable<std::pair<long, long>> init_memory(agent::client& c, std::uint32_t stream) {
+    std::vector<std::string> args{"/bin/grep", "-E", "^Vm(RSS|HWM):", "/proc/1/status"};
+    auto [text, status] = co_await capture_output(c, "probe", "status" + std::to_string(stream),
+                                                  process_config(args), stream);
+    long rss = -1, hwm = -1;
+    std::istringstream lines(text);
+    std::string key;
+    long kib = 0;
+    std::string unit;
+    while (lines >> key >> kib >> unit) {
+        if (key == "VmRSS:") rss = kib;
+        if (key == "VmHWM:") hwm = kib;
+    }
+    if (status != 0 || rss < 0 || hwm < 0)
+        throw std::runtime_error("/proc/1/status: status " + std::to_string(status) + ", '" + text +
+                                 "'");
+    co_return std::pair{rss, hwm};
+}
+
+asio::awaitable<void> flood(agent::client& c, std::vector<std::string>& problems,
+                            std::string& note) {
+    auto expect = [&](bool ok, const std::string& what) {
+        if (!ok) problems.push_back(what);
+    };
+    co_await c.async_handshake(asio::use_awaitable);
+    c.async_run([&](std::error_code e) {
+        if (e) problems.push_back("connection: " + e.message());
+    });
+
+    // A container in the VM's pid namespace: its /proc/1 is cz-init. A /dev of its own, with
+    // /dev/zero.
+    std::vector<std::string> sleep_args{"/bin/sleep", "1000000"};
+    nlohmann::json dev =
+        nlohmann::json::array({{{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"}}});
+    auto spec = nlohmann::json::parse(container_config(sleep_args, dev));
+    spec["linux"]["namespaces"] =
+        nlohmann::json::array({{{"type", "mount"}}, {{"type", "uts"}}, {{"type", "ipc"}}});
+    auto probe_config = spec.dump();
+    co_await call(c, create_request("probe", "probe", probe_config), "create probe");
+    co_await call(c, process_request<cz_agent_StartProcess>("probe", "probe"), "start probe");
+    auto [rss_before, hwm_before] = co_await init_memory(c, 1);
+
+    // cat writes forever; its stream gets the window's credit and never any more.
+    const std::uint32_t out = 100;
+    std::error_code ec;
+    c.open_stream(out, ec);
+    std::vector<std::string> cat_args{"/bin/cat", "/dev/zero"};
+    auto cat_config = process_config(cat_args);
+    co_await call(c, create_request("probe", "cat", cat_config, 0, out, 0), "create cat");
+    co_await call(c, process_request<cz_agent_StartProcess>("probe", "cat"), "start cat");
+    // Meanwhile the connection answers: RPCs, for two seconds (cat would write hundreds of MiB).
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    auto stat = stat_request("/");
+    int answered = 0;
+    for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+         std::chrono::steady_clock::now() < end;) {
+        auto [e, r] = co_await c.async_call(stat, as_tuple(asio::use_awaitable));
+        answered += !e && r.which_result == cz_agent_Response_stat_tag;
+        t.expires_after(std::chrono::milliseconds(50));
+        co_await t.async_wait(asio::use_awaitable);
+    }
+    expect(answered >= 5, "Stat answered " + std::to_string(answered) + " times while cat wrote");
+    auto [rss_after, hwm_after] = co_await init_memory(c, 2);
+    note = "cz-init VmRSS " + std::to_string(rss_before) + " -> " + std::to_string(rss_after) +
+           " KiB, VmHWM " + std::to_string(hwm_before) + " -> " + std::to_string(hwm_after) +
+           " KiB while cat wrote";
+    // The window (256 KiB) and a pipe's worth are all that may wait; 2 MiB leaves room for the
+    // allocator's own.
+    expect(rss_after - rss_before < 2048 && hwm_after - hwm_before < 2048,
+           "cz-init's memory grew while nobody read cat's output: VmRSS " +
+               std::to_string(rss_before) + " -> " + std::to_string(rss_after) + " KiB, VmHWM " +
+               std::to_string(hwm_before) + " -> " + std::to_string(hwm_after) + " KiB");
+
+    // cat is stopped, not gone: killed, its output read to the end, its status 128 + 9.
+    auto kill = process_request<cz_agent_KillProcess>("probe", "cat");
+    kill.signal = SIGKILL;
+    co_await call(c, kill, "kill cat");
+    std::vector<std::byte> buf(256 << 10);
+    std::uint64_t drained = 0;
+    for (;;) {
+        auto [e, n] = co_await c.async_read_stream(out, buf, as_tuple(asio::use_awaitable));
+        drained += n;
+        if (e) break;
+    }
+    auto w = co_await call(c, process_request<cz_agent_WaitProcess>("probe", "cat"), "wait cat");
+    expect(w.result.wait_process.status == 137,
+           "cat after SIGKILL: status " + std::to_string(w.result.wait_process.status));
+    expect(drained >= agent::default_stream_window,
+           "cat's stream held " + std::to_string(drained) + " bytes, less than its window");
+
+    auto [down_ec, down_r] = co_await c.async_call(cz_agent_Shutdown(cz_agent_Shutdown_init_zero),
+                                                   as_tuple(asio::use_awaitable));
+    expect(!down_ec, "shutdown: " + down_ec.message());
+}
+
+} // namespace
+
+TEST_CASE("cz-init against a hostile host: broken frames, garbage, unknown messages and RPCs, "
+          "streams never opened, a cut frame, output nobody reads") {
+    if (!have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 is not installed");
+    asio::io_context ctx;
+    agent_vm_config cfg;
+    cfg.image = busybox_image("guest-agent-hostile-image");
+    cfg.log_level = "info";
+    agent_vm vm(ctx, cfg);
+    vm.start();
+
+    std::vector<std::string> problems;
+    std::string note;
+    std::error_code ec;
+    auto status = vm.serve(
+        [&] {
+            break_protocol(vm, problems);
+            asio::io_context io;
+            std::error_code cec;
+            auto socket = vm.connect(io, cec);
+            if (cec) throw std::runtime_error("no connection to cz-init: " + cec.message());
+            agent::client c(std::move(socket));
+            run_talk(io, c, flood(c, problems, note));
+        },
+        std::chrono::minutes(3), ec);
+    MESSAGE(note);
+    const auto& console = vm.vm().console();
+    INFO(console);
+    CHECK(!ec);
+    CHECK(status.clean()); // cz-init powered the VM off after Shutdown
+    for (const auto& p : problems)
+        CHECK_MESSAGE(false, p);
+    for (const auto& b : breakages())
+        CHECK_MESSAGE(console.find(std::string("host connection: ") + b.logged) !=
+                          std::string::npos,
+                      b.name << ": cz-init logged no '" << b.logged << "'");
+}
+
+TEST_CASE("cz-init over virtio-serial: a host that hangs up and comes back is served again") {
+    // A virtio-serial port has no connections: the host's end is connected or not. While it is
+    // not, cz-init waits (it used to start and end a session for every read's end-of-file).
+    if (!have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 is not installed");
+    asio::io_context ctx;
+    agent_vm_config cfg;
+    cfg.via = transport::serial;
+    cfg.image = busybox_image("guest-agent-hostile-image");
+    cfg.log_level = "info";
+    agent_vm vm(ctx, cfg);
+    vm.start();
+    std::vector<std::string> problems;
+    std::error_code ec;
+    auto status = vm.serve(
+        [&] {
+            asio::io_context io;
+            auto fresh = [&] {
+                std::error_code e;
+                auto s = vm.connect(io, e);
+                if (e) throw std::runtime_error("no connection to cz-init: " + e.message());
+                return raw_connection(std::move(s));
+            };
+            {
+                auto c = fresh();
+                c.handshake();
+                if (!stat_answers(c, 1)) problems.push_back("Stat / on the first connection");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+            auto c = fresh();
+            c.handshake();
+            if (!stat_answers(c, 2)) problems.push_back("Stat / on the second connection");
+            auto down = request_envelope(3);
+            down->kind.request.which_rpc = cz_agent_Request_shutdown_tag;
+            c.send(*down);
+            if (c.answer(3).which_result != cz_agent_Response_done_tag)
+                problems.push_back("Shutdown is not answered");
+        },
+        std::chrono::minutes(2), ec);
+    const auto& console = vm.vm().console();
+    INFO(console);
+    CHECK(!ec);
+    CHECK(status.clean());
+    for (const auto& p : problems)
+        CHECK_MESSAGE(false, p);
+    std::size_t ended = 0;
+    for (auto at = console.find("host connection ended"); at != std::string::npos;
+         at = console.find("host connection ended", at + 1))
+        ++ended;
+    CHECK_MESSAGE(ended == 1, "cz-init ended " << ended << " sessions for one hang-up");
+}
