@@ -5,6 +5,7 @@
 //   cz image rm REF...
 //   cz image tag SRC DST
 //   cz image load DIR
+//   cz image pull REF [--platform P] [--insecure REGISTRY] [--quiet]   (cmd_image_pull.cpp)
 //   cz store verify
 //   cz store gc [--grace DURATION] [--dry-run]
 //
@@ -598,6 +599,8 @@ void register_image_commands(context ctx) {
             cmd.add_option("DIR", o.path, "OCI image layout directory")->required();
         },
         run_image_load);
+
+    register_image_pull_command(ctx, *image_cmd);
 }
 
 void register_store_commands(context ctx) {

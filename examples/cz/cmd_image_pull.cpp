@@ -1,0 +1,119 @@
+// cz image pull: an image from a registry into the store under the state root, through
+// cz/oci/registry's client.
+//
+//   cz image pull REF [--platform os/arch[/variant]] [--insecure] [--quiet]
+//
+// A registry on a loopback address is spoken to in plain HTTP; any other over HTTPS unless
+// --insecure names it. Each blob's progress is one line on a terminal (rewritten in place) and a
+// line per finished blob otherwise; --quiet prints only the digest pulled.
+#include "cli.hpp"
+
+#include <cz/oci/platform.hpp>
+#include <cz/oci/reference.hpp>
+#include <cz/oci/registry/client.hpp>
+#include <cz/oci/store.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <unistd.h>
+
+namespace cz::cli {
+
+namespace {
+
+struct image_pull_options {
+    std::string ref;
+    std::string platform;
+    std::vector<std::string> insecure;
+    bool quiet = false;
+};
+
+std::string mebibytes(std::uint64_t bytes) {
+    return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+
+int run_image_pull(const image_pull_options& o) {
+    std::error_code ec;
+    std::string why;
+    auto ref = oci::parse_reference(o.ref, ec, &why);
+    if (ec) throw_error(ec, "{}: {}", o.ref, why);
+    auto want = oci::host_platform();
+    if (!o.platform.empty()) {
+        want = oci::parse_platform(o.platform, ec, &why);
+        if (ec) throw_error(ec, "--platform {}: {}", o.platform, why);
+    }
+    auto root = state_root();
+    auto content = oci::content_store::open(root, ec, &why);
+    if (ec) throw_error(ec, "store {}: {}", root.string(), why);
+    oci::image_store images(content);
+
+    asio::io_context io;
+    oci::registry::registry_options options;
+    options.insecure = o.insecure;
+    oci::registry::registry_client client(io.get_executor(), options);
+    bool terminal = ::isatty(STDOUT_FILENO) != 0;
+    auto last_draw = std::chrono::steady_clock::now();
+    if (!o.quiet) {
+        client.on_progress([&](const oci::registry::blob_progress& p) {
+            auto name = p.digest.hex().substr(0, 12);
+            if (p.finished) {
+                fmt::print("{}{}: done, {}\n", terminal ? "\r\033[K" : "", name,
+                           mebibytes(p.total));
+            } else if (terminal && std::chrono::steady_clock::now() - last_draw >
+                                       std::chrono::milliseconds(100)) {
+                last_draw = std::chrono::steady_clock::now();
+                fmt::print("\r\033[K{}: {} of {}", name, mebibytes(p.done), mebibytes(p.total));
+            }
+            std::fflush(stdout);
+        });
+    }
+    std::pair<std::error_code, oci::descriptor> result;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto [e, d] = co_await client.async_pull(
+                ref, want, images, asio::experimental::as_tuple(asio::use_awaitable));
+            result = {e, d};
+        },
+        [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);
+        });
+    io.run();
+    if (result.first)
+        throw_error(result.first, "{}",
+                    client.last_error().empty() ? ref.str() : client.last_error());
+    if (o.quiet)
+        fmt::print("{}\n", result.second.digest.str());
+    else
+        fmt::print("Pulled: {} ({})\n", ref.str(), result.second.digest.str());
+    return exit_ok;
+}
+
+} // namespace
+
+void register_image_pull_command(context ctx, CLI::App& image_cmd) {
+    add_command<image_pull_options>(
+        ctx, image_cmd, "pull",
+        "Pull an image from a registry into the store: the manifest for this machine's platform "
+        "(or --platform), its config and layers, then the tag",
+        [](CLI::App& cmd, image_pull_options& o) {
+            cmd.add_option("REF", o.ref,
+                           "Image reference (busybox, ghcr.io/org/app:1, ...@sha256:...)")
+                ->required();
+            cmd.add_option("--platform", o.platform, "os/arch[/variant] (default: this machine's)");
+            cmd.add_option("--insecure", o.insecure,
+                           "A registry (host[:port]) to speak plain HTTP to; loopback registries "
+                           "always are")
+                ->type_name("REGISTRY");
+            cmd.add_flag("--quiet,-q", o.quiet, "Print only the digest pulled");
+        },
+        run_image_pull);
+}
+
+} // namespace cz::cli
