@@ -1,6 +1,7 @@
 // cz/oci/store.hpp against skopeo and umoci: images skopeo writes into cz's store are read by
 // cz; images cz stores are read by `skopeo inspect|copy oci:` and `umoci unpack`, with the same
 // manifest digests. Everything is local (dir:, oci:, oci-archive:); no network.
+#include <cz/oci/archive.hpp>
 #include <cz/oci/import.hpp>
 #include <cz/oci/store.hpp>
 
@@ -221,6 +222,32 @@ TEST_SUITE("oci") {
         CHECK(chosen.digest == arm.manifest.digest);
         std::error_code ec;
         CHECK(images.verify(ec).ok());
+    }
+
+    TEST_CASE("peers: an oci-archive skopeo writes is loaded by cz with skopeo's digest") {
+        if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
+        temp_dir tmp;
+        write_dir_image(tmp.path / "src", "from an oci-archive\n");
+        auto archive = tmp / "image.tar";
+        sh_ok("skopeo copy -q dir:" + quote((tmp.path / "src").string()) +
+              " oci-archive:" + quote(archive + ":docker.io/library/arch:1") + " 2>&1");
+        auto skopeo_digest = trim(sh_ok("skopeo inspect --format '{{.Digest}}' oci-archive:" +
+                                        quote(archive + ":docker.io/library/arch:1")));
+        auto cs = content_store::open(tmp.path / "root");
+        image_store images(cs);
+        auto report = load_archive(images, std::filesystem::path(archive));
+        CHECK(report.format == archive_format::oci);
+        REQUIRE(report.tagged.size() == 1);
+        CHECK(report.tagged[0].name == "docker.io/library/arch:1");
+        CHECK(images.lookup("arch:1").digest.str() == skopeo_digest);
+        auto m = parse_manifest(cs.read(images.lookup("arch:1"), max_document_size));
+        CHECK(file_in_layer(cs, m.layers.at(0), "hello") == "from an oci-archive\n");
+        std::error_code ec;
+        CHECK(images.verify(ec).ok());
+        // skopeo reads the store the archive went into, with the same digest.
+        CHECK(trim(sh_ok("skopeo inspect --format '{{.Digest}}' oci:" +
+                         quote((tmp.path / "root/content").string() +
+                               ":docker.io/library/arch:1"))) == skopeo_digest);
     }
 
 } // TEST_SUITE

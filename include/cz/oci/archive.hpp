@@ -1,0 +1,71 @@
+// cz/oci/archive.hpp — image archives into and out of the store: OCI archives (a tar of an OCI
+// image layout, as `skopeo copy ... oci-archive:F.tar` writes them) and `docker save` tars.
+//
+// Formats, as cz reads them:
+//   OCI archive   oci-layout, index.json, blobs/sha256/<hex> as members of one tar (any order).
+//   docker save   manifest.json: [{"Config": "<file>", "RepoTags": ["name:tag"], "Layers":
+//                 ["<file>", ...]}], the files it names (layer tars, possibly symlinks to another
+//                 member, as docker writes a layer two images share), and `repositories`. Docker
+//                 25 and later write an OCI layout into the same tar as well (index.json,
+//                 blobs/); cz then takes the OCI manifests, docker's own digests.
+//   The tar itself may be gzip- or zstd-compressed, as `docker load` accepts it.
+//
+// Loading streams: the archive is read once, front to back (a pipe will do), and nothing is
+// unpacked anywhere but into the store's own ingest area. Blobs of the OCI layout are checked
+// against their names as they are stored; manifests and indexes are held in memory (JSON blobs of
+// at most 4 MiB, 64 MiB of them in all) until index.json has been read, then stored after
+// everything they reach, so the store never holds a manifest without its layers. The archive is
+// untrusted: member names that are absolute or contain "..", links where blobs belong or that
+// lead outside the archive, members named twice, devices and fifos are errc::invalid_archive
+// errors naming the member and its offset in the archive.
+//
+// A docker-save image (the old kind, without index.json) has no manifest: cz writes the one
+// skopeo's docker-archive transport generates for it, byte for byte (a Docker schema2 manifest
+// whose layers are the uncompressed layer tars, named by their diff_ids, with the media type
+// "tar.gzip" skopeo and docker give every schema2 layer), so cz and `skopeo inspect
+// docker-archive:` report the same digest.
+//
+//     cz::oci::image_store images(store);
+//     auto report = cz::oci::load_archive(images, "busybox.tar");   // either format
+//     for (const auto& e : report.tagged) fmt::print("{} {}\n", e.name, e.target.digest);
+#pragma once
+
+#include <cz/oci/import.hpp>
+
+#include <cz/core/stream.hpp>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace cz::oci {
+
+enum class archive_format {
+    oci,    // a tar of an OCI image layout
+    docker, // a `docker save` tar (manifest.json)
+};
+
+struct load_report : import_report {
+    archive_format format = archive_format::oci;
+};
+
+// Loads every image of an archive read from `archive` (`source` names it in messages). Errors:
+// errc::invalid_archive for the member problems above and for manifest.json naming files the
+// archive lacks, errc::not_found for a blob index.json reaches that the archive lacks, the
+// import_layout errors for documents and blobs, cz::tar errors for a broken tar, cz::errc
+// errors from the decompressor. Images whose blobs are all stored are tagged as they complete;
+// an error leaves the images before it loaded.
+CZ_DECL load_report load_archive(const image_store& images, source_ref archive,
+                                 std::string_view source, std::error_code& ec,
+                                 std::string* detail = nullptr);
+CZ_DECL load_report load_archive(const image_store& images, const std::filesystem::path& path,
+                                 std::error_code& ec, std::string* detail = nullptr);
+CZ_DECL load_report load_archive(const image_store& images, const std::filesystem::path& path);
+
+} // namespace cz::oci
+
+#if CZ_HEADER_ONLY
+#include <cz/oci/impl/archive.ipp>
+#endif
