@@ -292,7 +292,7 @@ TEST_SUITE("oci") {
             members.push_back({"oci-layout", R"({"imageLayoutVersion":"2.0.0"})"});
             dst.load_error(make_tar(members), errc::invalid_layout);
             auto detail = dst.load_error(make_tar({{"hello", "x"}}), errc::invalid_archive);
-            CHECK(contains(detail, "no index.json"));
+            CHECK(contains(detail, "neither index.json (an OCI archive) nor manifest.json"));
             std::string junk(1024, 'j');
             cz::memory_source in(cz::as_bytes(junk));
             std::error_code ec;
@@ -300,6 +300,185 @@ TEST_SUITE("oci") {
             load_archive(dst.images, in, "junk.tar", ec, &why);
             CHECK(ec == cz::tar::errc::bad_checksum);
             CHECK(contains(why, "junk.tar: "));
+        }
+        CHECK(!std::filesystem::exists(outside));
+        CHECK(dst.images.list().empty());
+        CHECK(dst.ingest_files() == 0);
+    }
+
+    TEST_CASE("archive: docker save (manifest.json): skopeo's schema2 manifest, tags, links") {
+        auto base = oci_test::layer_tar("base", "base\n");
+        auto top = oci_test::layer_tar("top", "top\n");
+        auto base_id = cz::sha256(cz::as_bytes(base));
+        auto top_id = cz::sha256(cz::as_bytes(top));
+        image_config c;
+        c.architecture = "amd64";
+        c.os = "linux";
+        c.diff_ids = {base_id, top_id, base_id};
+        auto config = serialize(c);
+        auto config_id = cz::sha256(cz::as_bytes(config));
+        // As docker writes it: <id>/layer.tar, the second use of a layer a symlink to the first.
+        std::vector<member> members = {
+            {"1111/", "", cz::tar::entry_type::directory},
+            {"1111/layer.tar", base},
+            {"1111/VERSION", "1.0"},
+            {"2222/layer.tar", top},
+            {"3333/layer.tar", "", cz::tar::entry_type::symlink, "../1111/layer.tar"},
+            {config_id.hex() + ".json", config},
+            {"manifest.json",
+             R"([{"Config":")" + config_id.hex() +
+                 R"(.json","RepoTags":["busybox:1","example.com/a/b:2"],)"
+                 R"("Layers":["1111/layer.tar","2222/layer.tar","3333/layer.tar"]}])"},
+            {"repositories", "{}"},
+        };
+        target_store dst;
+        auto report = dst.load(make_tar(members));
+        CHECK(report.format == archive_format::docker);
+        REQUIRE(report.tagged.size() == 2);
+        CHECK(report.tagged[0].name == "docker.io/library/busybox:1");
+        CHECK(report.tagged[1].name == "example.com/a/b:2");
+        auto d = dst.images.lookup("busybox:1");
+        CHECK(d.media_type == media_type::docker_manifest);
+        auto layer = [](const cz::digest& id, std::size_t size) {
+            return fmt::format(R"({{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.)"
+                               R"(gzip","size":{},"digest":"{}"}})",
+                               size, id.str());
+        };
+        auto expected = fmt::format(
+            R"({{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+)"
+            R"(json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json",)"
+            R"("size":{},"digest":"{}"}},"layers":[{},{},{}]}})",
+            config.size(), config_id.str(), layer(base_id, base.size()), layer(top_id, top.size()),
+            layer(base_id, base.size()));
+        CHECK(dst.cs.read(d, max_document_size) == expected);
+        std::error_code ec;
+        CHECK(dst.images.verify(ec).ok());
+        CHECK(dst.ingest_files() == 0);
+    }
+
+    TEST_CASE("archive: docker save with a gzip layer stores it decompressed, named by diff_id") {
+        auto tar = oci_test::layer_tar("f", std::string(100000, 'z'));
+        cz::byte_buffer gz;
+        {
+            cz::buffer_sink sink(gz);
+            cz::compressing_sink enc(sink, cz::compression::gzip);
+            std::error_code ec;
+            enc.write(cz::as_bytes(tar), ec);
+            enc.finish(ec);
+            REQUIRE(!ec);
+        }
+        image_config c;
+        c.architecture = "amd64";
+        c.os = "linux";
+        c.diff_ids = {cz::sha256(cz::as_bytes(tar))};
+        auto config = serialize(c);
+        std::string manifest_json =
+            R"([{"Config":"c.json","RepoTags":["gz:1"],"Layers":["l.tar.gz"]}])";
+        target_store dst;
+        dst.load(make_tar({{"c.json", config},
+                           {"l.tar.gz", cz::to_string(gz)},
+                           {"manifest.json", manifest_json}}));
+        auto m = parse_manifest(dst.cs.read(dst.images.lookup("gz:1"), max_document_size));
+        REQUIRE(m.layers.size() == 1);
+        CHECK(m.layers[0].digest == c.diff_ids[0]);
+        CHECK(m.layers[0].size == std::int64_t(tar.size()));
+        CHECK(dst.cs.read(m.layers[0], 1 << 20) == tar);
+
+        // A layer that is neither the diff_id's tar nor compressed is refused.
+        c.diff_ids = {cz::sha256(cz::as_bytes(std::string("other")))};
+        auto detail = dst.load_error(
+            make_tar(
+                {{"c.json", serialize(c)}, {"l.tar.gz", tar}, {"manifest.json", manifest_json}}),
+            errc::digest_mismatch);
+        CHECK(contains(detail, "manifest.json [0].Layers[0] \"l.tar.gz\": the layer hashes to"));
+    }
+
+    TEST_CASE(
+        "archive: docker 25's save (an OCI layout and manifest.json) keeps docker's digests") {
+        source_store src;
+        auto img = oci_test::put_image(src.cs, "d25\n");
+        // docker writes the full name in io.containerd.image.name and only the tag in ref.name.
+        auto entry = img.manifest;
+        entry.annotations["io.containerd.image.name"] = "docker.io/library/d25:latest";
+        entry.annotations["org.opencontainers.image.ref.name"] = "latest";
+        image_index ix;
+        ix.media_type = std::string(media_type::oci_index);
+        ix.manifests = {entry};
+        auto members = src.members();
+        for (auto& m : members)
+            if (m.name == "index.json") m.data = serialize(ix);
+        members.push_back(
+            {"manifest.json", R"([{"Config":"blobs/sha256/)" + img.config.digest.hex() +
+                                  R"(","RepoTags":["d25:latest"],"Layers":["blobs/sha256/)" +
+                                  img.layer.digest.hex() + R"("]}])"});
+        target_store dst;
+        auto report = dst.load(make_tar(members));
+        CHECK(report.format == archive_format::docker);
+        REQUIRE(report.tagged.size() == 1);
+        CHECK(report.tagged[0].name == "docker.io/library/d25:latest");
+        CHECK(dst.images.lookup("d25").digest == img.manifest.digest);
+    }
+
+    TEST_CASE("archive: hostile docker-save archives end in clear errors") {
+        image_config c;
+        c.architecture = "amd64";
+        c.os = "linux";
+        auto tar = oci_test::layer_tar("f", "f\n");
+        c.diff_ids = {cz::sha256(cz::as_bytes(tar))};
+        auto config = serialize(c);
+        auto with_manifest = [&](const std::string& manifest_json) {
+            return make_tar({{"c.json", config}, {"l.tar", tar}, {"manifest.json", manifest_json}});
+        };
+        target_store dst;
+        auto outside = dst.dir.path.parent_path() / "cz-docker-escape";
+        std::filesystem::remove(outside);
+
+        SUBCASE("a layer outside the archive") {
+            auto detail = dst.load_error(
+                with_manifest(R"([{"Config":"c.json","Layers":["../cz-docker-escape"]}])"),
+                errc::invalid_archive);
+            CHECK(contains(detail, "manifest.json [0].Layers[0]: \"../cz-docker-escape\" has a "
+                                   "\"..\" component: it names a file outside the archive"));
+            detail = dst.load_error(with_manifest(R"([{"Config":"/etc/passwd","Layers":[]}])"),
+                                    errc::invalid_archive);
+            CHECK(contains(detail, "[0].Config: \"/etc/passwd\" is an absolute path"));
+        }
+        SUBCASE("a missing file") {
+            auto detail =
+                dst.load_error(with_manifest(R"([{"Config":"c.json","Layers":["nope.tar"]}])"),
+                               errc::invalid_archive);
+            CHECK(contains(detail, "[0].Layers[0]: \"nope.tar\" is not a file in the archive"));
+        }
+        SUBCASE("a symlink to a link, or to nothing") {
+            auto detail = dst.load_error(
+                make_tar({{"c.json", config},
+                          {"a", "", cz::tar::entry_type::symlink, "b"},
+                          {"b", "", cz::tar::entry_type::symlink, "l.tar"},
+                          {"l.tar", tar},
+                          {"manifest.json", R"([{"Config":"c.json","Layers":["a"]}])"}}),
+                errc::invalid_archive);
+            CHECK(contains(detail, "\"a\" is not a file in the archive"));
+        }
+        SUBCASE("layers and diff_ids that disagree") {
+            auto detail =
+                dst.load_error(with_manifest(R"([{"Config":"c.json","Layers":["l.tar","l.tar"]}])"),
+                               errc::invalid_archive);
+            CHECK(contains(detail, "2 layers, but the config's rootfs.diff_ids has 1"));
+        }
+        SUBCASE("a bad manifest.json, a bad tag, a bad config") {
+            auto detail =
+                dst.load_error(with_manifest(R"({"Config":"c.json"})"), errc::invalid_json);
+            CHECK(contains(detail, "manifest.json: expected a JSON array"));
+            detail = dst.load_error(with_manifest(R"([{"Config":"c.json","Layers":[7]}])"),
+                                    errc::invalid_field);
+            CHECK(contains(detail, "manifest.json: [0].Layers[0]: must be a string"));
+            detail = dst.load_error(
+                with_manifest(R"([{"Config":"c.json","RepoTags":["UPPER:1"],"Layers":["l.tar"]}])"),
+                errc::invalid_reference);
+            CHECK(contains(detail, "[0].RepoTags[0]: \"UPPER:1\""));
+            detail = dst.load_error(with_manifest(R"([{"Config":"l.tar","Layers":["l.tar"]}])"),
+                                    errc::invalid_json);
+            CHECK(contains(detail, "[0].Config: "));
         }
         CHECK(!std::filesystem::exists(outside));
         CHECK(dst.images.list().empty());

@@ -51,6 +51,20 @@ struct load_report : import_report {
     archive_format format = archive_format::oci;
 };
 
+// One image of a docker-save manifest.json.
+struct docker_archive_image {
+    std::string config;                 // the config's file in the archive
+    std::vector<std::string> repo_tags; // "name:tag" as docker writes them; may be empty
+    std::vector<std::string> layers;    // the layer tars' files, base layer first
+};
+
+// Parses a docker-save manifest.json: a JSON array of {"Config", "RepoTags", "Layers"} objects
+// (other keys, such as "Parent" and "LayerSources", are ignored). At most max_document_size
+// bytes. Errors: errc::invalid_json, document_too_large, invalid_field with the JSON path
+// ("[1].Layers[0]: must be a string") in *detail.
+CZ_DECL std::vector<docker_archive_image>
+parse_docker_manifest(std::string_view bytes, std::error_code& ec, std::string* detail = nullptr);
+
 // Loads every image of an archive read from `archive` (`source` names it in messages). Errors:
 // errc::invalid_archive for the member problems above and for manifest.json naming files the
 // archive lacks, errc::not_found for a blob index.json reaches that the archive lacks, the

@@ -98,6 +98,41 @@ inline bool is_sha256_hex(std::string_view s) {
            });
 }
 
+// Reads `first`, then `second`.
+class chain_source {
+public:
+    chain_source(source_ref first, source_ref second) noexcept : first_(first), second_(second) {}
+    std::size_t read_some(mutable_bytes buf, std::error_code& ec) {
+        if (!first_done_) {
+            auto n = first_.read_some(buf, ec);
+            if (n || ec) return n;
+            first_done_ = true;
+        }
+        return second_.read_some(buf, ec);
+    }
+
+private:
+    source_ref first_;
+    source_ref second_;
+    bool first_done_ = false;
+};
+
+// The Docker schema2 manifest skopeo's docker-archive source generates for an image of a
+// docker-save tar: Go's encoding/json output of its struct (fields in declaration order, no
+// spaces), so the bytes and the digest are skopeo's.
+inline std::string skopeo_schema2_manifest(const descriptor& config,
+                                           const std::vector<descriptor>& layers) {
+    auto item = [](const descriptor& d) {
+        return fmt::format(R"({{"mediaType":"{}","size":{},"digest":"{}"}})", d.media_type, d.size,
+                           d.digest.str());
+    };
+    std::string out = fmt::format(R"({{"schemaVersion":2,"mediaType":"{}","config":{},"layers":[)",
+                                  media_type::docker_manifest, item(config));
+    for (std::size_t i = 0; i < layers.size(); ++i)
+        out += (i ? "," : "") + item(layers[i]);
+    return out + "]}";
+}
+
 // Reads an archive's members: small JSON blobs and the small files of a docker-save archive are
 // held, other files are stored as they stream by (blobs/sha256/<hex> checked against their
 // name), links are remembered. Then builds the images from index.json or manifest.json.
@@ -140,6 +175,28 @@ public:
             return false;
         }
         return import_entries(images, ix, source_ + ": index.json", *this, report, ec, detail);
+    }
+
+    // docker save without an OCI layout: each manifest.json image becomes a Docker schema2
+    // manifest, the one skopeo's docker-archive transport generates for it.
+    bool load_docker(const image_store& images, load_report& report, std::error_code& ec,
+                     std::string* detail) {
+        report.format = archive_format::docker;
+        std::string bytes, why;
+        if (!small_file(members_.at("manifest.json"), "manifest.json", max_document_size, bytes, ec,
+                        detail))
+            return false;
+        auto items = parse_docker_manifest(bytes, ec, &why);
+        if (ec) {
+            if (detail) *detail = fmt::format("{}: manifest.json: {}", source_, why);
+            return false;
+        }
+        for (std::size_t i = 0; i < items.size(); ++i)
+            if (!load_docker_image(images, items[i],
+                                   fmt::format("{}: manifest.json [{}]", source_, i), report, ec,
+                                   detail))
+                return false;
+        return true;
     }
 
     // blob_provider: blobs/sha256/<hex> of the archive.
@@ -327,6 +384,147 @@ private:
         return &m;
     }
 
+    bool load_docker_image(const image_store& images, const docker_archive_image& item,
+                           const std::string& via, load_report& report, std::error_code& ec,
+                           std::string* detail) {
+        std::string why, bytes;
+        const auto* cm = resolve(item.config, via + ".Config", ec, detail);
+        if (!cm || !small_file(*cm, via + ".Config", max_document_size, bytes, ec, detail))
+            return false;
+        auto config = parse_image_config(bytes, ec, &why);
+        if (ec) {
+            if (detail) *detail = fmt::format("{}.Config: {}", via, why);
+            return false;
+        }
+        if (config.diff_ids.size() != item.layers.size())
+            return set_error(ec, detail, errc::invalid_archive,
+                             fmt::format("{}: {} layers, but the config's rootfs.diff_ids has {}",
+                                         via, item.layers.size(), config.diff_ids.size()));
+        auto config_desc = cs_.put(media_type::docker_config, bytes, ec, &why);
+        if (ec) {
+            if (detail) *detail = fmt::format("{}.Config: {}", via, why);
+            return false;
+        }
+        std::vector<descriptor> layers;
+        for (std::size_t j = 0; j < item.layers.size(); ++j) {
+            const auto& diff_id = config.diff_ids[j];
+            auto same = std::find_if(layers.begin(), layers.end(),
+                                     [&](const descriptor& l) { return l.digest == diff_id; });
+            if (same != layers.end()) {
+                layers.push_back(*same); // one layer twice in an image (docker links the copy)
+                continue;
+            }
+            auto where = fmt::format("{}.Layers[{}]", via, j);
+            const auto* lm = resolve(item.layers[j], where, ec, detail);
+            if (!lm) return false;
+            descriptor layer;
+            if (!store_layer(*lm, diff_id, where + " " + quote_input(item.layers[j]), layer, ec,
+                             detail))
+                return false;
+            layers.push_back(layer);
+            ++report.blobs;
+            report.bytes += std::uint64_t(layer.size);
+        }
+        auto manifest_bytes = skopeo_schema2_manifest(config_desc, layers);
+        auto top = cs_.put(media_type::docker_manifest, manifest_bytes, ec, &why);
+        if (ec) {
+            if (detail) *detail = fmt::format("{}: {}", via, why);
+            return false;
+        }
+        report.blobs += 2;
+        report.bytes += std::uint64_t(config_desc.size + top.size);
+        for (std::size_t k = 0; k < item.repo_tags.size(); ++k) {
+            auto ref = parse_reference(item.repo_tags[k], ec, &why);
+            if (ec) {
+                if (detail)
+                    *detail = fmt::format("{}.RepoTags[{}]: {}: {}", via, k,
+                                          quote_input(item.repo_tags[k]), why);
+                return false;
+            }
+            images.tag(ref.str(), top, ec, &why);
+            if (ec) {
+                if (detail) *detail = fmt::format("{}.RepoTags[{}]: {}", via, k, why);
+                return false;
+            }
+            report.tagged.push_back({ref.str(), top});
+        }
+        if (item.repo_tags.empty()) ++report.untagged;
+        return true;
+    }
+
+    // The member a manifest.json path names, through one symlink (docker and skopeo link a layer
+    // that two images share), as skopeo's docker-archive reader follows it.
+    const archive_member* resolve(const std::string& name, const std::string& via,
+                                  std::error_code& ec, std::string* detail) {
+        std::string path, why;
+        if (!archive_member_path(name, path, why) || path.empty())
+            return set_error(ec, detail, errc::invalid_archive,
+                             fmt::format("{}: {} {}: it names a file outside the archive", via,
+                                         quote_input(name), why.empty() ? "is empty" : why)),
+                   nullptr;
+        auto it = members_.find(path);
+        if (it != members_.end() && it->second.what == archive_member::kind::link)
+            it = members_.find(it->second.target);
+        if (it == members_.end() || it->second.what == archive_member::kind::link)
+            return set_error(
+                       ec, detail, errc::invalid_archive,
+                       fmt::format("{}: {} is not a file in the archive", via, quote_input(name))),
+                   nullptr;
+        return &it->second;
+    }
+
+    // Stores a layer tar so that its digest is `diff_id`: as it is when it is the uncompressed
+    // tar, decompressed when it is gzip or zstd (skopeo serves such a layer decompressed, so
+    // its generated manifest names it by the diff_id too).
+    bool store_layer(const archive_member& m, const digest& diff_id, const std::string& where,
+                     descriptor& out, std::error_code& ec, std::string* detail) {
+        std::string why;
+        out.media_type = std::string(media_type::docker_layer_gzip);
+        out.digest = diff_id;
+        bool held = m.what == archive_member::kind::held;
+        auto as_stored = held ? sha256(as_bytes(m.bytes)) : m.stored.digest;
+        if (as_stored == diff_id) {
+            out.size = std::int64_t(m.size);
+            if (held) cs_.put(out.media_type, m.bytes, ec, &why);
+        } else {
+            unique_fd fd;
+            if (!held) {
+                fd = cs_.open_blob(m.stored.digest, ec);
+                if (ec)
+                    return set_error(ec, detail, errc::not_found,
+                                     where + ": vanished from the store");
+            }
+            memory_source mem(as_bytes(m.bytes));
+            fd_source file(fd.get());
+            source_ref raw = held ? source_ref(mem) : source_ref(file);
+            decompressing_source plain(raw);
+            std::byte head[1];
+            // The format is known after the first read; an uncompressed layer whose digest is not
+            // its diff_id is simply wrong.
+            auto n = plain.read_some(head, ec);
+            if (!ec && plain.format() == compression::none)
+                return set_error(ec, detail, errc::digest_mismatch,
+                                 fmt::format("{}: the layer hashes to {}, the config's "
+                                             "rootfs.diff_ids says {}",
+                                             where, as_stored.str(), diff_id.str()));
+            if (ec) {
+                if (detail) *detail = fmt::format("{}: decompressing: {}", where, ec.message());
+                return false;
+            }
+            memory_source first(bytes_view(head, n));
+            chain_source rest(first, plain);
+            descriptor expected;
+            expected.digest = diff_id;
+            expected.size = -1;
+            out.size = cs_.ingest(rest, expected, ec, &why).size;
+        }
+        if (ec) {
+            if (detail) *detail = fmt::format("{}: {}", where, why.empty() ? ec.message() : why);
+            return false;
+        }
+        return true;
+    }
+
     const content_store& cs_;
     std::string source_;
     std::map<std::string, archive_member> members_;
@@ -336,6 +534,62 @@ private:
 };
 
 } // namespace detail
+
+CZ_DECL std::vector<docker_archive_image>
+parse_docker_manifest(std::string_view bytes, std::error_code& ec, std::string* detail) {
+    ec.clear();
+    std::vector<docker_archive_image> out;
+    if (bytes.size() > max_document_size) {
+        detail::set_error(
+            ec, detail, errc::document_too_large,
+            fmt::format("{} bytes, more than the {} allowed", bytes.size(), max_document_size));
+        return out;
+    }
+    if (!detail::depth_within(bytes, max_json_depth)) {
+        detail::set_error(
+            ec, detail, errc::invalid_json,
+            fmt::format("arrays and objects nested more than {} deep", max_json_depth));
+        return out;
+    }
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(bytes.begin(), bytes.end());
+    } catch (const nlohmann::json::parse_error& e) {
+        detail::set_error(ec, detail, errc::invalid_json,
+                          fmt::format("JSON syntax error at byte {}", e.byte));
+        return out;
+    } catch (const nlohmann::json::exception& e) {
+        detail::set_error(ec, detail, errc::invalid_json,
+                          fmt::format("invalid JSON: {}", e.what()));
+        return out;
+    }
+    if (!j.is_array()) {
+        detail::set_error(ec, detail, errc::invalid_json,
+                          fmt::format("expected a JSON array, found {}", j.type_name()));
+        return out;
+    }
+    detail::fields f(ec, detail);
+    out.resize(j.size());
+    for (std::size_t i = 0; i < j.size(); ++i) {
+        auto path = detail::fields::at("", i);
+        const auto& item = j[i];
+        if (!item.is_object()) {
+            f.fail(path, "must be an object");
+            return {};
+        }
+        if (!f.string(item, path, "Config", out[i].config, true) ||
+            !f.strings(item, path, "RepoTags", out[i].repo_tags))
+            return {};
+        const auto* layers = detail::fields::find(item, "Layers");
+        if (!layers) {
+            f.fail(detail::fields::join(path, "Layers"), "missing");
+            return {};
+        }
+        if (!f.string_array(*layers, detail::fields::join(path, "Layers"), out[i].layers))
+            return {};
+    }
+    return out;
+}
 
 CZ_DECL load_report load_archive(const image_store& images, source_ref archive,
                                  std::string_view source, std::error_code& ec,
@@ -351,8 +605,14 @@ CZ_DECL load_report load_archive(const image_store& images, source_ref archive,
         loader.load_oci(images, report, ec, detail);
         return report;
     }
+    if (members.count("manifest.json")) {
+        loader.load_docker(images, report, ec, detail);
+        return report;
+    }
     detail::set_error(ec, detail, errc::invalid_archive,
-                      fmt::format("{}: no index.json: not an OCI archive", source));
+                      fmt::format("{}: neither index.json (an OCI archive) nor manifest.json (a "
+                                  "docker save archive)",
+                                  source));
     return report;
 }
 
