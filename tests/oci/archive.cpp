@@ -5,6 +5,7 @@
 #include "support/support.hpp"
 
 #include <cz/core/compression.hpp>
+#include <cz/tar/reader.hpp>
 #include <cz/tar/writer.hpp>
 
 #include <nlohmann/json.hpp>
@@ -483,6 +484,108 @@ TEST_SUITE("oci") {
         CHECK(!std::filesystem::exists(outside));
         CHECK(dst.images.list().empty());
         CHECK(dst.ingest_files() == 0);
+    }
+
+    TEST_CASE("archive: save writes OCI and docker-save archives that load back the same") {
+        source_store src;
+        auto a = oci_test::put_image(src.cs, "a\n");
+        // A gzip layer: the docker-save archive holds it decompressed.
+        auto tar = oci_test::layer_tar("g", "gzipped\n");
+        cz::byte_buffer gz;
+        {
+            cz::buffer_sink sink(gz);
+            cz::compressing_sink enc(sink, cz::compression::gzip);
+            std::error_code ec;
+            enc.write(cz::as_bytes(tar), ec);
+            enc.finish(ec);
+            REQUIRE(!ec);
+        }
+        auto layer = src.cs.put(media_type::oci_layer_gzip, cz::to_string(gz));
+        image_config c;
+        c.architecture = cz::oci::host_platform().architecture;
+        c.os = "linux";
+        c.diff_ids = {cz::sha256(cz::as_bytes(tar))};
+        manifest m;
+        m.media_type = std::string(media_type::oci_manifest);
+        m.config = src.cs.put(media_type::oci_config, serialize(c));
+        m.layers = {layer};
+        auto g = src.cs.put(media_type::oci_manifest, serialize(m));
+        src.images.tag("docker.io/library/a:1", a.manifest);
+        src.images.tag("docker.io/library/a:also", a.manifest);
+        src.images.tag("docker.io/library/g:1", g);
+        temp_dir out;
+        std::vector<std::string> refs = {"a:1", "a:also", "g:1"};
+
+        SUBCASE("OCI") {
+            save_archive(src.images, refs, out.path / "oci.tar", archive_format::oci);
+            target_store dst;
+            auto report = load_archive(dst.images, out.path / "oci.tar");
+            CHECK(report.format == archive_format::oci);
+            REQUIRE(report.tagged.size() == 3);
+            CHECK(dst.images.lookup("a:1").digest == a.manifest.digest);
+            CHECK(dst.images.lookup("a:also").digest == a.manifest.digest);
+            CHECK(dst.images.lookup("g:1").digest == g.digest);
+            CHECK(dst.cs.read(layer, 1 << 20) == cz::to_string(gz));
+            std::error_code ec;
+            CHECK(dst.images.verify(ec).ok());
+        }
+        SUBCASE("docker") {
+            save_archive(src.images, refs, out.path / "docker.tar", archive_format::docker);
+            // One item per image, the image's two names together, layers as plain tars.
+            std::string manifest_json;
+            auto bytes = read_file(out.path / "docker.tar");
+            cz::tar::reader r(cz::as_bytes(bytes));
+            std::vector<std::string> names;
+            while (const auto* e = r.next()) {
+                names.push_back(e->name);
+                if (e->name == "manifest.json") {
+                    cz::byte_buffer buf;
+                    cz::buffer_sink sink(buf);
+                    std::error_code ec;
+                    cz::copy(r, sink, ec);
+                    manifest_json = cz::to_string(buf);
+                }
+            }
+            CHECK(names.back() == "manifest.json");
+            CHECK(std::count(names.begin(), names.end(), c.diff_ids[0].hex() + ".tar") == 1);
+            std::error_code pec;
+            auto items = parse_docker_manifest(manifest_json, pec);
+            REQUIRE(!pec);
+            REQUIRE(items.size() == 2);
+            CHECK(items[0].repo_tags == std::vector<std::string>{"a:1", "a:also"});
+            CHECK(items[1].repo_tags == std::vector<std::string>{"g:1"});
+            CHECK(items[1].layers == std::vector<std::string>{c.diff_ids[0].hex() + ".tar"});
+
+            target_store dst;
+            auto report = load_archive(dst.images, out.path / "docker.tar");
+            CHECK(report.format == archive_format::docker);
+            REQUIRE(report.tagged.size() == 3);
+            auto loaded = parse_manifest(dst.cs.read(dst.images.lookup("g:1"), max_document_size));
+            REQUIRE(loaded.layers.size() == 1);
+            CHECK(loaded.layers[0].digest == c.diff_ids[0]);
+            CHECK(dst.cs.read(loaded.layers[0], 1 << 20) == tar);
+            CHECK(dst.images.lookup("a:1").digest == dst.images.lookup("a:also").digest);
+        }
+        SUBCASE("an unknown reference, a damaged blob: an error, and no file") {
+            std::error_code ec;
+            std::string detail;
+            save_archive(src.images, {"a:1", "nope:1"}, out.path / "x.tar", archive_format::oci, {},
+                         ec, &detail);
+            CHECK(ec == errc::not_found);
+            CHECK(contains(detail, "nope:1"));
+            std::filesystem::permissions(src.cs.blob_path(a.layer.digest),
+                                         std::filesystem::perms::owner_write,
+                                         std::filesystem::perm_options::add);
+            auto bytes = read_file(src.cs.blob_path(a.layer.digest));
+            bytes[600] ^= 1;
+            write_file(src.cs.blob_path(a.layer.digest), bytes);
+            for (auto format : {archive_format::oci, archive_format::docker}) {
+                save_archive(src.images, {"a:1"}, out.path / "x.tar", format, {}, ec, &detail);
+                CHECK(ec == errc::digest_mismatch);
+                CHECK(contains(detail, a.layer.digest.str()));
+            }
+            CHECK(std::filesystem::is_empty(out.path));
+        }
     }
 
 } // TEST_SUITE

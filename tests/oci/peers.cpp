@@ -280,4 +280,39 @@ TEST_SUITE("oci") {
         // docker-archive image is the one cz keeps.)
     }
 
+    TEST_CASE("peers: archives cz saves are read by skopeo, with the same digests") {
+        if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
+        temp_dir tmp;
+        auto cs = content_store::open(tmp.path / "root");
+        image_store images(cs);
+        auto img = oci_test::put_image(cs, "saved by cz\n");
+        images.tag("docker.io/library/saved:1", img.manifest);
+
+        save_archive(images, {"saved:1"}, tmp.path / "oci.tar", archive_format::oci);
+        auto oci_ref = quote(tmp / "oci.tar" + ":docker.io/library/saved:1");
+        CHECK(trim(sh_ok("skopeo inspect --format '{{.Digest}}' oci-archive:" + oci_ref)) ==
+              img.manifest.digest.str());
+        sh_ok("skopeo copy -q oci-archive:" + oci_ref + " dir:" + quote(tmp / "from-oci") +
+              " 2>&1");
+        CHECK(read_file(tmp.path / "from-oci" / "manifest.json") == img.manifest_bytes);
+
+        save_archive(images, {"saved:1"}, tmp.path / "docker.tar", archive_format::docker);
+        auto docker = quote(tmp / "docker.tar");
+        auto config =
+            nlohmann::json::parse(sh_ok("skopeo inspect --config --raw docker-archive:" + docker));
+        CHECK(config["config"]["Cmd"][1] == "/hello");
+        sh_ok("skopeo copy -q docker-archive:" + docker + " dir:" + quote(tmp / "from-docker") +
+              " 2>&1");
+        CHECK(read_file(tmp.path / "from-docker" / img.layer.digest.hex()) ==
+              cs.read(img.layer, 1 << 20));
+        // skopeo finds the image under its name, and cz loading the same archive gets skopeo's
+        // digest for it.
+        auto skopeo_digest = trim(sh_ok("skopeo inspect --format '{{.Digest}}' docker-archive:" +
+                                        quote(tmp / "docker.tar" + ":docker.io/library/saved:1")));
+        auto back = content_store::open(tmp.path / "back");
+        image_store back_images(back);
+        load_archive(back_images, tmp.path / "docker.tar");
+        CHECK(back_images.lookup("saved:1").digest.str() == skopeo_digest);
+    }
+
 } // TEST_SUITE

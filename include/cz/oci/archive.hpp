@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cz/oci/import.hpp>
+#include <cz/oci/platform.hpp>
 
 #include <cz/core/stream.hpp>
 
@@ -77,6 +78,32 @@ CZ_DECL load_report load_archive(const image_store& images, source_ref archive,
 CZ_DECL load_report load_archive(const image_store& images, const std::filesystem::path& path,
                                  std::error_code& ec, std::string* detail = nullptr);
 CZ_DECL load_report load_archive(const image_store& images, const std::filesystem::path& path);
+
+struct save_options {
+    // A docker-save archive holds one manifest per image: an index is resolved to the manifest
+    // for this platform. (An OCI archive keeps indexes whole.)
+    platform docker_platform = host_platform();
+};
+
+// Writes the images `refs` name (each found as image_store::lookup finds it) as an archive:
+//   archive_format::oci     oci-layout, index.json (one entry per reference, its ref.name the
+//                           stored name), blobs/sha256/<hex> of everything they reach;
+//   archive_format::docker  the old docker-save kind: <config hex>.json, <diff_id hex>.tar
+//                           (layers decompressed, as docker and skopeo write them), and
+//                           manifest.json with one item per image, its references in RepoTags
+//                           (a reference without a tag is saved without one).
+// Blobs are checked against their digests as they are copied out. The path overloads write a
+// temporary file beside `path` and rename it into place, so a failed save leaves nothing.
+CZ_DECL void save_archive(const image_store& images, const std::vector<std::string>& refs,
+                          sink_ref out, archive_format format, const save_options& options,
+                          std::error_code& ec, std::string* detail = nullptr);
+CZ_DECL void save_archive(const image_store& images, const std::vector<std::string>& refs,
+                          const std::filesystem::path& path, archive_format format,
+                          const save_options& options, std::error_code& ec,
+                          std::string* detail = nullptr);
+CZ_DECL void save_archive(const image_store& images, const std::vector<std::string>& refs,
+                          const std::filesystem::path& path, archive_format format,
+                          const save_options& options = {});
 
 } // namespace cz::oci
 

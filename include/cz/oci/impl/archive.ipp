@@ -7,6 +7,7 @@
 #include <cz/oci/detail/report.hpp>
 #include <cz/oci/reference.hpp>
 #include <cz/tar/reader.hpp>
+#include <cz/tar/writer.hpp>
 // The import walk (tree_importer, blob_provider) and the document parsers' field readers; with
 // CZ_SEPARATE_COMPILATION this is where they first appear (#pragma once keeps them single).
 #include <cz/oci/impl/import.ipp>
@@ -17,6 +18,8 @@
 #include <fcntl.h>
 #include <map>
 #include <set>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace cz::oci {
 namespace detail {
@@ -533,6 +536,244 @@ private:
     std::size_t held_bytes_ = 0;
 };
 
+// Writes an archive: members from memory, blobs from the store (checked against their digest
+// as they are copied), layers decompressed.
+class archive_saver {
+public:
+    archive_saver(const content_store& cs, sink_ref out)
+        : cs_(cs), w_(out, {.deterministic = true}) {}
+
+    bool file(const std::string& name, std::string_view bytes, std::error_code& ec,
+              std::string* detail) {
+        tar::entry e;
+        e.name = name;
+        e.mode = 0644;
+        e.size = bytes.size();
+        memory_source src(as_bytes(bytes));
+        w_.add(e, src, ec);
+        if (ec && detail) *detail = "writing " + name;
+        return !ec;
+    }
+
+    bool directory(const std::string& name, std::error_code& ec, std::string* detail) {
+        tar::entry e;
+        e.name = name;
+        e.type = tar::entry_type::directory;
+        e.mode = 0755;
+        w_.add(e, ec);
+        if (ec && detail) *detail = "writing " + name;
+        return !ec;
+    }
+
+    // The blob `d` as the member `name`.
+    bool blob(const std::string& name, const digest& d, std::error_code& ec, std::string* detail) {
+        std::uint64_t size = 0;
+        auto fd = open(d, size, ec, detail);
+        if (!fd) return false;
+        tar::entry e;
+        e.name = name;
+        e.mode = 0644;
+        e.size = size;
+        fd_source file(fd.get());
+        hashing_source hashed(file);
+        w_.add(e, hashed, ec);
+        if (ec) {
+            if (detail) *detail = fmt::format("writing {} (blob {})", name, d.str());
+            return false;
+        }
+        auto got = hashed.final();
+        if (got == d) return true;
+        return set_error(
+            ec, detail, errc::digest_mismatch,
+            fmt::format("blob {}: the content in the store hashes to {}", d.str(), got.str()));
+    }
+
+    // A layer blob as its uncompressed tar, which must hash to `diff_id`. The tar header needs
+    // the size first: a compressed layer is decompressed twice, once to measure and check it.
+    bool layer(const std::string& name, const descriptor& d, const digest& diff_id,
+               std::error_code& ec, std::string* detail) {
+        if (d.digest == diff_id) return blob(name, d.digest, ec, detail);
+        std::uint64_t size = 0;
+        auto fd = open(d.digest, size, ec, detail);
+        if (!fd) return false;
+        fd_source file(fd.get());
+        decompressing_source plain(file);
+        hashing_source hashed(plain);
+        null_sink counter;
+        auto n = copy(hashed, counter, ec);
+        if (ec) {
+            if (detail)
+                *detail = fmt::format("layer {}: decompressing: {}", d.digest.str(), ec.message());
+            return false;
+        }
+        auto got = hashed.final();
+        if (!(got == diff_id))
+            return set_error(ec, detail, errc::digest_mismatch,
+                             fmt::format("layer {}: decompresses to {}, the config's diff_id is {}",
+                                         d.digest.str(), got.str(), diff_id.str()));
+        fd = open(d.digest, size, ec, detail);
+        if (!fd) return false;
+        fd_source again(fd.get());
+        decompressing_source plain_again(again);
+        tar::entry e;
+        e.name = name;
+        e.mode = 0644;
+        e.size = n;
+        w_.add(e, plain_again, ec);
+        if (ec && detail) *detail = fmt::format("writing {} (layer {})", name, d.digest.str());
+        return !ec;
+    }
+
+    bool finish(std::error_code& ec, std::string* detail) {
+        w_.finish(ec);
+        if (ec && detail) *detail = "finishing the archive";
+        return !ec;
+    }
+
+private:
+    unique_fd open(const digest& d, std::uint64_t& size, std::error_code& ec, std::string* detail) {
+        auto fd = cs_.open_blob(d, ec);
+        if (ec) {
+            if (detail) *detail = fmt::format("blob {}: not in the store", d.str());
+            return {};
+        }
+        struct ::stat st;
+        if (sys::fstat(fd.get(), &st) != 0) {
+            system_failure(ec, detail, "fstat of", cs_.blob_path(d));
+            return {};
+        }
+        size = std::uint64_t(st.st_size);
+        return fd;
+    }
+
+    const content_store& cs_;
+    tar::writer w_;
+};
+
+// Everything `d` reaches, children before parents, each once.
+inline bool collect_blobs(const content_store& cs, const descriptor& d, int depth,
+                          std::vector<digest>& out, std::set<digest>& seen, std::error_code& ec,
+                          std::string* detail) {
+    if (seen.count(d.digest)) return true;
+    if (depth > 8)
+        return set_error(ec, detail, errc::index_too_deep,
+                         fmt::format("index {}: indexes nested more than 8 deep", d.digest.str()));
+    std::string why;
+    if (media_type::is_manifest(d.media_type) || media_type::is_index(d.media_type)) {
+        auto bytes = cs.read(d, max_document_size, ec, &why);
+        if (ec) {
+            if (detail) *detail = why;
+            return false;
+        }
+        if (media_type::is_manifest(d.media_type)) {
+            auto m = parse_manifest(std::move(bytes), ec, &why);
+            if (ec) {
+                if (detail) *detail = fmt::format("manifest {}: {}", d.digest.str(), why);
+                return false;
+            }
+            for (const auto& leaf : m.layers)
+                if (seen.insert(leaf.digest).second) out.push_back(leaf.digest);
+            if (seen.insert(m.config.digest).second) out.push_back(m.config.digest);
+        } else {
+            auto ix = parse_index(std::move(bytes), ec, &why);
+            if (ec) {
+                if (detail) *detail = fmt::format("index {}: {}", d.digest.str(), why);
+                return false;
+            }
+            for (const auto& child : ix.manifests)
+                if (!collect_blobs(cs, child, depth + 1, out, seen, ec, detail)) return false;
+        }
+    }
+    if (seen.insert(d.digest).second) out.push_back(d.digest);
+    return true;
+}
+
+inline bool save_oci(const image_store& images, const std::vector<descriptor>& entries,
+                     archive_saver& saver, std::error_code& ec, std::string* detail) {
+    std::vector<digest> blobs;
+    std::set<digest> seen;
+    for (const auto& e : entries)
+        if (!collect_blobs(images.content(), e, 0, blobs, seen, ec, detail)) return false;
+    image_index ix;
+    ix.media_type = std::string(media_type::oci_index);
+    ix.manifests = entries;
+    if (!saver.file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})", ec, detail) ||
+        !saver.file("index.json", serialize(ix), ec, detail) ||
+        !saver.directory("blobs/", ec, detail) || !saver.directory("blobs/sha256/", ec, detail))
+        return false;
+    for (const auto& d : blobs)
+        if (!saver.blob("blobs/sha256/" + d.hex(), d, ec, detail)) return false;
+    return saver.finish(ec, detail);
+}
+
+inline bool save_docker(const image_store& images, const std::vector<descriptor>& entries,
+                        const save_options& options, archive_saver& saver, std::error_code& ec,
+                        std::string* detail) {
+    const auto& cs = images.content();
+    std::set<std::string> written;
+    std::vector<std::pair<digest, nlohmann::json>> items; // by manifest digest, in order
+    std::string why;
+    for (const auto& entry : entries) {
+        auto name = entry_name(entry);
+        auto target = images.resolve(entry, options.docker_platform, ec, &why);
+        if (ec) {
+            if (detail) *detail = fmt::format("{}: {}", quote_input(name), why);
+            return false;
+        }
+        nlohmann::json tags = nlohmann::json::array();
+        std::error_code parse_ec;
+        auto ref = parse_reference(name, parse_ec);
+        if (!parse_ec && !ref.tag.empty()) tags.push_back(ref.familiar());
+        auto same = std::find_if(items.begin(), items.end(),
+                                 [&](const auto& item) { return item.first == target.digest; });
+        if (same != items.end()) {
+            for (const auto& t : tags)
+                same->second["RepoTags"].push_back(t);
+            continue;
+        }
+        auto bytes = cs.read(target, max_document_size, ec, &why);
+        auto m = ec ? manifest{} : parse_manifest(std::move(bytes), ec, &why);
+        if (ec) {
+            if (detail)
+                *detail =
+                    fmt::format("{}: manifest {}: {}", quote_input(name), target.digest.str(), why);
+            return false;
+        }
+        auto config_bytes = cs.read(m.config, max_document_size, ec, &why);
+        auto config = ec ? image_config{} : parse_image_config(config_bytes, ec, &why);
+        if (ec) {
+            if (detail)
+                *detail =
+                    fmt::format("{}: config {}: {}", quote_input(name), m.config.digest.str(), why);
+            return false;
+        }
+        if (config.diff_ids.size() != m.layers.size())
+            return set_error(ec, detail, errc::invalid_field,
+                             fmt::format("{}: {} layers, but the config's rootfs.diff_ids has {}",
+                                         quote_input(name), m.layers.size(),
+                                         config.diff_ids.size()));
+        auto config_file = m.config.digest.hex() + ".json";
+        if (written.insert(config_file).second &&
+            !saver.blob(config_file, m.config.digest, ec, detail))
+            return false;
+        nlohmann::json layer_files = nlohmann::json::array();
+        for (std::size_t i = 0; i < m.layers.size(); ++i) {
+            auto file = config.diff_ids[i].hex() + ".tar";
+            if (written.insert(file).second &&
+                !saver.layer(file, m.layers[i], config.diff_ids[i], ec, detail))
+                return false;
+            layer_files.push_back(file);
+        }
+        items.emplace_back(
+            target.digest,
+            nlohmann::json{{"Config", config_file}, {"RepoTags", tags}, {"Layers", layer_files}});
+    }
+    nlohmann::json manifest_json = nlohmann::json::array();
+    for (auto& item : items)
+        manifest_json.push_back(std::move(item.second));
+    return saver.file("manifest.json", dump(manifest_json), ec, detail) && saver.finish(ec, detail);
+}
+
 } // namespace detail
 
 CZ_DECL std::vector<docker_archive_image>
@@ -634,6 +875,56 @@ CZ_DECL load_report load_archive(const image_store& images, const std::filesyste
     auto report = load_archive(images, path, ec, &why);
     if (ec) throw cz::system_error(ec, fmt::format("load {}: {}", path.string(), why));
     return report;
+}
+
+CZ_DECL void save_archive(const image_store& images, const std::vector<std::string>& refs,
+                          sink_ref out, archive_format format, const save_options& options,
+                          std::error_code& ec, std::string* detail) {
+    ec.clear();
+    std::vector<descriptor> entries;
+    std::set<std::string> names;
+    for (const auto& ref : refs) {
+        std::string why;
+        auto d = images.lookup(ref, ec, &why);
+        if (ec) {
+            if (detail) *detail = why;
+            return;
+        }
+        if (names.insert(detail::entry_name(d)).second) entries.push_back(std::move(d));
+    }
+    detail::archive_saver saver(images.content(), out);
+    if (format == archive_format::oci)
+        detail::save_oci(images, entries, saver, ec, detail);
+    else
+        detail::save_docker(images, entries, options, saver, ec, detail);
+}
+
+CZ_DECL void save_archive(const image_store& images, const std::vector<std::string>& refs,
+                          const std::filesystem::path& path, archive_format format,
+                          const save_options& options, std::error_code& ec, std::string* detail) {
+    ec.clear();
+    auto dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+    auto tmp = dir / fmt::format(".{}.tmp-{}", path.filename().string(), detail::unique_suffix());
+    unique_fd fd(sys::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd) {
+        detail::system_failure(ec, detail, "creating", tmp);
+        return;
+    }
+    fd_sink sink(fd.get());
+    save_archive(images, refs, sink, format, options, ec, detail);
+    if (!ec && ::fsync(fd.get()) != 0) detail::system_failure(ec, detail, "fsync of", tmp);
+    if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0)
+        detail::system_failure(ec, detail, "renaming into place", path);
+    if (ec) ::unlink(tmp.c_str());
+}
+
+CZ_DECL void save_archive(const image_store& images, const std::vector<std::string>& refs,
+                          const std::filesystem::path& path, archive_format format,
+                          const save_options& options) {
+    std::error_code ec;
+    std::string why;
+    save_archive(images, refs, path, format, options, ec, &why);
+    if (ec) throw cz::system_error(ec, fmt::format("save {}: {}", path.string(), why));
 }
 
 } // namespace cz::oci
