@@ -588,4 +588,62 @@ TEST_SUITE("oci") {
         }
     }
 
+    TEST_CASE("archive: import_rootfs makes a one-layer gzip image from a root filesystem tar") {
+        auto rootfs = make_tar({{"bin/", "", cz::tar::entry_type::directory},
+                                {"bin/sh", "#!/bin/true\n"},
+                                {"etc/hostname", "cz\n"},
+                                {"bin/ash", "", cz::tar::entry_type::symlink, "sh"}});
+        target_store dst;
+        rootfs_options options;
+        options.image_platform = parse_platform("linux/arm64");
+        options.created = "2026-01-02T03:04:05Z";
+        options.config.cmd = std::vector<std::string>{"/bin/sh"};
+        cz::memory_source src(cz::as_bytes(rootfs));
+        auto top = import_rootfs(dst.images, src, "myroot:1", options);
+        CHECK(dst.images.lookup("docker.io/library/myroot:1").digest == top.digest);
+        auto m = parse_manifest(dst.cs.read(top, max_document_size));
+        CHECK(m.media_type == media_type::oci_manifest);
+        REQUIRE(m.layers.size() == 1);
+        CHECK(m.layers[0].media_type == media_type::oci_layer_gzip);
+        auto blob = dst.cs.read(m.layers[0], 1 << 20);
+        CHECK(cz::detect_compression(cz::as_bytes(blob)) == cz::compression::gzip);
+        cz::memory_source packed(cz::as_bytes(blob));
+        cz::decompressing_source unpacked(packed);
+        std::error_code ec;
+        CHECK(cz::to_string(cz::read_all(unpacked, 1 << 20, ec)) == rootfs);
+        auto c = parse_image_config(dst.cs.read(m.config, max_document_size));
+        CHECK(c.architecture == "arm64");
+        CHECK(c.variant == "v8");
+        CHECK(c.created == "2026-01-02T03:04:05Z");
+        CHECK(c.diff_ids == std::vector<cz::digest>{cz::sha256(cz::as_bytes(rootfs))});
+        REQUIRE(c.history.size() == 1);
+        CHECK(c.history[0].created_by == "cz image import");
+        REQUIRE(c.config.cmd);
+        CHECK(*c.config.cmd == std::vector<std::string>{"/bin/sh"});
+        CHECK(dst.images.verify(ec).ok());
+
+        SUBCASE("a gzip-compressed rootfs is read through, the same image comes out") {
+            cz::byte_buffer gz;
+            cz::buffer_sink sink(gz);
+            cz::compressing_sink enc(sink, cz::compression::gzip);
+            enc.write(cz::as_bytes(rootfs), ec);
+            enc.finish(ec);
+            cz::memory_source gz_src(gz);
+            CHECK(import_rootfs(dst.images, gz_src, "myroot:2", options).digest == top.digest);
+        }
+        SUBCASE("not a tar, a bad name: errors, nothing tagged, no ingest left") {
+            std::string junk(2048, 'j');
+            cz::memory_source junk_src(cz::as_bytes(junk));
+            std::string detail;
+            import_rootfs(dst.images, junk_src, "junk:1", options, ec, &detail);
+            CHECK(ec == cz::tar::errc::bad_checksum);
+            CHECK(contains(detail, "rootfs: tar header at offset 0"));
+            cz::memory_source again(cz::as_bytes(rootfs));
+            import_rootfs(dst.images, again, "Bad Name", options, ec, &detail);
+            CHECK(ec == errc::invalid_reference);
+            CHECK(dst.images.list().size() == 1);
+            CHECK(dst.ingest_files() == 0);
+        }
+    }
+
 } // TEST_SUITE

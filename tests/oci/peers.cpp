@@ -315,4 +315,27 @@ TEST_SUITE("oci") {
         CHECK(back_images.lookup("saved:1").digest.str() == skopeo_digest);
     }
 
+    TEST_CASE("peers: an image import_rootfs makes is unpacked by umoci and read by skopeo") {
+        if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
+        if (!cz_test::have("umoci")) CZ_SKIP("umoci is not installed");
+        if (!cz_test::have("tar")) CZ_SKIP("GNU tar is not installed");
+        temp_dir tmp;
+        std::filesystem::create_directories(tmp.path / "tree/etc");
+        write_file(tmp.path / "tree/etc/motd", "imported\n");
+        sh_ok("tar -C " + quote(tmp / "tree") + " -cf " + quote(tmp / "rootfs.tar") + " .");
+        auto cs = content_store::open(tmp.path / "root");
+        image_store images(cs);
+        rootfs_options options;
+        options.config.cmd = std::vector<std::string>{"/bin/cat", "/etc/motd"};
+        auto top = import_rootfs(images, tmp.path / "rootfs.tar", "imported:1", options);
+        auto ref = (tmp.path / "root/content").string() + ":docker.io/library/imported:1";
+        CHECK(trim(sh_ok("skopeo inspect --format '{{.Digest}}' oci:" + quote(ref))) ==
+              top.digest.str());
+        sh_ok("umoci unpack --rootless --image " + quote(ref) + " " + quote(tmp / "bundle") +
+              " 2>&1");
+        CHECK(read_file(tmp.path / "bundle/rootfs/etc/motd") == "imported\n");
+        auto bundle = nlohmann::json::parse(read_file(tmp.path / "bundle/config.json"));
+        CHECK(bundle["process"]["args"][1] == "/etc/motd");
+    }
+
 } // TEST_SUITE

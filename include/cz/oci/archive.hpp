@@ -105,6 +105,35 @@ CZ_DECL void save_archive(const image_store& images, const std::vector<std::stri
                           const std::filesystem::path& path, archive_format format,
                           const save_options& options = {});
 
+struct rootfs_options {
+    // The platform the config names; the host's by default.
+    platform image_platform = host_platform();
+    // The config's and the history entry's time (RFC 3339); empty means now.
+    std::string created;
+    // The history entry's comment, as `docker import` writes "Imported from -".
+    std::string comment = "imported from a root filesystem tar by cz";
+    // How to run a container from the image (`docker import --change CMD ...`).
+    container_config config;
+};
+
+// Makes a one-layer image from a root filesystem tar, like `docker import`, and tags it `name`
+// (normalised: "myroot:1" becomes docker.io/library/myroot:1): the tar (plain, or gzip or zstd,
+// decompressed first) is read once, every header checked by cz/tar's reader, and stored as a
+// gzip-compressed layer while its sha256 becomes the config's rootfs diff_id; the config names
+// the platform and a history entry; the manifest is an OCI manifest. Returns the manifest's
+// descriptor. Errors: errc::invalid_reference for the name, cz::tar errors (with "rootfs: tar
+// header at offset N") for a tar that is not one, system errors from the store.
+CZ_DECL descriptor import_rootfs(const image_store& images, source_ref rootfs,
+                                 std::string_view name, const rootfs_options& options,
+                                 std::error_code& ec, std::string* detail = nullptr);
+CZ_DECL descriptor import_rootfs(const image_store& images, source_ref rootfs,
+                                 std::string_view name, const rootfs_options& options = {});
+CZ_DECL descriptor import_rootfs(const image_store& images, const std::filesystem::path& rootfs,
+                                 std::string_view name, const rootfs_options& options,
+                                 std::error_code& ec, std::string* detail = nullptr);
+CZ_DECL descriptor import_rootfs(const image_store& images, const std::filesystem::path& rootfs,
+                                 std::string_view name, const rootfs_options& options = {});
+
 } // namespace cz::oci
 
 #if CZ_HEADER_ONLY

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include <ctime>
 #include <fcntl.h>
 #include <map>
 #include <set>
@@ -774,6 +775,42 @@ inline bool save_docker(const image_store& images, const std::vector<descriptor>
     return saver.file("manifest.json", dump(manifest_json), ec, detail) && saver.finish(ec, detail);
 }
 
+// A byte_source that passes what it reads from `in` on to `out` and hashes it: the rootfs is read
+// by the tar reader (to check it) while the same bytes go to the compressor.
+class tee_source {
+public:
+    tee_source(source_ref in, sink_ref out) noexcept : in_(in), out_(out) {}
+    std::size_t read_some(mutable_bytes buf, std::error_code& ec) {
+        auto n = in_.read_some(buf, ec);
+        if (ec || n == 0) return n;
+        hasher_.update(buf.first(n));
+        count_ += n;
+        out_.write(buf.first(n), ec);
+        if (ec) sink_failed_ = true;
+        return ec ? 0 : n;
+    }
+    digest final() noexcept { return hasher_.final(); }
+    std::uint64_t count() const noexcept { return count_; }
+    bool sink_failed() const noexcept { return sink_failed_; }
+
+private:
+    source_ref in_;
+    sink_ref out_;
+    sha256_hasher hasher_;
+    std::uint64_t count_ = 0;
+    bool sink_failed_ = false;
+};
+
+// Now as RFC 3339 in UTC, to the second.
+inline std::string utc_now() {
+    auto t = std::time(nullptr);
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
 } // namespace detail
 
 CZ_DECL std::vector<docker_archive_image>
@@ -925,6 +962,107 @@ CZ_DECL void save_archive(const image_store& images, const std::vector<std::stri
     std::string why;
     save_archive(images, refs, path, format, options, ec, &why);
     if (ec) throw cz::system_error(ec, fmt::format("save {}: {}", path.string(), why));
+}
+
+CZ_DECL descriptor import_rootfs(const image_store& images, source_ref rootfs,
+                                 std::string_view name, const rootfs_options& options,
+                                 std::error_code& ec, std::string* detail) {
+    ec.clear();
+    std::string why;
+    auto ref = parse_reference(name, ec, &why);
+    if (ec) {
+        if (detail) *detail = fmt::format("{}: {}", detail::quote_input(name), why);
+        return {};
+    }
+    const auto& cs = images.content();
+    descriptor unknown;
+    unknown.media_type = std::string(media_type::oci_layer_gzip);
+    unknown.size = -1;
+    auto writer = cs.begin_write(unknown, ec, &why);
+    if (ec) {
+        if (detail) *detail = why;
+        return {};
+    }
+    descriptor layer;
+    {
+        compressing_sink gz(writer, compression::gzip);
+        decompressing_source plain(rootfs);
+        detail::tee_source tee(plain, gz);
+        tar::reader r(tee);
+        while (r.next(ec)) {
+        }
+        null_sink rest; // what follows the end of the archive belongs to the layer too
+        if (!ec) copy(tee, rest, ec);
+        if (!ec) gz.finish(ec);
+        if (ec) {
+            if (detail)
+                *detail = tee.sink_failed() ? "rootfs: writing the layer to the store"
+                                            : "rootfs: " + to_string(r.error_detail());
+            writer.abort();
+            return {};
+        }
+        layer = writer.commit(ec, &why);
+        if (ec) {
+            if (detail) *detail = why;
+            return {};
+        }
+        layer.media_type = std::string(media_type::oci_layer_gzip);
+        image_config c;
+        c.created = options.created.empty() ? detail::utc_now() : options.created;
+        c.architecture = options.image_platform.architecture;
+        c.os = options.image_platform.os;
+        c.variant = options.image_platform.variant;
+        c.config = options.config;
+        c.rootfs_type = "layers";
+        c.diff_ids = {tee.final()};
+        history_entry h;
+        h.created = c.created;
+        h.created_by = "cz image import";
+        h.comment = options.comment;
+        c.history = {h};
+        manifest m;
+        m.media_type = std::string(media_type::oci_manifest);
+        m.config = cs.put(media_type::oci_config, serialize(c), ec, &why);
+        if (!ec) {
+            m.layers = {layer};
+            auto top = cs.put(media_type::oci_manifest, serialize(m), ec, &why);
+            if (!ec) images.tag(ref.str(), top, ec, &why);
+            if (!ec) return top;
+        }
+        if (detail) *detail = why;
+        return {};
+    }
+}
+
+CZ_DECL descriptor import_rootfs(const image_store& images, source_ref rootfs,
+                                 std::string_view name, const rootfs_options& options) {
+    std::error_code ec;
+    std::string why;
+    auto d = import_rootfs(images, rootfs, name, options, ec, &why);
+    if (ec) throw cz::system_error(ec, fmt::format("import {}: {}", name, why));
+    return d;
+}
+
+CZ_DECL descriptor import_rootfs(const image_store& images, const std::filesystem::path& rootfs,
+                                 std::string_view name, const rootfs_options& options,
+                                 std::error_code& ec, std::string* detail) {
+    ec.clear();
+    unique_fd fd(sys::open(rootfs.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        detail::system_failure(ec, detail, "opening", rootfs);
+        return {};
+    }
+    fd_source src(fd.get());
+    return import_rootfs(images, src, name, options, ec, detail);
+}
+
+CZ_DECL descriptor import_rootfs(const image_store& images, const std::filesystem::path& rootfs,
+                                 std::string_view name, const rootfs_options& options) {
+    std::error_code ec;
+    std::string why;
+    auto d = import_rootfs(images, rootfs, name, options, ec, &why);
+    if (ec) throw cz::system_error(ec, fmt::format("import {}: {}", rootfs.string(), why));
+    return d;
 }
 
 } // namespace cz::oci
