@@ -227,6 +227,12 @@ TEST_SUITE("oci") {
             auto detail = dst.load_error(make_tar(members), errc::invalid_archive);
             CHECK(contains(detail, "\"./index.json\""));
             CHECK(contains(detail, "appears twice"));
+            // A file, then a directory of the same name.
+            members.pop_back();
+            members.insert(members.begin(), member("blobs", "x"));
+            detail = dst.load_error(make_tar(members), errc::invalid_archive);
+            CHECK(contains(detail, "\"blobs/\" at offset"));
+            CHECK(contains(detail, "appears twice"));
         }
         SUBCASE("a device") {
             auto members = src.members();

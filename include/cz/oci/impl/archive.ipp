@@ -240,7 +240,7 @@ private:
         if (!archive_member_path(e.name, path, why))
             return fail(ec, detail, errc::invalid_archive, e, why);
         if (e.type == tar::entry_type::directory) {
-            if (!path.empty() && !dirs_.insert(path).second)
+            if (!path.empty() && (members_.count(path) || !dirs_.insert(path).second))
                 return fail(ec, detail, errc::invalid_archive, e, "appears twice in the archive");
             return true;
         }
