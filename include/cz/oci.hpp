@@ -18,3 +18,4 @@
 #include <cz/oci/platform.hpp>
 #include <cz/oci/store.hpp>
 #include <cz/oci/import.hpp>
+#include <cz/oci/archive.hpp>

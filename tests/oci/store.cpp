@@ -508,4 +508,51 @@ TEST_SUITE("oci") {
         CHECK(cs.list(ec).empty());
     }
 
+    TEST_CASE("store: gc removes abandoned ingest files, never one a writer holds") {
+        temp_dir tmp;
+        auto cs = content_store::open(tmp.path);
+        image_store images(cs);
+        auto old = std::filesystem::file_time_type::clock::now() - std::chrono::hours(48);
+        auto partial = [&](const std::string& content, std::size_t written) {
+            std::error_code wec;
+            auto w = cs.begin_write(describe(cz::oci::media_type::oci_layer, content), wec);
+            REQUIRE(!wec);
+            w.write(cz::as_bytes(std::string_view(content).substr(0, written)), wec);
+            REQUIRE(!wec);
+            return w;
+        };
+        auto abandoned_bytes = pattern(5000, 1);
+        { auto w = partial(abandoned_bytes, 3000); } // dropped: the ingest stays, unlocked
+        auto abandoned =
+            cs.ingest_dir() / ("sha256-" + cz::sha256(cz::as_bytes(abandoned_bytes)).hex());
+        REQUIRE(std::filesystem::exists(abandoned));
+        std::filesystem::last_write_time(abandoned, old);
+        auto young_bytes = pattern(5000, 2);
+        { auto w = partial(young_bytes, 1000); }
+        auto held_bytes = pattern(5000, 3);
+        auto held = partial(held_bytes, 2000); // a live writer, stalled for two days
+        auto held_path = cs.ingest_dir() / ("sha256-" + cz::sha256(cz::as_bytes(held_bytes)).hex());
+        std::filesystem::last_write_time(held_path, old);
+
+        std::error_code ec;
+        gc_options options;
+        auto report = images.gc(options, ec);
+        REQUIRE(!ec);
+        CHECK(report.ingests_removed == 1);
+        CHECK(report.ingest_bytes == 3000);
+        CHECK(!std::filesystem::exists(abandoned));
+        CHECK(count_files(cs.ingest_dir()) == 2);
+        // The stalled writer finishes its blob.
+        held.write(cz::as_bytes(std::string_view(held_bytes).substr(2000)), ec);
+        REQUIRE(!ec);
+        auto d = held.commit(ec);
+        REQUIRE(!ec);
+        CHECK(cs.read(d, 1 << 20) == held_bytes);
+        // An age of 0 takes the young one too.
+        options.ingest_age = std::chrono::seconds(0);
+        report = images.gc(options, ec);
+        CHECK(report.ingests_removed == 1);
+        CHECK(count_files(cs.ingest_dir()) == 0);
+    }
+
 } // TEST_SUITE

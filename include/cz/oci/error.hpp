@@ -47,6 +47,11 @@ enum class errc {
     // The directory is not an OCI image layout cz can use (oci-layout missing or of another
     // version, index.json unreadable).
     invalid_layout,
+    // An image archive (OCI archive, `docker save` tar) cz does not read: a member path that is
+    // absolute or has "..", a link that leads outside the archive or where a blob must be, a
+    // member twice, a device or fifo, neither index.json nor manifest.json, a manifest.json
+    // naming files the archive does not hold.
+    invalid_archive,
 };
 
 // The category of cz::oci::errc; a function-local static so the header defines no globals.

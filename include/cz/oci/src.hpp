@@ -5,6 +5,7 @@
 #error "cz/oci/src.hpp is for builds that define CZ_SEPARATE_COMPILATION"
 #endif
 
+#include <cz/oci/impl/archive.ipp>
 #include <cz/oci/impl/error.ipp>
 #include <cz/oci/impl/import.ipp>
 #include <cz/oci/impl/platform.ipp>

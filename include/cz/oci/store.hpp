@@ -92,12 +92,17 @@ struct gc_options {
     std::chrono::seconds grace{600};
     // Decide and report, remove nothing: `removed` and `bytes` are what a real run would free.
     bool dry_run = false;
+    // Ingest files (partial blobs) untouched for this long are abandoned: removed unless a
+    // writer holds their lock. Younger ones are kept for the writer that resumes them.
+    std::chrono::seconds ingest_age{24 * 3600};
 };
 
 struct gc_report {
     std::uint64_t removed = 0; // blobs removed (with dry_run: that would be)
     std::uint64_t bytes = 0;   // their total size
     std::uint64_t kept = 0;    // unreachable blobs kept because they are younger than the grace
+    std::uint64_t ingests_removed = 0; // abandoned ingest files (with dry_run: that would be)
+    std::uint64_t ingest_bytes = 0;
 };
 
 // One entry of the image store.
@@ -194,7 +199,8 @@ public:
     // announced size. The error code is for failures to read the store at all; what is wrong
     // with its content is in the report.
     CZ_DECL verify_report verify(std::error_code& ec) const;
-    // Removes the blobs nothing in index.json reaches (and that are older than the grace).
+    // Removes the blobs nothing in index.json reaches (and that are older than the grace), and
+    // the ingest files older than options.ingest_age that no live writer holds locked.
     CZ_DECL gc_report gc(const gc_options& options, std::error_code& ec,
                          std::string* detail = nullptr) const;
 

@@ -44,6 +44,9 @@ using annotations = std::map<std::string, std::string>;
 // Annotation keys cz reads or writes (image-spec annotations.md).
 inline constexpr std::string_view annotation_ref_name = "org.opencontainers.image.ref.name";
 inline constexpr std::string_view annotation_created = "org.opencontainers.image.created";
+// containerd's (and docker 25+'s `docker save`) full image name on an index.json entry, whose
+// ref.name then holds only the tag.
+inline constexpr std::string_view annotation_containerd_image_name = "io.containerd.image.name";
 
 // Parses a blob digest as it appears in descriptors and references. `sha256:<64 lowercase hex>`
 // is accepted; a well-formed digest of another algorithm (`sha512:<128 hex>`, the OCI grammar's

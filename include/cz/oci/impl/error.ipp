@@ -43,6 +43,8 @@ public:
             return "indexes nested too deep or in a cycle";
         case errc::invalid_layout:
             return "not a usable OCI image layout";
+        case errc::invalid_archive:
+            return "not a usable image archive";
         }
         return "unknown cz.oci error";
     }

@@ -15,12 +15,28 @@
 namespace cz::oci {
 namespace detail {
 
-class layout_importer {
+// Where an import takes blobs from (a layout directory, an archive being read). The tree walk
+// below asks it for two things: the verified bytes of a document (manifest or index), and to
+// store a leaf (config, layer) in the content store, checked against its descriptor. Each
+// returns false with `ec` set and `why` saying what is wrong with that blob.
+class blob_provider {
 public:
-    layout_importer(const content_store& cs, std::filesystem::path layout, import_report& report)
-        : cs_(cs), layout_(std::move(layout)), report_(report) {}
+    virtual bool document(const descriptor& d, std::string& bytes, std::error_code& ec,
+                          std::string& why) = 0;
+    virtual bool leaf(const descriptor& d, std::error_code& ec, std::string& why) = 0;
 
-    // Stores `d` and everything it reaches, children first.
+protected:
+    ~blob_provider() = default;
+};
+
+// Stores a descriptor and everything it reaches, children before parents, so a manifest in the
+// store always has its config and layers. Indexes nest at most 8 deep (a cycle of indexes ends
+// there too).
+class tree_importer {
+public:
+    tree_importer(const content_store& cs, blob_provider& provider, import_report& report)
+        : cs_(cs), provider_(provider), report_(report) {}
+
     bool copy(const descriptor& d, const std::string& via, int depth, std::error_code& ec,
               std::string* detail) {
         if (done_.count(d.digest)) return true;
@@ -32,28 +48,12 @@ public:
             ec = errc::index_too_deep;
             return where("indexes nested more than 8 deep");
         }
-        auto path = layout_ / "blobs" / "sha256" / d.digest.hex();
-        // O_NOFOLLOW: a symlink planted in the source must not make us read outside it.
-        unique_fd fd(sys::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-        if (!fd) {
-            int e = errno;
-            if (e == ENOENT) {
-                ec = errc::not_found;
-                return where("missing from the layout");
-            }
-            if (e == ELOOP) {
-                ec = errc::invalid_layout;
-                return where("is a symbolic link");
-            }
-            ec = std::error_code(e, std::system_category());
-            return where("cannot open " + path.string());
-        }
         bool is_manifest = media_type::is_manifest(d.media_type);
         bool is_index = media_type::is_index(d.media_type);
         std::string why;
         if (is_manifest || is_index) {
-            auto bytes = read_verified(fd.get(), path, d, max_document_size, ec, &why);
-            if (ec) return where(why);
+            std::string bytes;
+            if (!provider_.document(d, bytes, ec, why)) return where(why);
             if (is_manifest) {
                 auto m = parse_manifest(bytes, ec, &why);
                 if (ec) return where("manifest: " + why);
@@ -72,15 +72,8 @@ public:
             }
             cs_.put(d.media_type, bytes, ec, &why);
             if (ec) return where(why);
-        } else {
-            struct ::stat st;
-            if (sys::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-                ec = errc::invalid_layout;
-                return where("not a regular file");
-            }
-            fd_source src(fd.get());
-            cs_.ingest(src, d, ec, &why);
-            if (ec) return where(why);
+        } else if (!provider_.leaf(d, ec, why)) {
+            return where(why);
         }
         done_.insert(d.digest);
         ++report_.blobs;
@@ -90,9 +83,113 @@ public:
 
 private:
     const content_store& cs_;
-    std::filesystem::path layout_;
+    blob_provider& provider_;
     import_report& report_;
     std::set<digest> done_;
+};
+
+// The name an entry of an index.json is tagged with: containerd's io.containerd.image.name
+// (docker 25+ writes the full name there and only the tag in ref.name), else the
+// org.opencontainers.image.ref.name annotation; empty for neither.
+inline std::string entry_name(const descriptor& entry) {
+    for (auto key : {annotation_containerd_image_name, annotation_ref_name})
+        if (auto it = entry.annotations.find(std::string(key)); it != entry.annotations.end())
+            return it->second;
+    return {};
+}
+
+// Imports every entry of an index.json (`source` names it in messages) through `provider`, and
+// tags each named entry once everything it reaches is stored.
+inline bool import_entries(const image_store& images, const image_index& ix,
+                           std::string_view source, blob_provider& provider, import_report& report,
+                           std::error_code& ec, std::string* detail) {
+    tree_importer importer(images.content(), provider, report);
+    for (std::size_t i = 0; i < ix.manifests.size(); ++i) {
+        const auto& entry = ix.manifests[i];
+        auto name = entry_name(entry);
+        auto via = fmt::format("{} manifests[{}]{}", source, i,
+                               name.empty() ? std::string() : " (" + quote_input(name) + ")");
+        if (!importer.copy(entry, via, 0, ec, detail)) return false;
+        if (name.empty()) {
+            ++report.untagged;
+            continue;
+        }
+        std::string why;
+        images.tag(name, entry, ec, &why);
+        if (ec) {
+            if (detail) *detail = fmt::format("{}: {}", via, why);
+            return false;
+        }
+        report.tagged.push_back({name, entry});
+    }
+    return true;
+}
+
+// Checks an oci-layout file's bytes: {"imageLayoutVersion": "1.x"}.
+inline bool check_layout_version(std::string_view bytes, std::string_view source,
+                                 std::error_code& ec, std::string* detail) {
+    auto version = nlohmann::json::parse(bytes, nullptr, false);
+    auto it = version.is_object() ? version.find("imageLayoutVersion") : version.end();
+    if (it == version.end() || !it->is_string() ||
+        !it->get_ref<const std::string&>().starts_with("1."))
+        return set_error(ec, detail, errc::invalid_layout,
+                         fmt::format("{}: imageLayoutVersion is not 1.x", source));
+    return true;
+}
+
+// Blobs of a layout directory: found by digest only, opened without following symlinks.
+class layout_provider final : public blob_provider {
+public:
+    explicit layout_provider(const content_store& cs, std::filesystem::path layout)
+        : cs_(cs), layout_(std::move(layout)) {}
+
+    bool document(const descriptor& d, std::string& bytes, std::error_code& ec,
+                  std::string& why) override {
+        std::filesystem::path path;
+        auto fd = open(d, path, ec, why);
+        if (!fd) return false;
+        bytes = read_verified(fd.get(), path, d, max_document_size, ec, &why);
+        return !ec;
+    }
+
+    bool leaf(const descriptor& d, std::error_code& ec, std::string& why) override {
+        std::filesystem::path path;
+        auto fd = open(d, path, ec, why);
+        if (!fd) return false;
+        struct ::stat st;
+        if (sys::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+            ec = errc::invalid_layout;
+            why = "not a regular file";
+            return false;
+        }
+        fd_source src(fd.get());
+        cs_.ingest(src, d, ec, &why);
+        return !ec;
+    }
+
+private:
+    unique_fd open(const descriptor& d, std::filesystem::path& path, std::error_code& ec,
+                   std::string& why) {
+        path = layout_ / "blobs" / "sha256" / d.digest.hex();
+        // O_NOFOLLOW: a symlink planted in the source must not make us read outside it.
+        unique_fd fd(sys::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+        if (fd) return fd;
+        int e = errno;
+        if (e == ENOENT) {
+            ec = errc::not_found;
+            why = "missing from the layout";
+        } else if (e == ELOOP) {
+            ec = errc::invalid_layout;
+            why = "is a symbolic link";
+        } else {
+            ec = std::error_code(e, std::system_category());
+            why = "cannot open " + path.string();
+        }
+        return fd;
+    }
+
+    const content_store& cs_;
+    std::filesystem::path layout_;
 };
 
 } // namespace detail
@@ -103,15 +200,9 @@ CZ_DECL import_report import_layout(const image_store& images, const std::filesy
     import_report report;
     std::string bytes;
     auto version_path = layout / "oci-layout";
-    if (!detail::read_small_file(version_path, 4096, bytes, ec, detail)) return report;
-    auto version = nlohmann::json::parse(bytes, nullptr, false);
-    auto it = version.is_object() ? version.find("imageLayoutVersion") : version.end();
-    if (it == version.end() || !it->is_string() ||
-        !it->get_ref<const std::string&>().starts_with("1.")) {
-        detail::set_error(ec, detail, errc::invalid_layout,
-                          fmt::format("{}: imageLayoutVersion is not 1.x", version_path.string()));
+    if (!detail::read_small_file(version_path, 4096, bytes, ec, detail) ||
+        !detail::check_layout_version(bytes, version_path.string(), ec, detail))
         return report;
-    }
     auto index_path = layout / "index.json";
     if (!detail::read_small_file(index_path, max_document_size, bytes, ec, detail)) return report;
     std::string why;
@@ -120,27 +211,8 @@ CZ_DECL import_report import_layout(const image_store& images, const std::filesy
         if (detail) *detail = fmt::format("{}: {}", index_path.string(), why);
         return report;
     }
-    detail::layout_importer importer(images.content(), layout, report);
-    auto key = std::string(annotation_ref_name);
-    for (std::size_t i = 0; i < ix.manifests.size(); ++i) {
-        const auto& entry = ix.manifests[i];
-        auto name_it = entry.annotations.find(key);
-        auto via = fmt::format("index.json manifests[{}]{}", i,
-                               name_it == entry.annotations.end()
-                                   ? std::string()
-                                   : " (" + detail::quote_input(name_it->second) + ")");
-        if (!importer.copy(entry, via, 0, ec, detail)) return report;
-        if (name_it == entry.annotations.end()) {
-            ++report.untagged;
-            continue;
-        }
-        images.tag(name_it->second, entry, ec, &why);
-        if (ec) {
-            if (detail) *detail = fmt::format("{}: {}", via, why);
-            return report;
-        }
-        report.tagged.push_back({name_it->second, entry});
-    }
+    detail::layout_provider provider(images.content(), layout);
+    detail::import_entries(images, ix, "index.json", provider, report, ec, detail);
     return report;
 }
 

@@ -242,6 +242,34 @@ inline void walk(const content_store& cs, const descriptor& d, const std::string
     }
 }
 
+// Removes the ingest files older than `age` whose lock no writer holds. The lock is taken before
+// the unlink, and a writer that opened the file meanwhile finds, once it has the lock, that the
+// path no longer names its inode and starts over (content_store::begin_write).
+inline void remove_abandoned_ingests(const content_store& cs, std::chrono::seconds age,
+                                     bool dry_run, gc_report& report) {
+    std::error_code ec;
+    auto now = std::filesystem::file_time_type::clock::now();
+    std::filesystem::directory_iterator it(cs.ingest_dir(), ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+        const auto& path = it->path();
+        std::error_code stat_ec;
+        auto mtime = std::filesystem::last_write_time(path, stat_ec);
+        if (stat_ec || now - mtime < age) continue;
+        unique_fd fd(sys::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+        if (!fd) continue;
+        struct ::stat held, named;
+        if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue; // a live writer
+        if (sys::fstat(fd.get(), &held) != 0 || !S_ISREG(held.st_mode) ||
+            ::lstat(path.c_str(), &named) != 0 || held.st_ino != named.st_ino ||
+            held.st_dev != named.st_dev)
+            continue;
+        if (dry_run || ::unlink(path.c_str()) == 0) {
+            ++report.ingests_removed;
+            report.ingest_bytes += std::uint64_t(held.st_size);
+        }
+    }
+}
+
 } // namespace detail
 
 // ---------------------------------------------------------------------------------------------
@@ -768,6 +796,7 @@ CZ_DECL gc_report image_store::gc(const gc_options& options, std::error_code& ec
             report.bytes += size;
         }
     }
+    detail::remove_abandoned_ingests(*content_, options.ingest_age, options.dry_run, report);
     return report;
 }
 
