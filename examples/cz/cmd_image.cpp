@@ -4,7 +4,9 @@
 //   cz image inspect REF [--platform P] [--json]
 //   cz image rm REF...
 //   cz image tag SRC DST
-//   cz image load DIR
+//   cz image load PATH                    (an OCI layout directory, OCI archive or docker save)
+//   cz image save REF... -o FILE [--format oci|docker] [--platform P]
+//   cz image import ROOTFS.tar NAME [--platform P]
 //   cz image pull REF [--platform P] [--insecure REGISTRY] [--quiet]   (cmd_image_pull.cpp)
 //   cz store verify
 //   cz store gc [--grace DURATION] [--dry-run]
@@ -15,6 +17,7 @@
 // stored first, then by its normalised form: `busybox` finds docker.io/library/busybox:latest.
 #include "cli.hpp"
 
+#include <cz/oci/archive.hpp>
 #include <cz/oci/import.hpp>
 #include <cz/oci/platform.hpp>
 #include <cz/oci/reference.hpp>
@@ -441,17 +444,80 @@ oci::import_report load_layout(const oci::image_store& images, const std::string
 int run_image_load(const image_load_options& o) {
     struct ::stat st;
     if (::stat(o.path.c_str(), &st) != 0) throw_error(last_system_error(), "{}", o.path);
-    if (!S_ISDIR(st.st_mode))
-        throw_error(std::make_error_code(std::errc::not_a_directory),
-                    "{}: image load reads an OCI image layout directory", o.path);
     stores s;
-    auto report = load_layout(s.images(), o.path);
+    oci::import_report report;
+    if (S_ISDIR(st.st_mode)) {
+        report = load_layout(s.images(), o.path);
+    } else {
+        // An OCI archive or a `docker save` tar (plain, gzip or zstd): told apart by content.
+        std::error_code ec;
+        std::string why;
+        report = oci::load_archive(s.images(), o.path, ec, &why);
+        if (ec) throw_error(ec, "{}: {}", o.path, why);
+    }
     for (const auto& e : report.tagged)
         fmt::print("Loaded: {} ({})\n", e.name, e.target.digest.str());
     if (report.untagged != 0)
         fmt::print("Stored {} entr{} without a name (cz store gc removes them)\n", report.untagged,
                    report.untagged == 1 ? "y" : "ies");
     fmt::print("{} blobs, {}\n", report.blobs, human_size(report.bytes));
+    return exit_ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// cz image save
+
+struct image_save_options {
+    std::vector<std::string> refs;
+    std::string output;
+    std::string format = "oci";
+    std::string platform;
+};
+
+int run_image_save(const image_save_options& o) {
+    auto format = o.format == "docker" ? oci::archive_format::docker : oci::archive_format::oci;
+    oci::save_options options;
+    std::error_code ec;
+    std::string why;
+    if (!o.platform.empty()) {
+        options.docker_platform = oci::parse_platform(o.platform, ec, &why);
+        if (ec) throw_error(ec, "--platform {}: {}", o.platform, why);
+    }
+    stores s;
+    // Names as the store has them: `busybox` saves docker.io/library/busybox:latest.
+    std::vector<std::string> names;
+    for (const auto& ref : o.refs)
+        names.push_back(s.find(ref).name);
+    oci::save_archive(s.images(), names, o.output, format, options, ec, &why);
+    if (ec) throw_error(ec, "{}: {}", o.output, why);
+    fmt::print("Saved {} image{} to {} ({} archive)\n", names.size(), names.size() == 1 ? "" : "s",
+               o.output, o.format);
+    return exit_ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// cz image import
+
+struct image_import_options {
+    std::string rootfs;
+    std::string name;
+    std::string platform;
+};
+
+int run_image_import(const image_import_options& o) {
+    std::error_code ec;
+    std::string why;
+    auto ref = oci::parse_reference(o.name, ec, &why);
+    if (ec) throw_error(ec, "{}: {}", o.name, why);
+    oci::rootfs_options options;
+    if (!o.platform.empty()) {
+        options.image_platform = oci::parse_platform(o.platform, ec, &why);
+        if (ec) throw_error(ec, "--platform {}: {}", o.platform, why);
+    }
+    stores s;
+    auto d = oci::import_rootfs(s.images(), o.rootfs, ref.str(), options, ec, &why);
+    if (ec) throw_error(ec, "{}: {}", o.rootfs, why);
+    fmt::print("Imported: {} ({})\n", ref.str(), d.digest.str());
     return exit_ok;
 }
 
@@ -528,6 +594,10 @@ int run_store_gc(const store_gc_options& o) {
     if (report.kept != 0)
         fmt::print("; kept {} unreachable blob{} younger than {}", report.kept,
                    report.kept == 1 ? "" : "s", o.grace);
+    if (report.ingests_removed != 0)
+        fmt::print("; {} {} abandoned partial blob{}, {}", o.dry_run ? "would remove" : "removed",
+                   report.ingests_removed, report.ingests_removed == 1 ? "" : "s",
+                   human_size(report.ingest_bytes));
     fmt::print("\n");
     return exit_ok;
 }
@@ -593,12 +663,44 @@ void register_image_commands(context ctx) {
 
     add_command<image_load_options>(
         ctx, *image_cmd, "load",
-        "Import the images of an OCI image layout directory (oci-layout, index.json, blobs/, as "
-        "'skopeo copy ... oci:DIR:NAME' writes it); entries with a ref.name are tagged so",
+        "Import images from an OCI image layout directory (as 'skopeo copy ... oci:DIR:NAME' "
+        "writes it), an OCI archive, or a 'docker save' tar (plain, gzip or zstd); entries with "
+        "a name are tagged so",
         [](CLI::App& cmd, image_load_options& o) {
-            cmd.add_option("DIR", o.path, "OCI image layout directory")->required();
+            cmd.add_option("PATH", o.path, "OCI layout directory, or archive file")->required();
         },
         run_image_load);
+
+    add_command<image_save_options>(
+        ctx, *image_cmd, "save",
+        "Write images to an archive: an OCI archive (indexes kept whole), or a 'docker save' tar "
+        "that docker load and skopeo's docker-archive: read",
+        [](CLI::App& cmd, image_save_options& o) {
+            cmd.footer(ref_help);
+            cmd.add_option("REF", o.refs, "Image references")->required();
+            cmd.add_option("--output,-o", o.output, "The archive to write")->required();
+            cmd.add_option("--format", o.format, "oci or docker (default: oci)")
+                ->check(CLI::IsMember({"oci", "docker"}));
+            cmd.add_option("--platform", o.platform,
+                           "docker format: the platform an index is resolved to (default: this "
+                           "machine's)");
+        },
+        run_image_save);
+
+    add_command<image_import_options>(
+        ctx, *image_cmd, "import",
+        "Make a one-layer image from a root filesystem tar (plain, gzip or zstd), like 'docker "
+        "import': how a machine without a registry gets its first image",
+        [](CLI::App& cmd, image_import_options& o) {
+            cmd.add_option("ROOTFS", o.rootfs, "Root filesystem tar")->required();
+            cmd.add_option("NAME", o.name,
+                           "Reference to tag it as (normalised: app:1 = "
+                           "docker.io/library/app:1)")
+                ->required();
+            cmd.add_option("--platform", o.platform,
+                           "The platform the image says it is for (default: this machine's)");
+        },
+        run_image_import);
 
     register_image_pull_command(ctx, *image_cmd);
 }

@@ -1,7 +1,8 @@
-// Crash consistency of the store: `cz image load` killed with SIGKILL at 20 points spread over a
-// load. After each kill `cz store verify` must be clean (every blob under blobs/ complete and
-// hashing to its name, nothing half-written visible), and the next load into the same root must
-// complete and leave the image listed.
+// Crash consistency of the store: `cz image load` killed with SIGKILL at 20 points of a load from
+// an OCI layout directory and at 20 of a load from an OCI archive. After each kill `cz store
+// verify` must be clean (every blob under blobs/ complete and hashing to its name, nothing
+// half-written visible), and the next load into the same root must complete and leave the image
+// listed.
 #include "../oci/image.hpp"
 #include "cz_tool.hpp"
 
@@ -64,17 +65,23 @@ pid_t start_load(const std::string& root, const std::string& layout) {
 
 TEST_SUITE("cz cli") {
 
-    TEST_CASE(
-        "store: kill -9 during image load, 20 times; verify is clean, the next load completes") {
+    TEST_CASE("store: kill -9 during image load, 20 times each from a layout and an archive; "
+              "verify is clean, the next load completes") {
         temp_dir tmp("cz-crash");
-        auto layout = make_layout(tmp.path / "source", 6, 6u << 20);
+        auto layout_dir = make_layout(tmp.path / "source", 6, 6u << 20);
+        // The same image as an OCI archive, written by cz image save.
+        auto archive = (tmp.path / "crash.tar").string();
+        auto saved = run_cz(tmp, "--root " + quote((tmp.path / "source").string()) +
+                                     " image save crash:1 -o " + quote(archive));
+        REQUIRE_MESSAGE(saved.rc == 0, saved.err);
 
         int status = 0;
 
         std::mt19937 rng(7);
         int killed_midway = 0;
-        for (int i = 0; i < 20; ++i) {
-            INFO("kill " << i);
+        for (int i = 0; i < 40; ++i) {
+            auto layout = i < 20 ? layout_dir : archive;
+            INFO("kill " << i << " loading " << layout);
             // A root of its own each time, killed at a point of the load: after `stage` blobs
             // are committed, and for half the points also in the middle of the next blob's
             // ingest. (Watched on disk rather than timed: the machine's speed does not matter.)
@@ -120,6 +127,6 @@ TEST_SUITE("cz cli") {
             CHECK_MESSAGE(verify.rc == 0, verify.out << verify.err);
         }
         // The kills landed inside loads (before the tag), or the test shows nothing.
-        CHECK(killed_midway >= 10);
+        CHECK(killed_midway >= 20);
     }
 }

@@ -298,12 +298,11 @@ TEST_SUITE("cli") {
         CHECK(o.rc == 1);
         CHECK(contains(o.err, "a tag names no digest"));
 
-        // load takes a directory, and says which path is wrong.
+        // load takes a layout directory or an archive, and says which path is wrong.
         write_file(tmp / "file.tar", "not a layout");
         o = run_cz(tmp, cz_root + "image load " + quote(tmp / "file.tar"));
         CHECK(o.rc == 1);
-        CHECK(o.err == "cz: " + tmp / "file.tar" +
-                           ": image load reads an OCI image layout directory: Not a directory\n");
+        CHECK(o.err.rfind("cz: " + tmp / "file.tar" + ": ", 0) == 0);
         o = run_cz(tmp, cz_root + "image load " + quote(tmp / "missing"));
         CHECK(o.rc == 1);
         CHECK(o.err.rfind("cz: " + tmp / "missing" + ": ", 0) == 0);

@@ -1,0 +1,75 @@
+// cz image import, save and load with archives, against skopeo: an image cz imports from a root
+// filesystem tar is what skopeo inspects in cz's store and in the archives cz saves (OCI and
+// docker formats), and what skopeo writes into archives cz loads.
+#include "cz_tool.hpp"
+
+#include <nlohmann/json.hpp>
+
+using namespace cz_test;
+using namespace cli_test;
+
+namespace {
+
+std::string digest_of(const std::string& transport_ref) {
+    auto d = sh_ok("skopeo inspect --format '{{.Digest}}' " + quote(transport_ref));
+    while (!d.empty() && (d.back() == '\n' || d.back() == ' '))
+        d.pop_back();
+    return d;
+}
+
+} // namespace
+
+TEST_SUITE("cz cli") {
+
+    TEST_CASE("image import, save (oci, docker) and load: skopeo reads what cz writes, and back") {
+        if (!have("skopeo")) CZ_SKIP("skopeo is not installed");
+        temp_dir tmp("cz-cli-archive");
+        auto root = (tmp.path / "root").string();
+        auto cz_root = "--root " + quote(root) + " ";
+        sh_ok("mkdir -p " + quote(tmp / "tree/etc") + " && echo imported > " +
+              quote(tmp / "tree/etc/motd") + " && tar -C " + quote(tmp / "tree") + " -czf " +
+              quote(tmp / "rootfs.tar.gz") + " .");
+
+        auto o = run_cz(tmp, cz_root + "image import " + quote(tmp / "rootfs.tar.gz") + " app:1");
+        REQUIRE_MESSAGE(o.rc == 0, o.err);
+        CHECK(o.out.rfind("Imported: docker.io/library/app:1 (sha256:", 0) == 0);
+        auto stored = digest_of("oci:" + root + "/content:docker.io/library/app:1");
+
+        o = run_cz(tmp, cz_root + "image save app:1 -o " + quote(tmp / "oci.tar"));
+        REQUIRE_MESSAGE(o.rc == 0, o.err);
+        CHECK(digest_of("oci-archive:" + tmp / "oci.tar" + ":docker.io/library/app:1") == stored);
+        o = run_cz(tmp, cz_root + "image save app:1 --format docker -o " + quote(tmp / "d.tar"));
+        REQUIRE_MESSAGE(o.rc == 0, o.err);
+        auto config = nlohmann::json::parse(
+            sh_ok("skopeo inspect --config docker-archive:" + quote(tmp / "d.tar")));
+        CHECK(config["rootfs"]["diff_ids"].size() == 1);
+
+        // Both archives back into a fresh root; skopeo's own oci-archive too.
+        auto fresh = "--root " + quote((tmp.path / "fresh").string()) + " ";
+        o = run_cz(tmp, fresh + "image load " + quote(tmp / "oci.tar"));
+        CHECK_MESSAGE(o.rc == 0, o.err);
+        CHECK(contains(o.out, "Loaded: docker.io/library/app:1 (" + stored + ")"));
+        o = run_cz(tmp, fresh + "image load " + quote(tmp / "d.tar"));
+        CHECK_MESSAGE(o.rc == 0, o.err);
+        CHECK(contains(o.out, "Loaded: "));
+        sh_ok("skopeo copy -q oci:" + quote(root + "/content:docker.io/library/app:1") +
+              " oci-archive:" + quote(tmp / "skopeo.tar" + ":other:2"));
+        o = run_cz(tmp, fresh + "image load " + quote(tmp / "skopeo.tar"));
+        CHECK_MESSAGE(o.rc == 0, o.err);
+        CHECK(contains(o.out, "Loaded: other:2 (" + stored + ")"));
+        CHECK(run_cz(tmp, fresh + "store verify").rc == 0);
+
+        // Errors name what is wrong.
+        o = run_cz(tmp, cz_root + "image save nope:1 -o " + quote(tmp / "x.tar"));
+        CHECK(o.rc == 1);
+        CHECK(contains(o.err, "nope:1"));
+        CHECK(!std::filesystem::exists(tmp.path / "x.tar"));
+        o = run_cz(tmp, cz_root + "image save app:1 --format zip -o " + quote(tmp / "x.tar"));
+        CHECK(o.rc == 2);
+        o = run_cz(tmp, cz_root + "image import " + quote(tmp / "missing.tar") + " app:2");
+        CHECK(o.rc == 1);
+        CHECK(contains(o.err, "missing.tar"));
+        o = run_cz(tmp, cz_root + "image import " + quote(tmp / "rootfs.tar.gz") + " Bad:Name:1");
+        CHECK(o.rc == 1);
+    }
+}
