@@ -4,7 +4,7 @@
 //   cz image inspect REF [--platform P] [--json]
 //   cz image rm REF...
 //   cz image tag SRC DST
-//   cz image load PATH                    (an OCI layout directory, OCI archive or docker save)
+//   cz image load PATH [--name NAME]      (OCI layout dir, skopeo dir:, OCI archive, docker save)
 //   cz image save REF... -o FILE [--format oci|docker] [--platform P]
 //   cz image import ROOTFS.tar NAME [--platform P]
 //   cz image pull REF [--platform P] [--insecure REGISTRY] [--quiet]   (cmd_image_pull.cpp)
@@ -431,6 +431,7 @@ int run_image_tag(const image_tag_options& o) {
 
 struct image_load_options {
     std::string path;
+    std::string name;
 };
 
 oci::import_report load_layout(const oci::image_store& images, const std::string& dir) {
@@ -446,12 +447,28 @@ int run_image_load(const image_load_options& o) {
     if (::stat(o.path.c_str(), &st) != 0) throw_error(last_system_error(), "{}", o.path);
     stores s;
     oci::import_report report;
-    if (S_ISDIR(st.st_mode)) {
+    std::error_code ec;
+    std::string why;
+    bool skopeo_dir = S_ISDIR(st.st_mode) &&
+                      !std::filesystem::exists(std::filesystem::path(o.path) / "oci-layout", ec) &&
+                      std::filesystem::exists(std::filesystem::path(o.path) / "version", ec);
+    if (!o.name.empty() && !skopeo_dir)
+        throw_error(std::make_error_code(std::errc::invalid_argument),
+                    "{}: --name is for skopeo's dir: format, whose images have no name", o.path);
+    if (skopeo_dir) {
+        // skopeo's dir: format: one image, no name of its own.
+        if (o.name.empty())
+            throw_error(std::make_error_code(std::errc::invalid_argument),
+                        "{}: an image in skopeo's dir: format has no name: give --name NAME",
+                        o.path);
+        auto ref = oci::parse_reference(o.name, ec, &why);
+        if (ec) throw_error(ec, "--name {}: {}", o.name, why);
+        report = oci::import_dir(s.images(), o.path, ref.str(), ec, &why);
+        if (ec) throw_error(ec, "{}: {}", o.path, why);
+    } else if (S_ISDIR(st.st_mode)) {
         report = load_layout(s.images(), o.path);
     } else {
         // An OCI archive or a `docker save` tar (plain, gzip or zstd): told apart by content.
-        std::error_code ec;
-        std::string why;
         report = oci::load_archive(s.images(), o.path, ec, &why);
         if (ec) throw_error(ec, "{}: {}", o.path, why);
     }
@@ -664,10 +681,13 @@ void register_image_commands(context ctx) {
     add_command<image_load_options>(
         ctx, *image_cmd, "load",
         "Import images from an OCI image layout directory (as 'skopeo copy ... oci:DIR:NAME' "
-        "writes it), an OCI archive, or a 'docker save' tar (plain, gzip or zstd); entries with "
-        "a name are tagged so",
+        "writes it), skopeo's dir: format (with --name), an OCI archive, or a 'docker save' tar "
+        "(plain, gzip or zstd); entries with a name are tagged so",
         [](CLI::App& cmd, image_load_options& o) {
-            cmd.add_option("PATH", o.path, "OCI layout directory, or archive file")->required();
+            cmd.add_option("PATH", o.path, "Directory (OCI layout or dir:), or archive file")
+                ->required();
+            cmd.add_option("--name", o.name,
+                           "The reference for an image in skopeo's dir: format (normalised)");
         },
         run_image_load);
 

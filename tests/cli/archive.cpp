@@ -59,6 +59,19 @@ TEST_SUITE("cz cli") {
         CHECK(contains(o.out, "Loaded: other:2 (" + stored + ")"));
         CHECK(run_cz(tmp, fresh + "store verify").rc == 0);
 
+        // skopeo's dir: format has no name: --name gives it one, and is required.
+        sh_ok("skopeo copy -q oci:" + quote(root + "/content:docker.io/library/app:1") +
+              " dir:" + quote(tmp / "dir"));
+        o = run_cz(tmp, fresh + "image load " + quote(tmp / "dir"));
+        CHECK(o.rc == 1);
+        CHECK(contains(o.err, "give --name NAME"));
+        o = run_cz(tmp, fresh + "image load " + quote(tmp / "dir") + " --name fromdir:3");
+        CHECK_MESSAGE(o.rc == 0, o.err);
+        CHECK(contains(o.out, "Loaded: docker.io/library/fromdir:3 (" + stored + ")"));
+        o = run_cz(tmp, fresh + "image load " + quote(tmp / "oci.tar") + " --name x:1");
+        CHECK(o.rc == 1);
+        CHECK(contains(o.err, "--name is for skopeo's dir: format"));
+
         // Errors name what is wrong.
         o = run_cz(tmp, cz_root + "image save nope:1 -o " + quote(tmp / "x.tar"));
         CHECK(o.rc == 1);

@@ -124,6 +124,87 @@ TEST_SUITE("oci") {
         CHECK(images.verify(ec).ok());
     }
 
+    TEST_CASE("peers: skopeo's dir: format is imported with skopeo's digests, one image or all") {
+        if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
+        temp_dir tmp;
+        // A one-image dir: as skopeo writes it (skopeo copies into it from an OCI layout).
+        auto source = content_store::open(tmp.path / "source");
+        image_store source_images(source);
+        auto amd64 = oci_test::put_image(source, "amd64 files\n", "amd64");
+        auto arm64 = oci_test::put_image(source, "arm64 files\n", "arm64", "v8");
+        source_images.tag("one:1", amd64.manifest);
+        image_index ix;
+        ix.media_type = std::string(media_type::oci_index);
+        auto with_platform = [](descriptor d, const std::string& arch, const std::string& v) {
+            d.platform = platform{};
+            d.platform->os = "linux";
+            d.platform->architecture = arch;
+            d.platform->variant = v;
+            return d;
+        };
+        ix.manifests = {with_platform(amd64.manifest, "amd64", ""),
+                        with_platform(arm64.manifest, "arm64", "v8")};
+        source_images.tag("all:1", source.put(media_type::oci_index, serialize(ix)));
+        auto layout = (tmp.path / "source/content").string();
+        auto one = (tmp.path / "one").string(), all = (tmp.path / "all").string();
+        sh_ok("skopeo copy -q oci:" + quote(layout + ":one:1") + " dir:" + quote(one));
+        sh_ok("skopeo copy -q --all oci:" + quote(layout + ":all:1") + " dir:" + quote(all));
+
+        auto cs = content_store::open(tmp.path / "root");
+        image_store images(cs);
+        auto report = import_dir(images, one, "docker.io/library/one:1");
+        REQUIRE(report.tagged.size() == 1);
+        CHECK(images.lookup("one:1").digest.str() ==
+              trim(sh_ok("skopeo inspect --format '{{.Digest}}' dir:" + quote(one))));
+        auto m = parse_manifest(cs.read(images.lookup("one:1"), max_document_size));
+        CHECK(file_in_layer(cs, m.layers.at(0), "hello") == "amd64 files\n");
+        report = import_dir(images, all, "docker.io/library/all:1");
+        REQUIRE(report.tagged.size() == 1);
+        auto top = images.lookup("all:1");
+        CHECK(media_type::is_index(top.media_type));
+        platform want;
+        want.os = "linux";
+        want.architecture = "arm64";
+        CHECK(images.resolve(top, want).digest == arm64.manifest.digest);
+        std::error_code ec;
+        CHECK(images.verify(ec).ok());
+
+        // A blob that is a symlink, one that is missing, one that is not what it is named, a
+        // version file of another kind: errors naming the blob, nothing tagged.
+        auto bad = [&](const std::string& name, auto&& damage) {
+            auto dir = tmp.path / name;
+            sh_ok("cp -r " + quote(one) + " " + quote(dir.string()));
+            damage(dir);
+            auto fresh = content_store::open(tmp.path / ("root-" + name));
+            image_store fresh_images(fresh);
+            std::string why;
+            import_dir(fresh_images, dir, "x:1", ec, &why);
+            CHECK_MESSAGE(ec, name);
+            CHECK(fresh_images.list(ec).empty());
+            return why;
+        };
+        auto layer_file = [&](const std::filesystem::path& dir) {
+            return dir / m.layers.at(0).digest.hex();
+        };
+        auto why = bad("symlink", [&](const std::filesystem::path& dir) {
+            std::filesystem::remove(layer_file(dir));
+            std::filesystem::create_symlink("/etc/passwd", layer_file(dir));
+        });
+        CHECK(why.find("symbolic link") != std::string::npos);
+        why = bad("missing", [&](const std::filesystem::path& dir) {
+            std::filesystem::remove(layer_file(dir));
+        });
+        CHECK(why.find(m.layers.at(0).digest.str()) != std::string::npos);
+        bad("mismatch", [&](const std::filesystem::path& dir) {
+            auto bytes = read_file(layer_file(dir));
+            bytes[bytes.size() / 2] ^= 1;
+            write_file(layer_file(dir), bytes);
+        });
+        bad("version", [&](const std::filesystem::path& dir) {
+            write_file(dir / "version", "Directory Transport Version: 9.0\n");
+        });
+    }
+
     TEST_CASE("peers: skopeo and umoci read what cz stores, with the same digests") {
         if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
         if (!cz_test::have("umoci")) CZ_SKIP("umoci is not installed");
@@ -202,7 +283,7 @@ TEST_SUITE("oci") {
     TEST_CASE("peers: an oci-archive skopeo writes is loaded by cz with skopeo's digest") {
         if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
         temp_dir tmp;
-        write_dir_image(tmp.path / "src", "from an oci-archive\n");
+        oci_test::write_dir_image(tmp.path / "src", "from an oci-archive\n");
         auto archive = tmp / "image.tar";
         sh_ok("skopeo copy -q dir:" + quote((tmp.path / "src").string()) +
               " oci-archive:" + quote(archive + ":docker.io/library/arch:1") + " 2>&1");
@@ -228,7 +309,7 @@ TEST_SUITE("oci") {
     TEST_CASE("peers: a docker-archive skopeo writes is loaded by cz with skopeo's digest") {
         if (!cz_test::have("skopeo")) CZ_SKIP("skopeo is not installed");
         temp_dir tmp;
-        write_dir_image(tmp.path / "src", "from a docker-archive\n");
+        oci_test::write_dir_image(tmp.path / "src", "from a docker-archive\n");
         auto archive = tmp / "docker.tar";
         // Two tags of one image, and a second image sharing nothing: skopeo writes one
         // manifest.json item per image.

@@ -1,4 +1,5 @@
-// cz/oci/import.hpp — bringing images from another OCI image layout into the store.
+// cz/oci/import.hpp — bringing images from another OCI image layout, or from skopeo's dir:
+// format, into the store.
 //
 // The source is untrusted (a directory someone gave us): blobs are found only by digest
 // (blobs/sha256/<hex>), opened without following symlinks and only when they are regular files,
@@ -34,6 +35,17 @@ struct import_report {
 CZ_DECL import_report import_layout(const image_store& images, const std::filesystem::path& layout,
                                     std::error_code& ec, std::string* detail = nullptr);
 CZ_DECL import_report import_layout(const image_store& images, const std::filesystem::path& layout);
+
+// Imports the image in `dir`, written in skopeo's `dir:` format: a `version` file ("Directory
+// Transport Version: 1.x"), manifest.json (a manifest, or with `skopeo copy --all` an index whose
+// manifests are <hex>.manifest.json), and every other blob as a file named by its hex digest.
+// The format carries no name: the image is tagged `name` (kept as given; empty: not tagged, then
+// gc removes it). The same checks and errors as import_layout.
+CZ_DECL import_report import_dir(const image_store& images, const std::filesystem::path& dir,
+                                 std::string_view name, std::error_code& ec,
+                                 std::string* detail = nullptr);
+CZ_DECL import_report import_dir(const image_store& images, const std::filesystem::path& dir,
+                                 std::string_view name);
 
 } // namespace cz::oci
 

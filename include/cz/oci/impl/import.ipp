@@ -137,16 +137,27 @@ inline bool check_layout_version(std::string_view bytes, std::string_view source
     return true;
 }
 
-// Blobs of a layout directory: found by digest only, opened without following symlinks.
+// Blobs of a layout directory (blobs/sha256/<hex>), or of skopeo's dir: format (<hex>, and
+// <hex>.manifest.json for the manifests of an index): found by digest only, opened without
+// following symlinks.
 class layout_provider final : public blob_provider {
 public:
-    explicit layout_provider(const content_store& cs, std::filesystem::path layout)
-        : cs_(cs), layout_(std::move(layout)) {}
+    enum class format { oci_layout, skopeo_dir };
+
+    layout_provider(const content_store& cs, std::filesystem::path layout,
+                    format f = format::oci_layout)
+        : cs_(cs), layout_(std::move(layout)), format_(f) {}
 
     bool document(const descriptor& d, std::string& bytes, std::error_code& ec,
                   std::string& why) override {
         std::filesystem::path path;
-        auto fd = open(d, path, ec, why);
+        unique_fd fd;
+        if (format_ == format::skopeo_dir) {
+            fd = open_path(layout_ / (d.digest.hex() + ".manifest.json"), path, ec, why);
+            if (!fd && ec == errc::not_found) fd = open(d, path, ec, why);
+        } else {
+            fd = open(d, path, ec, why);
+        }
         if (!fd) return false;
         bytes = read_verified(fd.get(), path, d, max_document_size, ec, &why);
         return !ec;
@@ -170,7 +181,16 @@ public:
 private:
     unique_fd open(const descriptor& d, std::filesystem::path& path, std::error_code& ec,
                    std::string& why) {
-        path = layout_ / "blobs" / "sha256" / d.digest.hex();
+        return open_path(format_ == format::skopeo_dir
+                             ? layout_ / d.digest.hex()
+                             : layout_ / "blobs" / "sha256" / d.digest.hex(),
+                         path, ec, why);
+    }
+
+    unique_fd open_path(std::filesystem::path candidate, std::filesystem::path& path,
+                        std::error_code& ec, std::string& why) {
+        path = std::move(candidate);
+        ec.clear();
         // O_NOFOLLOW: a symlink planted in the source must not make us read outside it.
         unique_fd fd(sys::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
         if (fd) return fd;
@@ -190,6 +210,7 @@ private:
 
     const content_store& cs_;
     std::filesystem::path layout_;
+    format format_;
 };
 
 } // namespace detail
@@ -222,6 +243,83 @@ CZ_DECL import_report import_layout(const image_store& images,
     std::string why;
     auto report = import_layout(images, layout, ec, &why);
     if (ec) throw cz::system_error(ec, fmt::format("import {}: {}", layout.string(), why));
+    return report;
+}
+
+CZ_DECL import_report import_dir(const image_store& images, const std::filesystem::path& dir,
+                                 std::string_view name, std::error_code& ec, std::string* detail) {
+    ec.clear();
+    import_report report;
+    std::string bytes;
+    auto version_path = dir / "version";
+    if (!detail::read_small_file(version_path, 4096, bytes, ec, detail)) return report;
+    if (!bytes.starts_with("Directory Transport Version: 1.")) {
+        detail::set_error(
+            ec, detail, errc::invalid_layout,
+            fmt::format("{}: not \"Directory Transport Version: 1.x\"", version_path.string()));
+        return report;
+    }
+    auto manifest_path = dir / "manifest.json";
+    if (!detail::read_small_file(manifest_path, max_document_size, bytes, ec, detail))
+        return report;
+    // The top document is named by what it hashes to; its kind is what it says it is.
+    descriptor top;
+    top.media_type = std::string(detect_media_type(bytes));
+    if (!media_type::is_manifest(top.media_type) && !media_type::is_index(top.media_type)) {
+        detail::set_error(
+            ec, detail, errc::unsupported_media_type,
+            fmt::format("{}: neither a manifest nor an index", manifest_path.string()));
+        return report;
+    }
+    sha256_hasher h;
+    h.update(as_bytes(bytes));
+    top.digest = h.final();
+    top.size = static_cast<std::int64_t>(bytes.size());
+    // The walk asks for each document by digest; manifest.json, the top one, is known only by
+    // what it hashes to, so a small wrapper answers for it and the files answer for the rest.
+    detail::layout_provider provider(images.content(), dir,
+                                     detail::layout_provider::format::skopeo_dir);
+    struct top_first final : detail::blob_provider {
+        detail::layout_provider& inner;
+        const descriptor& top;
+        const std::string& top_bytes;
+        top_first(detail::layout_provider& i, const descriptor& t, const std::string& b)
+            : inner(i), top(t), top_bytes(b) {}
+        bool document(const descriptor& d, std::string& out, std::error_code& e,
+                      std::string& why) override {
+            if (d.digest == top.digest) {
+                out = top_bytes;
+                e.clear();
+                return true;
+            }
+            return inner.document(d, out, e, why);
+        }
+        bool leaf(const descriptor& d, std::error_code& e, std::string& why) override {
+            return inner.leaf(d, e, why);
+        }
+    } walk(provider, top, bytes);
+    detail::tree_importer importer(images.content(), walk, report);
+    if (!importer.copy(top, "manifest.json", 0, ec, detail)) return report;
+    if (name.empty()) {
+        ++report.untagged;
+        return report;
+    }
+    std::string why;
+    images.tag(name, top, ec, &why);
+    if (ec) {
+        if (detail) *detail = why;
+        return report;
+    }
+    report.tagged.push_back({std::string(name), top});
+    return report;
+}
+
+CZ_DECL import_report import_dir(const image_store& images, const std::filesystem::path& dir,
+                                 std::string_view name) {
+    std::error_code ec;
+    std::string why;
+    auto report = import_dir(images, dir, name, ec, &why);
+    if (ec) throw cz::system_error(ec, fmt::format("import {}: {}", dir.string(), why));
     return report;
 }
 
