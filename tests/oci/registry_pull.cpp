@@ -154,4 +154,61 @@ TEST_SUITE("oci registry") {
         std::error_code ec;
         CHECK(images.list(ec).empty());
     }
+
+    TEST_CASE("pull: Basic authentication (distribution's htpasswd): none, wrong, right") {
+        if (!have("docker-registry")) CZ_SKIP("docker-registry is not installed");
+        if (!have("skopeo")) CZ_SKIP("skopeo is not installed");
+        // distribution takes bcrypt only; Python's crypt makes one ($2a$ and $2b$ hash alike).
+        std::string hash;
+        if (sh("python3 -c \"import crypt; print(crypt.crypt('secret', "
+               "crypt.mksalt(crypt.METHOD_BLOWFISH)).replace('\\$2b\\$', '\\$2a\\$'))\" "
+               "2>/dev/null",
+               &hash) != 0 ||
+            !hash.starts_with("$2"))
+            CZ_SKIP("python3 cannot make a bcrypt hash (no crypt module)");
+        while (!hash.empty() && hash.back() == '\n')
+            hash.pop_back();
+        registry_server server(false, "cz:" + hash);
+        temp_dir dir("cz-pull-auth");
+        auto source_store = oci::content_store::open(dir.path / "source");
+        oci::image_store source(source_store);
+        auto image = make_image(source, "amd64", dir.path);
+        source.tag("auth", image);
+        sh_ok("skopeo copy -q --dest-tls-verify=false --dest-creds cz:secret " +
+              quote("oci:" + (dir.path / "source/content").string() + ":auth") + " docker://" +
+              server.host() + "/cz/auth:1");
+
+        auto store = oci::content_store::open(dir.path / "dest");
+        oci::image_store images(store);
+        auto ref = oci::parse_reference(server.host() + "/cz/auth:1");
+        auto pull = [&](std::optional<reg::credentials> creds) {
+            std::pair<std::error_code, std::string> result;
+            run([&](asio::io_context& io) -> asio::awaitable<void> {
+                reg::registry_options options;
+                std::string asked_for;
+                options.credentials = [&](std::string_view registry) {
+                    asked_for = registry;
+                    return creds;
+                };
+                reg::registry_client client(io.get_executor(), options);
+                auto [ec, d] = co_await client.async_pull(ref, linux("amd64"), images,
+                                                          as_tuple(asio::use_awaitable));
+                CHECK(asked_for == server.host()); // asked by the registry's own name
+                result = {ec, client.last_error()};
+            });
+            return result;
+        };
+        auto none = pull(std::nullopt);
+        CHECK(none.first == reg::errc::unauthorized);
+        CHECK(none.second.find("wants a user name and password") != std::string::npos);
+        auto wrong = pull(reg::credentials{"cz", "wrong"});
+        CHECK(wrong.first == reg::errc::unauthorized);
+        CHECK(wrong.second.find("401") != std::string::npos);
+        std::error_code ec;
+        CHECK(images.list(ec).empty());
+        auto right = pull(reg::credentials{"cz", "secret"});
+        CHECK_MESSAGE(!right.first, right.second);
+        CHECK(images.lookup(ref.str()).digest == image.digest);
+        CHECK(images.verify(ec).ok());
+    }
 }

@@ -30,7 +30,9 @@ class registry_server {
     using tcp = asio::ip::tcp;
 
 public:
-    explicit registry_server(bool tls = false) : port_(free_port()) {
+    // `htpasswd`: a line "user:bcrypt-hash" turns on distribution's Basic authentication.
+    explicit registry_server(bool tls = false, const std::string& htpasswd = {})
+        : port_(free_port()) {
         std::string config_text = "version: 0.1\n"
                                   "log:\n  level: error\n"
                                   "storage:\n  filesystem:\n    rootdirectory: " +
@@ -50,6 +52,11 @@ public:
                   " -out server.pem -days 2 -extfile san.ext 2>/dev/null");
             config_text += "  tls:\n    certificate: " + (dir_.path / "server.pem").string() +
                            "\n    key: " + (dir_.path / "server.key").string() + "\n";
+        }
+        if (!htpasswd.empty()) {
+            write_file(dir_.path / "htpasswd", htpasswd + "\n");
+            config_text += "auth:\n  htpasswd:\n    realm: cz-test\n    path: " +
+                           (dir_.path / "htpasswd").string() + "\n";
         }
         auto config = dir_.path / "config.yml";
         write_file(config, config_text);
