@@ -47,6 +47,15 @@ std::string make_layout(const std::filesystem::path& dir, int layers, std::size_
     return (dir / "content").string();
 }
 
+// How many entries `dir` has; 0 while it does not exist yet.
+int entries(const std::filesystem::path& dir) {
+    std::error_code ec;
+    int n = 0;
+    for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+        ++n;
+    return n;
+}
+
 // Starts `cz --root ROOT image load LAYOUT` with its output discarded; returns its pid.
 pid_t start_load(const std::string& root, const std::string& layout) {
     auto exe = cli_test::cz();
@@ -91,16 +100,8 @@ TEST_SUITE("cz cli") {
             pid_t pid = start_load(root, layout);
             auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
             while (std::chrono::steady_clock::now() < deadline) {
-                std::error_code ec;
-                std::ptrdiff_t committed = 0, ingesting = 0;
-                for (auto it = std::filesystem::directory_iterator(
-                         std::filesystem::path(root) / "content/blobs/sha256", ec);
-                     !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
-                    ++committed;
-                for (auto it = std::filesystem::directory_iterator(
-                         std::filesystem::path(root) / "ingest", ec);
-                     !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
-                    ++ingesting;
+                auto committed = entries(std::filesystem::path(root) / "content/blobs/sha256");
+                auto ingesting = entries(std::filesystem::path(root) / "ingest");
                 if (committed >= stage && (!mid_blob || ingesting > 0)) break;
                 if (::waitpid(pid, &status, WNOHANG) == pid) break; // finished first
                 std::this_thread::sleep_for(std::chrono::microseconds(200));

@@ -31,15 +31,6 @@ using connection = reg::http_connection<tcp::socket>;
 
 namespace {
 
-// Runs `body` (a coroutine taking the io_context) to completion.
-template <class F>
-void run(F body) {
-    asio::io_context io;
-    auto done = asio::co_spawn(io, body(io), asio::use_future);
-    io.run();
-    done.get();
-}
-
 reg::http_request get(std::string target, std::string host, std::string method = "GET") {
     reg::http_request r;
     r.method = std::move(method);

@@ -48,6 +48,14 @@ oci::descriptor make_image(const oci::image_store& images, const std::string& ar
     return content.put(oci::media_type::oci_manifest, manifest.dump());
 }
 
+// Pushes `tag` of the OCI layout under `store_root` to `server` as cz/<tag>:1, with skopeo.
+void push(const registry_server& server, const std::filesystem::path& store_root,
+          const std::string& tag, const std::string& extra = {}) {
+    sh_ok("skopeo copy -q " + extra + " --dest-tls-verify=false " +
+          quote("oci:" + (store_root / "content").string() + ":" + tag) + " docker://" +
+          server.host() + "/cz/" + tag + ":1");
+}
+
 oci::platform linux(const std::string& arch) {
     oci::platform p;
     p.os = "linux";
@@ -140,14 +148,6 @@ private:
     std::atomic<bool> stopping_{false}, cut_{false}, cutting_{false}, saw_range_{false};
 };
 
-template <class F>
-void run(F body) {
-    asio::io_context io;
-    auto done = asio::co_spawn(io, body(io), asio::use_future);
-    io.run();
-    done.get();
-}
-
 } // namespace
 
 TEST_SUITE("oci registry") {
@@ -169,14 +169,8 @@ TEST_SUITE("oci registry") {
         auto index_d = source_store.put(oci::media_type::oci_index, index.dump());
         source.tag("single", amd64);
         source.tag("multi", index_d);
-        auto layout = (dir.path / "source" / "content").string();
-        auto push = [&](const std::string& tag, const std::string& extra) {
-            sh_ok("skopeo copy -q " + extra + " --dest-tls-verify=false " +
-                  quote("oci:" + layout + ":" + tag) + " docker://" + server.host() + "/cz/" + tag +
-                  ":1");
-        };
-        push("single", "");
-        push("multi", "--all");
+        push(server, dir.path / "source", "single");
+        push(server, dir.path / "source", "multi", "--all");
 
         auto dest_store = oci::content_store::open(dir.path / "dest");
         oci::image_store dest(dest_store);
@@ -263,9 +257,7 @@ TEST_SUITE("oci registry") {
         oci::image_store source(source_store);
         auto image = make_image(source, "amd64", dir.path);
         source.tag("auth", image);
-        sh_ok("skopeo copy -q --dest-tls-verify=false --dest-creds cz:secret " +
-              quote("oci:" + (dir.path / "source/content").string() + ":auth") + " docker://" +
-              server.host() + "/cz/auth:1");
+        push(server, dir.path / "source", "auth", "--dest-creds cz:secret");
 
         auto store = oci::content_store::open(dir.path / "dest");
         oci::image_store images(store);
@@ -310,9 +302,7 @@ TEST_SUITE("oci registry") {
         oci::image_store source(source_store);
         auto image = make_image(source, "amd64", dir.path);
         source.tag("cut", image);
-        sh_ok("skopeo copy -q --dest-tls-verify=false " +
-              quote("oci:" + (dir.path / "source/content").string() + ":cut") + " docker://" +
-              server.host() + "/cz/cut:1");
+        push(server, dir.path / "source", "cut");
         cutting_proxy proxy(server.endpoint(), 100000); // the layer is ~200 KB
         auto store = oci::content_store::open(dir.path / "dest");
         oci::image_store images(store);

@@ -1,11 +1,14 @@
 // docker-registry on loopback for the registry tests: started in a directory of its own, with
-// plain HTTP or HTTPS (a CA made for the test), stopped with the object.
+// plain HTTP or HTTPS (a CA made for the test), stopped with the object; and run(), which drives
+// a test's coroutine to its end.
 #pragma once
 
 #include "support/support.hpp"
 
+#include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/use_future.hpp>
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -96,5 +99,14 @@ private:
     std::uint16_t port_;
     pid_t pid_ = -1;
 };
+
+// Runs `body` (a coroutine taking the io_context) to completion.
+template <class F>
+void run(F body) {
+    asio::io_context io;
+    auto done = asio::co_spawn(io, body(io), asio::use_future);
+    io.run();
+    done.get();
+}
 
 } // namespace cz_test
