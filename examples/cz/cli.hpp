@@ -4,6 +4,7 @@
 //   0  success
 //   1  an error: one line on stderr, "cz: <what failed>: <why>"
 //   2  usage error (bad flags or arguments); CLI11 prints the usage
+// except `cz run`, whose codes are docker's (examples/cz/cmd_run.cpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -76,6 +77,12 @@ void register_vm_commands(context ctx);
 void register_image_commands(context ctx);
 void register_image_pull_command(context ctx, CLI::App& image_cmd);
 void register_store_commands(context ctx);
+void register_run_command(context ctx);
+// Whether the command line selected `cz run` (whose failures exit 125, as docker's do).
+bool is_run_command(const CLI::App& app);
+
+// Pulls `ref` into the store for `cz run`, progress on stderr; throws on failure.
+void pull_image_for_run(const std::string& ref, const std::string& platform);
 
 // A size option's value by cz's one size grammar (cz/core/size.hpp: 512, 64K, 1.5G, 2GiB); a
 // value outside it is a usage error naming the option.

@@ -32,6 +32,7 @@ struct image_pull_options {
     std::string platform;
     std::vector<std::string> insecure;
     bool quiet = false;
+    std::FILE* out = stdout; // progress and result
 };
 
 std::string mebibytes(std::uint64_t bytes) {
@@ -57,20 +58,20 @@ int run_image_pull(const image_pull_options& o) {
     oci::registry::registry_options options;
     options.insecure = o.insecure;
     oci::registry::registry_client client(io.get_executor(), options);
-    bool terminal = ::isatty(STDOUT_FILENO) != 0;
+    bool terminal = ::isatty(::fileno(o.out)) != 0;
     auto last_draw = std::chrono::steady_clock::now();
     if (!o.quiet) {
         client.on_progress([&](const oci::registry::blob_progress& p) {
             auto name = p.digest.hex().substr(0, 12);
             if (p.finished) {
-                fmt::print("{}{}: done, {}\n", terminal ? "\r\033[K" : "", name,
+                fmt::print(o.out, "{}{}: done, {}\n", terminal ? "\r\033[K" : "", name,
                            mebibytes(p.total));
             } else if (terminal && std::chrono::steady_clock::now() - last_draw >
                                        std::chrono::milliseconds(100)) {
                 last_draw = std::chrono::steady_clock::now();
-                fmt::print("\r\033[K{}: {} of {}", name, mebibytes(p.done), mebibytes(p.total));
+                fmt::print(o.out, "\r\033[K{}: {} of {}", name, mebibytes(p.done), mebibytes(p.total));
             }
-            std::fflush(stdout);
+            std::fflush(o.out);
         });
     }
     std::pair<std::error_code, oci::descriptor> result;
@@ -89,13 +90,21 @@ int run_image_pull(const image_pull_options& o) {
         throw_error(result.first, "{}",
                     client.last_error().empty() ? ref.str() : client.last_error());
     if (o.quiet)
-        fmt::print("{}\n", result.second.digest.str());
+        fmt::print(o.out, "{}\n", result.second.digest.str());
     else
-        fmt::print("Pulled: {} ({})\n", ref.str(), result.second.digest.str());
+        fmt::print(o.out, "Pulled: {} ({})\n", ref.str(), result.second.digest.str());
     return exit_ok;
 }
 
 } // namespace
+
+void pull_image_for_run(const std::string& ref, const std::string& platform) {
+    image_pull_options o;
+    o.ref = ref;
+    o.platform = platform;
+    o.out = stderr;
+    run_image_pull(o);
+}
 
 void register_image_pull_command(context ctx, CLI::App& image_cmd) {
     add_command<image_pull_options>(

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
     cz::cli::register_vm_commands(ctx);
     cz::cli::register_image_commands(ctx);
     cz::cli::register_store_commands(ctx);
+    cz::cli::register_run_command(ctx);
 
     try {
         app.parse(argc, argv);
@@ -88,8 +89,11 @@ int main(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         app.exit(e);
-        return cz::cli::exit_usage;
+        return cz::cli::is_run_command(app) ? 125 : cz::cli::exit_usage;
     }
+    // `cz run` fails as docker run does: 125 for cz's own errors, usage errors included.
+    const int exit_error = cz::cli::is_run_command(app) ? 125 : cz::cli::exit_error;
+    const int exit_usage = cz::cli::is_run_command(app) ? 125 : cz::cli::exit_usage;
 
     try {
         int rc = run ? run() : cz::cli::exit_ok;
@@ -100,11 +104,11 @@ int main(int argc, char** argv) {
         // A value that only `run` can check (a size, flags that exclude each other): a usage
         // error, reported as CLI11 reports the ones it finds while parsing.
         app.exit(e);
-        return cz::cli::exit_usage;
+        return exit_usage;
     } catch (const std::system_error& e) {
         fmt::print(stderr, "cz: {}\n", e.what());
     } catch (const std::exception& e) {
         fmt::print(stderr, "cz: {}\n", e.what());
     }
-    return cz::cli::exit_error;
+    return exit_error;
 }

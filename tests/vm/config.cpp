@@ -263,10 +263,11 @@ TEST_CASE("kernel: cached kernels and their module order") {
     CHECK(ec == errc::bad_syntax);
 }
 
-TEST_CASE("state: directories nobody owns are removed; locked, kept and young ones stay") {
+TEST_CASE("state: directories nobody owns are removed; locked, kept and ones being made stay") {
     temp_dir t;
     auto vms = t.path / "vms";
-    for (auto name : {"orphan", "running", "kept", "young"}) fs::create_directories(vms / name);
+    for (auto name : {"orphan", "running", "kept", ".new-made", ".new-abandoned"})
+        fs::create_directories(vms / name);
     std::ofstream(vms / "orphan/console.log") << "left by a killed program";
     std::ofstream(vms / "kept/keep");
     std::ofstream(vms / "a-file") << "not a state directory";
@@ -274,16 +275,15 @@ TEST_CASE("state: directories nobody owns are removed; locked, kept and young on
     // A running VM's lock (another open file description, so it conflicts even in this process).
     cz::unique_fd lock(::open((vms / "running").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     REQUIRE(::flock(lock.get(), LOCK_EX | LOCK_NB) == 0);
-    // Everything is "young" with the default minimum age: nothing goes.
-    CHECK(remove_stale_state(t.path) == 0);
-    CHECK(fs::exists(vms / "orphan"));
-    auto old = fs::file_time_type::clock::now() - std::chrono::hours(1);
-    for (auto name : {"orphan", "running", "kept"}) fs::last_write_time(vms / name, old);
-    CHECK(remove_stale_state(t.path) == 1);
+    // A directory being made (.new-<id>, not yet locked) is left alone until it is old: the
+    // program making it locks and renames it within microseconds, or was killed doing so.
+    fs::last_write_time(vms / ".new-abandoned", fs::file_time_type::clock::now() - std::chrono::hours(1));
+    CHECK(remove_stale_state(t.path) == 2);
     CHECK_FALSE(fs::exists(vms / "orphan"));
+    CHECK_FALSE(fs::exists(vms / ".new-abandoned"));
+    CHECK(fs::exists(vms / ".new-made"));
     CHECK(fs::exists(vms / "running"));
     CHECK(fs::exists(vms / "kept/keep"));
-    CHECK(fs::exists(vms / "young"));
     CHECK(fs::exists(vms / "a-file"));
     lock.reset();
     CHECK(remove_stale_state(t.path) == 1);

@@ -159,8 +159,9 @@ struct qemu_state;
 // Removes the state directories under <root>/vms/ that nobody owns any more: those of a program
 // killed (SIGKILL) while its VMs ran. QEMU died with it (PR_SET_PDEATHSIG); its directory did
 // not. A running qemu_vm holds an flock on its directory, which the kernel drops when the owner
-// dies. Left alone: directories of config::keep_state VMs, and those younger than `min_age`
-// (made but not locked yet). qemu_vm::start() calls this. Returns how many it removed.
+// dies; a directory gets its name only once locked (it is made as .new-<id>, then renamed). Left
+// alone: directories of config::keep_state VMs, and .new-<id> ones younger than `min_age` (being
+// made). qemu_vm::start() calls this. Returns how many it removed.
 CZ_DECL std::size_t remove_stale_state(const std::filesystem::path& root,
                                        std::chrono::seconds min_age = std::chrono::seconds(60));
 

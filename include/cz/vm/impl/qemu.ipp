@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <cstdio>
 #include <fcntl.h>
 #include <fstream>
 #include <random>
@@ -367,7 +368,9 @@ CZ_DECL std::size_t remove_stale_state(const std::filesystem::path& root, std::c
         const auto& dir = it->path();
         struct stat st {};
         if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
-        if (::time(nullptr) - st.st_mtime < min_age.count()) continue;
+        // One being made (.new-<id>, locked and renamed within microseconds): only when old.
+        bool being_made = dir.filename().string().starts_with(".new-");
+        if (being_made && ::time(nullptr) - st.st_mtime < min_age.count()) continue;
         if (::access((dir / detail::keep_marker).c_str(), F_OK) == 0) continue;
         unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         // Someone holds the lock: the VM is running.
@@ -418,18 +421,27 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
     std::filesystem::create_directories(vms, ec);
     if (ec) co_return ec;
     remove_stale_state(root);
-    for (int attempt = 0; attempt < 10; ++attempt) {
-        auto dir = vms / detail::random_id();
-        if (::mkdir(dir.c_str(), 0700) == 0) {
-            s->state_dir = dir;
-            break;
+    // The directory gets its name only once it is locked (made as .new-<id>, locked, renamed),
+    // so a sweep by another program never sees it unlocked under a VM's name.
+    for (int attempt = 0; attempt < 10 && s->state_dir.empty(); ++attempt) {
+        auto id = detail::random_id();
+        auto fresh = vms / (".new-" + id);
+        if (::mkdir(fresh.c_str(), 0700) != 0) {
+            if (errno == EEXIST) continue;
+            co_return last_system_error();
         }
-        if (errno != EEXIST) co_return last_system_error();
+        s->state_lock.reset(::open(fresh.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!s->state_lock || ::flock(s->state_lock.get(), LOCK_EX | LOCK_NB) != 0 ||
+            ::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, (vms / id).c_str(), RENAME_NOREPLACE) != 0) {
+            auto e = last_system_error();
+            ::rmdir(fresh.c_str());
+            s->state_lock.reset();
+            if (e == std::errc::file_exists) continue;
+            co_return e;
+        }
+        s->state_dir = vms / id;
     }
     if (s->state_dir.empty()) co_return std::make_error_code(std::errc::file_exists);
-    s->state_lock.reset(::open(s->state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!s->state_lock || ::flock(s->state_lock.get(), LOCK_EX | LOCK_NB) != 0)
-        co_return s->fail(last_system_error());
     if (s->cfg.keep_state) {
         unique_fd marker(::open((s->state_dir / detail::keep_marker).c_str(),
                                 O_WRONLY | O_CREAT | O_CLOEXEC, 0600));

@@ -1,0 +1,22 @@
+// cz/container.hpp — containers in VMs: from an image in cz's store to a process in a microVM of
+// its own (cz/container/run.hpp), with what that takes: the OCI runtime spec merged from the
+// image's config and the caller's options as docker merges them (spec.hpp), the image's cached
+// ext4 root filesystem (rootfs.hpp), and the guest's kernel and cz-init initramfs (guest.hpp).
+// Needs every other module: cz/oci (the store), cz/ext4, cz/vm, cz/agent, Asio.
+//
+// Example: docker run --rm busybox echo hello, in a VM.
+//
+//   cz::container::run_options o;
+//   o.root = cz::vm::default_root();
+//   o.image = "busybox";
+//   o.spec.args = {"echo", "hello"};
+//   std::error_code ec;
+//   auto r = cz::container::run(o, ec);
+//   return ec ? 125 : r.exit_code;
+#pragma once
+
+#include <cz/container/error.hpp>
+#include <cz/container/guest.hpp>
+#include <cz/container/rootfs.hpp>
+#include <cz/container/run.hpp>
+#include <cz/container/spec.hpp>

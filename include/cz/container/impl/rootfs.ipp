@@ -1,0 +1,102 @@
+// Out-of-line definitions for cz/container/rootfs.hpp.
+#pragma once
+
+#include <cz/container/rootfs.hpp>
+
+#include <cz/core/stream.hpp>
+#include <cz/core/unique_fd.hpp>
+#include <cz/ext4/applier.hpp>
+#include <cz/ext4/formatter.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <random>
+
+namespace cz::container {
+
+namespace detail {
+
+// Removes images that runs killed while writing them left behind: <name>.tmp-<pid>-<n> whose
+// process is gone.
+inline void remove_abandoned(const std::filesystem::path& dir) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        auto name = e.path().filename().string();
+        auto at = name.find(".tmp-");
+        if (at == std::string::npos) continue;
+        long pid = std::strtol(name.c_str() + at + 5, nullptr, 10);
+        if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+            std::error_code ignored;
+            std::filesystem::remove(e.path(), ignored);
+        }
+    }
+}
+
+} // namespace detail
+
+CZ_DECL std::filesystem::path rootfs_path(const std::filesystem::path& root,
+                                          const digest& manifest) {
+    return root / "rootfs" /
+           (manifest.hex() + ".v" + std::to_string(rootfs_format_version) + ".ext4");
+}
+
+CZ_DECL rootfs_result ensure_rootfs(const oci::content_store& content, const oci::manifest& m,
+                                    const digest& manifest_digest, const rootfs_options& opts,
+                                    std::error_code& ec, std::string* detail) {
+    ec.clear();
+    rootfs_result r;
+    r.path = rootfs_path(content.root(), manifest_digest);
+    if (std::filesystem::is_regular_file(r.path, ec)) return r;
+    ec.clear();
+    std::filesystem::create_directories(r.path.parent_path(), ec);
+    if (ec) {
+        if (detail) *detail = r.path.parent_path().string();
+        return r;
+    }
+    detail::remove_abandoned(r.path.parent_path());
+    // A name of its own for the image being written: another run may be writing one too.
+    auto tmp = r.path;
+    tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());
+    unique_fd fd(::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd) {
+        ec = last_system_error();
+        if (detail) *detail = tmp.string();
+        return r;
+    }
+    auto fail = [&](std::string what) {
+        ::unlink(tmp.c_str()); // never leave a half-written image behind
+        if (detail) *detail = std::move(what);
+        return r;
+    };
+    ext4::format_options format; // size 0: grows to fit; read-only under an overlay, so no slack
+    ext4::formatter image(std::move(fd), format);
+    ext4::layer_applier applier(image);
+    for (std::size_t i = 0; i < m.layers.size(); ++i) {
+        const auto& layer = m.layers[i];
+        if (opts.on_layer) opts.on_layer(i, m.layers.size());
+        auto blob = content.open_blob(layer.digest, ec);
+        if (ec) return fail("layer " + layer.digest.str());
+        fd_source src(blob.get());
+        applier.apply(src, ec);
+        if (ec)
+            return fail("layer " + layer.digest.str() + ": " + to_string(applier.error_detail()));
+    }
+    image.finish(ec);
+    if (ec) return fail(tmp.string());
+    // On disk before it gets its name: a crash must not leave a named image with holes.
+    if (unique_fd sync(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
+        !sync || ::fsync(sync.get()) != 0) {
+        ec = last_system_error();
+        return fail(tmp.string());
+    }
+    std::filesystem::rename(tmp, r.path, ec);
+    if (ec) return fail(r.path.string());
+    r.built = true;
+    return r;
+}
+
+} // namespace cz::container

@@ -1,0 +1,609 @@
+// Out-of-line definitions for cz/container/run.hpp.
+#pragma once
+
+#include <cz/container/run.hpp>
+
+#include <cz/agent/client.hpp>
+#include <cz/container/error.hpp>
+#include <cz/container/guest.hpp>
+#include <cz/container/rootfs.hpp>
+#include <cz/oci/store.hpp>
+#include <cz/vm/qemu.hpp>
+#include <cz/vm/run.hpp>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <stdexcept>
+
+namespace cz::container {
+
+CZ_DECL bool valid_container_name(std::string_view name) noexcept {
+    if (name.empty() || name.size() > 64) return false;
+    auto alnum = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    };
+    if (!alnum(name.front())) return false;
+    for (char c : name)
+        if (!alnum(c) && c != '_' && c != '.' && c != '-') return false;
+    return true;
+}
+
+namespace detail {
+
+// Inside the runner, failures travel as this exception to run(), which turns it into its
+// error_code and detail.
+struct run_failure : std::runtime_error {
+    run_failure(std::error_code e, std::string what) : std::runtime_error(what), ec(e) {}
+    std::error_code ec;
+};
+
+[[noreturn]] inline void fail(std::error_code ec, std::string what) {
+    throw run_failure(ec, std::move(what));
+}
+
+// The name of cz-init's virtio-serial port (its cz.agent=serial:NAME option).
+inline constexpr const char* agent_port = "cz.agent";
+
+// Stream ids of the container's stdio.
+inline constexpr std::uint32_t stdin_stream = 1, stdout_stream = 2, stderr_stream = 3;
+
+// Writes all of `data` to a host fd, waiting while a non-blocking one is full. A reader that went
+// away (EPIPE) is not the container's problem: the rest is dropped, as a shell pipeline would.
+inline void write_all(int fd, bytes_view data, bool& broken) {
+    while (!data.empty() && !broken) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n > 0) {
+            data = data.subspan(static_cast<std::size_t>(n));
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN) {
+            pollfd p{fd, POLLOUT, 0};
+            ::poll(&p, 1, -1);
+        } else {
+            broken = true;
+        }
+    }
+}
+
+// Restores a terminal's settings and a descriptor's flags when the run ends.
+class terminal_guard {
+public:
+    terminal_guard() = default;
+    terminal_guard(const terminal_guard&) = delete;
+    terminal_guard& operator=(const terminal_guard&) = delete;
+    ~terminal_guard() { restore(); }
+
+    void make_raw(int fd) {
+        if (::tcgetattr(fd, &saved_) != 0) return;
+        termios raw = saved_;
+        ::cfmakeraw(&raw);
+        if (::tcsetattr(fd, TCSADRAIN, &raw) == 0) raw_fd_ = fd;
+    }
+    void keep_flags(int fd) {
+        flags_ = ::fcntl(fd, F_GETFL);
+        if (flags_ >= 0) flags_fd_ = fd;
+    }
+    void restore() noexcept {
+        if (raw_fd_ >= 0) ::tcsetattr(raw_fd_, TCSADRAIN, &saved_);
+        if (flags_fd_ >= 0) ::fcntl(flags_fd_, F_SETFL, flags_);
+        raw_fd_ = flags_fd_ = -1;
+    }
+
+private:
+    termios saved_{};
+    int raw_fd_ = -1;
+    int flags_fd_ = -1;
+    int flags_ = 0;
+};
+
+// One run: the VM, the agent connection, the process. All of it on one thread (io_).
+class runner {
+public:
+    runner(const run_options& o, run_result& r) : opts_(o), result_(r) {}
+
+    void run() {
+        auto t = clock::now();
+        prepare_image();
+        phase("image", t);
+        prepare_rootfs();
+        phase("rootfs", t);
+        prepare_guest();
+        phase("guest", t);
+
+        vm_.emplace(io_, vm_config(), qemu_options());
+        std::exception_ptr failure;
+        asio::co_spawn(io_, main(), [&](std::exception_ptr e) {
+            failure = e;
+            io_.stop(); // what still waits (the VM's end, stdin) is not waited for
+        });
+        io_.run();
+        if (failure) std::rethrow_exception(failure);
+    }
+
+    // The VM console's last lines (empty before the VM started).
+    std::string console_tail() const {
+        return vm_ ? vm::console_tail(vm_->console(), 20) : std::string();
+    }
+    int interrupted() const noexcept { return interrupted_; }
+
+private:
+    using clock = std::chrono::steady_clock;
+    using tuple_t = asio::experimental::as_tuple_t<asio::use_awaitable_t<>>;
+    static constexpr tuple_t tuple{};
+
+    void phase(const char* name, clock::time_point& since) {
+        auto now = clock::now();
+        result_.timings.push_back({name, now - since});
+        since = now;
+    }
+    void progress(const std::string& line) {
+        if (opts_.on_progress) opts_.on_progress(line);
+    }
+
+    // --- before the VM ----------------------------------------------------------------------
+
+    void prepare_image() {
+        std::error_code ec;
+        std::string why;
+        content_ = oci::content_store::open(opts_.root, ec, &why);
+        if (ec) fail(ec, "the store under " + opts_.root.string() + ": " + why);
+        oci::image_store images(content_);
+        auto entry = images.find(opts_.image, ec, &why);
+        if (ec) fail(ec, "image " + opts_.image + (why.empty() ? "" : ": " + why));
+        auto target = images.resolve(entry.target, opts_.platform, ec, &why);
+        if (ec) fail(ec, "image " + opts_.image + ": " + why);
+        manifest_digest_ = target.digest;
+        auto what = "image " + opts_.image + ": manifest " + target.digest.str();
+        auto bytes = content_.read(target, oci::max_document_size, ec, &why);
+        if (!ec) manifest_ = oci::parse_manifest(std::move(bytes), ec, &why);
+        if (ec) fail(ec, what + ": " + why);
+        what = "image " + opts_.image + ": config " + manifest_.config.digest.str();
+        bytes = content_.read(manifest_.config, oci::max_document_size, ec, &why);
+        if (!ec) config_ = oci::parse_image_config(std::move(bytes), ec, &why);
+        if (ec) fail(ec, what + ": " + why);
+
+        name_ = opts_.name;
+        if (name_.empty()) {
+            std::random_device random;
+            constexpr char hex[] = "0123456789abcdef";
+            for (int i = 0; i < 12; ++i)
+                name_ += hex[random() % 16];
+        } else if (!valid_container_name(name_)) {
+            fail(errc::bad_option, "container name \"" + name_ +
+                                       "\": 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or "
+                                       "digit");
+        }
+        auto spec = opts_.spec;
+        if (spec.hostname.empty()) spec.hostname = name_;
+        if (spec.terminal && opts_.stdout_fd >= 0) {
+            winsize ws{};
+            if (::ioctl(opts_.stdout_fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) {
+                spec.rows = ws.ws_row;
+                spec.columns = ws.ws_col;
+            }
+        }
+        hostname_ = spec.hostname;
+        spec_json_ = make_runtime_spec(config_.config, spec, ec, &why);
+        if (ec) fail(ec, why);
+    }
+
+    void prepare_rootfs() {
+        rootfs_options ro;
+        ro.on_layer = [this](std::size_t i, std::size_t n) {
+            progress("building the root filesystem of " + opts_.image + ": layer " +
+                     std::to_string(i + 1) + " of " + std::to_string(n));
+        };
+        std::error_code ec;
+        std::string why;
+        auto r = ensure_rootfs(content_, manifest_, manifest_digest_, ro, ec, &why);
+        if (ec) fail(ec, "the root filesystem of " + opts_.image + ": " + why);
+        rootfs_ = r.path;
+    }
+
+    void prepare_guest() {
+        std::error_code ec;
+        std::string why;
+        kernel_ = find_container_kernel(opts_.root, opts_.kernel, ec);
+        if (ec)
+            fail(ec, "kernel " + (opts_.kernel.empty() ? std::string("debian") : opts_.kernel) +
+                         " under " + opts_.root.string() + " (get one with `cz kernel fetch`)");
+        auto init = find_init(opts_.init, ec);
+        if (ec) fail(ec, opts_.init.empty() ? "cz-init" : opts_.init.string());
+        initramfs_ = ensure_initramfs(opts_.root, init, kernel_, ec, &why);
+        if (ec) fail(ec, "initramfs: " + why);
+    }
+
+    vm::config vm_config() const {
+        vm::config c;
+        c.kernel = kernel_.image;
+        c.initrd = initramfs_;
+        c.root = opts_.root;
+        c.cpus = opts_.cpus;
+        c.memory_mib = opts_.memory_mib;
+        c.accel = opts_.accel;
+        c.keep_state = opts_.keep_state;
+        c.disks = {{rootfs_, true}};
+        // The agent talks over virtio-serial: no vsock device needed.
+        c.vsock.reset();
+        c.append = std::string("cz.rootfs=/dev/vda cz.log=warn cz.agent=serial:") + agent_port;
+        if (opts_.network == network_mode::user) c.network = vm::user_network{opts_.ports};
+        return c;
+    }
+
+    static vm::qemu_options qemu_options() {
+        vm::qemu_options q;
+        q.devices.push_back([](vm::device_context& d) -> std::vector<std::string> {
+            auto socket = (d.state_dir() / (std::string(agent_port) + ".sock")).string();
+            return {"-device",  "virtio-serial-device",
+                    "-chardev", "socket,id=agent,server=on,wait=off,path=" + socket,
+                    "-device",  std::string("virtserialport,chardev=agent,name=") + agent_port};
+        });
+        return q;
+    }
+
+    // --- the VM's life ------------------------------------------------------------------------
+
+    asio::awaitable<void> main() {
+        auto t = clock::now();
+        signals_.emplace(io_);
+        if (opts_.forward_signals) {
+            for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT})
+                signals_->add(s);
+            if (opts_.spec.terminal) signals_->add(SIGWINCH);
+            asio::co_spawn(io_, forward_signals(), asio::detached);
+        }
+        auto [start_ec] = co_await vm_->async_start(tuple);
+        if (start_ec) fail(start_ec, "starting the VM: " + to_string(vm_->error_detail()));
+        asio::co_spawn(io_, watch_vm(), asio::detached);
+        phase("boot", t);
+
+        co_await connect_agent();
+        phase("agent", t);
+        co_await setup_guest();
+        phase("setup", t);
+        co_await start_process();
+        phase("start", t);
+        co_await run_process();
+        phase("exit", t);
+        co_await teardown();
+        phase("teardown", t);
+        signals_->cancel();
+    }
+
+    // Waits for the VM's end; a VM that ends on its own before the process does fails the run.
+    asio::awaitable<void> watch_vm() {
+        auto [ec, status] = co_await vm_->async_wait(tuple);
+        vm_status_ = status;
+        vm_ended_ = true;
+        if (client_) client_->close(); // every pending call fails now
+        vm_gone_.cancel();
+    }
+
+    asio::awaitable<void> connect_agent() {
+        // QEMU listens on the port's socket from its start; cz-init answers once the guest has
+        // booted. Until then our Hello waits in the socket.
+        asio::local::stream_protocol::socket socket(io_);
+        auto path = vm_->state_dir() / (std::string(agent_port) + ".sock");
+        auto [ec] = co_await socket.async_connect(
+            asio::local::stream_protocol::endpoint(path.string()), tuple);
+        if (ec) fail(ec, "connecting to the agent's port " + path.string());
+        make_client(std::move(socket));
+        auto [hec, session] = co_await client_->async_handshake(tuple);
+        agent_ready_ = true;
+        boot_deadline_.cancel();
+        (void)session;
+        if (hec) check_vm_alive(hec, "the guest agent");
+        if (timed_out_)
+            fail(errc::agent_timeout,
+                 "no answer within " + std::to_string(opts_.boot_timeout.count()) + " ms");
+        asio::co_spawn(io_, client_->async_run(asio::use_awaitable), asio::detached);
+    }
+
+    // The agent's client, with its events handled, and a deadline for its first answer.
+    void make_client(asio::local::stream_protocol::socket socket) {
+        client_.emplace(std::move(socket));
+        client_->on_event([this](const agent::event& e) {
+            if (e.which_kind == cz_agent_Event_oom_killed_tag) result_.oom_killed = true;
+        });
+        boot_deadline_.expires_after(opts_.boot_timeout);
+        boot_deadline_.async_wait([this](std::error_code e) {
+            if (!e && !agent_ready_) {
+                timed_out_ = true;
+                client_->close();
+            }
+        });
+    }
+
+    // An RPC failed with `ec`: because the VM ended, or for its own reason.
+    void check_vm_alive(std::error_code ec, const std::string& what) {
+        if (vm_ended_)
+            fail(errc::vm_ended, what + ": the VM ended (" + vm_status_.describe() + ")");
+        if (timed_out_) fail(errc::agent_timeout, what);
+        fail(ec, what);
+    }
+
+    template <class Rpc>
+    asio::awaitable<agent::response> call(const Rpc& rpc, const std::string& what) {
+        auto [ec, r] = co_await client_->async_call(rpc, tuple);
+        if (ec && r.which_result == cz_agent_Response_error_tag)
+            fail(ec, what + ": " + std::string(agent::get_string(r.result.error.message)));
+        if (ec) check_vm_alive(ec, what);
+        co_return r;
+    }
+
+    template <std::size_t N>
+    static void put(char (&field)[N], std::string_view value) {
+        std::error_code ec;
+        agent::set_string(field, value, ec);
+        if (ec) fail(errc::bad_option, "\"" + std::string(value) + "\" is too long for the agent");
+    }
+
+    asio::awaitable<void> setup_guest() {
+        cz_agent_IpLinkSet lo{};
+        put(lo.interface, "lo");
+        lo.up = true;
+        co_await call(lo, "bringing up lo");
+        if (opts_.network == network_mode::user) {
+            // QEMU's user-mode network: the guest is 10.0.2.15/24, the host 10.0.2.2, DNS 10.0.2.3.
+            cz_agent_IpLinkSet eth{};
+            put(eth.interface, "eth0");
+            eth.up = true;
+            co_await call(eth, "bringing up eth0");
+            cz_agent_IpAddrAdd addr{};
+            put(addr.interface, "eth0");
+            put(addr.address, "10.0.2.15/24");
+            co_await call(addr, "adding 10.0.2.15/24 to eth0");
+            cz_agent_IpRouteAddDefault route{};
+            put(route.interface, "eth0");
+            put(route.gateway, "10.0.2.2");
+            co_await call(route, "adding the default route via 10.0.2.2");
+            cz_agent_ConfigureDns dns{};
+            put(dns.root, guest_rootfs_path);
+            put(dns.nameservers[0], "10.0.2.3");
+            dns.nameservers_count = 1;
+            co_await call(dns, "writing /etc/resolv.conf");
+        }
+        cz_agent_ConfigureHosts hosts{};
+        put(hosts.root, guest_rootfs_path);
+        put(hosts.entries[0].address,
+            opts_.network == network_mode::user ? "10.0.2.15" : "127.0.1.1");
+        put(hosts.entries[0].names[0], hostname_);
+        hosts.entries[0].names_count = 1;
+        hosts.entries_count = 1;
+        co_await call(hosts, "writing /etc/hosts");
+    }
+
+    asio::awaitable<void> start_process() {
+        std::error_code ec;
+        const bool tty = opts_.spec.terminal;
+        const bool input = opts_.stdin_fd >= 0;
+        cz_agent_CreateProcess create{};
+        put(create.container_id, name_);
+        put(create.process_id, name_);
+        create.config.data = reinterpret_cast<const std::byte*>(spec_json_.data());
+        create.config.size = static_cast<pb_size_t>(spec_json_.size());
+        create.terminal = tty;
+        client_->open_stream(stdout_stream, ec);
+        create.stdout_stream = stdout_stream;
+        if (tty) {
+            create.stdin_stream = input ? stdout_stream : 0;
+        } else {
+            client_->open_stream(stderr_stream, ec);
+            create.stderr_stream = stderr_stream;
+            if (input) {
+                client_->open_stream(stdin_stream, ec);
+                create.stdin_stream = stdin_stream;
+            }
+        }
+        if (ec) fail(ec, "opening the stdio streams");
+        co_await call(create, "creating the container");
+
+        cz_agent_StartProcess start{};
+        put(start.container_id, name_);
+        put(start.process_id, name_);
+        auto [sec, r] = co_await client_->async_call(start, tuple);
+        if (sec && r.which_result == cz_agent_Response_error_tag) {
+            std::string message(agent::get_string(r.result.error.message));
+            if (r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND)
+                fail(errc::command_not_found, message);
+            if (r.result.error.code == cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION)
+                fail(errc::command_not_executable, message);
+            fail(errc::start_failed, message);
+        }
+        if (sec) check_vm_alive(sec, "starting the container");
+        started_ = true;
+    }
+
+    asio::awaitable<void> run_process() {
+        using namespace asio::experimental::awaitable_operators;
+        if (opts_.stdin_fd >= 0)
+            asio::co_spawn(io_, pump_stdin(opts_.spec.terminal ? stdout_stream : stdin_stream),
+                           asio::detached);
+        if (opts_.spec.terminal) {
+            co_await pump_output(stdout_stream, opts_.stdout_fd);
+        } else {
+            co_await (pump_output(stdout_stream, opts_.stdout_fd) &&
+                      pump_output(stderr_stream, opts_.stderr_fd));
+        }
+        cz_agent_WaitProcess wait{};
+        put(wait.container_id, name_);
+        put(wait.process_id, name_);
+        auto r = co_await call(wait, "waiting for the container's process");
+        result_.exit_code = r.result.wait_process.status;
+        exited_ = true;
+        if (stdin_reader_) stdin_reader_->cancel();
+        cz_agent_DeleteProcess del{};
+        put(del.container_id, name_);
+        put(del.process_id, name_);
+        co_await call(del, "deleting the container");
+    }
+
+    // Guest -> host: one stream to one host fd, until the guest ends the stream.
+    asio::awaitable<void> pump_output(std::uint32_t stream, int fd) {
+        std::vector<std::byte> buf(64 * 1024);
+        bool broken = fd < 0;
+        for (;;) {
+            auto [ec, n] = co_await client_->async_read_stream(stream, buf, tuple);
+            if (n > 0 && !broken) write_all(fd, bytes_view(buf.data(), n), broken);
+            if (ec == asio::error::eof) co_return;
+            if (ec) check_vm_alive(ec, "reading the container's output");
+        }
+    }
+
+    // Host -> guest: the host's stdin to the container, then its end. A pipe, socket or terminal
+    // is read asynchronously; a regular file (which epoll cannot watch) with plain reads, which
+    // do not wait.
+    asio::awaitable<void> pump_stdin(std::uint32_t stream) {
+        int fd = ::dup(opts_.stdin_fd);
+        if (fd < 0) co_return;
+        stdin_guard_.keep_flags(opts_.stdin_fd); // Asio makes the shared description non-blocking
+        stdin_reader_.emplace(io_);
+        std::error_code ec;
+        stdin_reader_->assign(fd, ec);
+        const bool pollable = !ec;
+        if (!pollable) stdin_reader_.reset();
+        unique_fd plain(pollable ? -1 : fd);
+        std::vector<std::byte> buf(64 * 1024);
+        for (;;) {
+            std::size_t n = 0;
+            if (pollable) {
+                auto [rec, got] = co_await stdin_reader_->async_read_some(asio::buffer(buf), tuple);
+                if (rec) break; // the end, an error, or the process exited (cancelled)
+                n = got;
+            } else {
+                ssize_t got = ::read(plain.get(), buf.data(), buf.size());
+                if (got < 0 && errno == EINTR) continue;
+                if (got <= 0) break;
+                n = static_cast<std::size_t>(got);
+            }
+            auto [wec, sent] = co_await client_->async_write_stream(
+                stream, bytes_view(buf.data(), n), false, tuple);
+            (void)sent;
+            if (wec) co_return; // the process is gone or closed its stdin
+        }
+        if (!exited_) co_await client_->async_write_stream(stream, {}, true, tuple);
+    }
+
+    asio::awaitable<void> forward_signals() {
+        for (;;) {
+            auto [ec, sig] = co_await signals_->async_wait(tuple);
+            if (ec) co_return;
+            if (sig == SIGWINCH) {
+                co_await resize();
+                continue;
+            }
+            if (!started_) {
+                interrupted_ = sig;
+                // Nothing runs yet: end the VM; main() fails on what it was waiting for.
+                if (client_) client_->close();
+                if (vm_->running())
+                    co_await vm_->async_stop(vm::stop_options{std::chrono::milliseconds(0)}, tuple);
+                continue;
+            }
+            if (exited_) continue;
+            cz_agent_KillProcess kill{};
+            put(kill.container_id, name_);
+            put(kill.process_id, name_);
+            kill.signal = sig;
+            co_await client_->async_call(kill, tuple); // a process that just exited: no matter
+        }
+    }
+
+    asio::awaitable<void> resize() {
+        winsize ws{};
+        if (!started_ || exited_ || ::ioctl(opts_.stdout_fd, TIOCGWINSZ, &ws) != 0 ||
+            ws.ws_row == 0)
+            co_return;
+        cz_agent_ResizeProcess r{};
+        put(r.container_id, name_);
+        put(r.process_id, name_);
+        r.rows = ws.ws_row;
+        r.columns = ws.ws_col;
+        co_await client_->async_call(r, tuple);
+    }
+
+    // cz-init powers off after Shutdown; a guest that does not within 10 s is stopped.
+    asio::awaitable<void> teardown() {
+        cz_agent_Shutdown shutdown{};
+        co_await client_->async_call(shutdown, tuple);
+        if (!vm_ended_) {
+            vm_gone_.expires_after(std::chrono::seconds(10));
+            co_await vm_gone_.async_wait(tuple);
+        }
+        if (!vm_ended_) co_await vm_->async_stop(vm::stop_options{}, tuple);
+        if (signals_) signals_->cancel();
+    }
+
+    const run_options& opts_;
+    run_result& result_;
+    asio::io_context io_;
+    oci::content_store content_;
+    digest manifest_digest_;
+    oci::manifest manifest_;
+    oci::image_config config_;
+    std::string name_, hostname_, spec_json_;
+    std::filesystem::path rootfs_, initramfs_;
+    vm::kernel_info kernel_;
+    std::optional<vm::qemu_vm> vm_;
+    std::optional<agent::client> client_;
+    std::optional<asio::signal_set> signals_;
+    std::optional<asio::posix::stream_descriptor> stdin_reader_;
+    asio::steady_timer vm_gone_{io_, asio::steady_timer::time_point::max()};
+    asio::steady_timer boot_deadline_{io_};
+    terminal_guard stdin_guard_;
+    vm::exit_status vm_status_;
+    bool vm_ended_ = false, agent_ready_ = false, timed_out_ = false, started_ = false,
+         exited_ = false;
+    int interrupted_ = 0;
+};
+
+} // namespace detail
+
+CZ_DECL run_result run(const run_options& opts, std::error_code& ec, std::string* detail) {
+    ec.clear();
+    run_result result;
+    detail::terminal_guard terminal;
+    if (opts.spec.terminal && opts.raw_terminal && opts.stdin_fd >= 0 && ::isatty(opts.stdin_fd))
+        terminal.make_raw(opts.stdin_fd);
+    detail::runner r(opts, result);
+    try {
+        r.run();
+    } catch (const detail::run_failure& f) {
+        ec = r.interrupted() ? make_error_code(errc::interrupted) : f.ec;
+        if (detail)
+            *detail = r.interrupted() ? fmt::format("stopped by signal {} ({}) before the "
+                                                    "container started",
+                                                    r.interrupted(), ::strsignal(r.interrupted()))
+                                      : f.what();
+        // What the guest said last, when the guest is where it went wrong.
+        if (ec == errc::vm_ended || ec == errc::agent_timeout || ec == errc::start_failed)
+            result.console_tail = r.console_tail();
+    } catch (const std::system_error& e) {
+        ec = e.code();
+        if (detail) *detail = e.what();
+    }
+    return result;
+}
+
+} // namespace cz::container

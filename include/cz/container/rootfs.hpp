@@ -1,0 +1,55 @@
+// cz/container/rootfs.hpp — the read-only ext4 root filesystem of an image, built once from its
+// layers and cached under the cz root for every container of that image.
+//
+//   <root>/rootfs/<manifest hex>.v<rootfs_format_version>.ext4
+//
+// Keyed by the manifest's digest (the layers it lists are fixed by it) and by the version of the
+// way cz builds the image, so an image built by an older cz is never booted by a newer one that
+// lays files out differently. An image is written beside its final name and renamed when
+// complete: a reader never sees half an image, and two runs building the same one at once both
+// succeed (the second rename replaces the first's identical file).
+#pragma once
+
+#include <cz/core/config.hpp>
+#include <cz/core/error.hpp>
+#include <cz/core/sha256.hpp>
+#include <cz/oci/store.hpp>
+#include <cz/oci/types.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <system_error>
+
+namespace cz::container {
+
+// Bumped whenever the ext4 images cz builds change in a way a guest could see.
+inline constexpr int rootfs_format_version = 1;
+
+// Where the image for `manifest` is cached under `root`.
+CZ_DECL std::filesystem::path rootfs_path(const std::filesystem::path& root,
+                                          const digest& manifest);
+
+struct rootfs_options {
+    // Called before each layer is applied: (layer index from 0, number of layers).
+    std::function<void(std::size_t, std::size_t)> on_layer;
+};
+
+struct rootfs_result {
+    std::filesystem::path path;
+    bool built = false; // false: it was in the cache
+};
+
+// The cached image for the manifest `manifest_digest` (whose parsed form is `m`), built from the
+// layers in `content` when it is not there yet. Errors: the store's (a missing layer), the
+// layer applier's (a bad layer: `*detail` names the layer and what is wrong), the file system's.
+CZ_DECL rootfs_result ensure_rootfs(const oci::content_store& content, const oci::manifest& m,
+                                    const digest& manifest_digest, const rootfs_options& opts,
+                                    std::error_code& ec, std::string* detail = nullptr);
+
+} // namespace cz::container
+
+#if CZ_HEADER_ONLY
+#include <cz/container/impl/rootfs.ipp>
+#endif

@@ -1,0 +1,125 @@
+// cz/container/spec.hpp — from an image's config and the caller's options to the OCI runtime
+// spec (config.json) that cz-init runs, merged the way `docker run` merges them.
+//
+// The rules (docker's):
+//   - command: the entrypoint (the caller's, else the image's) followed by the arguments (the
+//     caller's, else the image's Cmd — but not when the caller replaced the entrypoint);
+//   - environment: the image's, then the caller's, a later entry replacing an earlier one of the
+//     same name; PATH gets docker's default when neither sets it, TERM=xterm with a terminal;
+//   - working directory: the caller's, else the image's, else "/" (cz-init creates it);
+//   - user: the caller's, else the image's, as a user string ("alice", "1000:50") that cz-init
+//     resolves against the container's /etc/passwd and /etc/group; root when both are empty.
+// The rest is what docker gives every container: /proc, /dev with its pts and shm, /sys
+// read-only, docker's default capabilities, its masked and read-only /proc paths, and pid, mount,
+// ipc and uts namespaces (the network is the VM's own).
+//
+// Pure functions, no I/O: the unit tests check every rule.
+#pragma once
+
+#include <cz/container/error.hpp>
+#include <cz/core/config.hpp>
+#include <cz/oci/types.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace cz::container {
+
+// Where cz-init mounts the image (read-only, under an overlay with a writable upper layer): the
+// root of every container it runs (cz-init's cz.rootfs= option).
+inline constexpr const char* guest_rootfs_path = "/run/cz/rootfs/merged";
+
+// docker's PATH for images that set none.
+inline constexpr const char* default_path =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// What the caller of a run says about the container's process, over the image's config.
+struct spec_options {
+    // Replaces the image's Entrypoint (an empty vector clears it); absent: the image's.
+    std::optional<std::vector<std::string>> entrypoint;
+    // The arguments after the image name; empty: the image's Cmd.
+    std::vector<std::string> args;
+    // "NAME=value" entries, in order, over the image's Env.
+    std::vector<std::string> env;
+    std::string working_dir;
+    std::string user;
+    std::string hostname;
+    bool terminal = false;
+    // The terminal's size when there is one (0: cz-init's default).
+    std::uint16_t rows = 0, columns = 0;
+    bool read_only = false;
+    // cgroup limits: bytes of memory, CPUs (1.5 = one and a half), pids.
+    std::optional<std::int64_t> memory_limit;
+    std::optional<double> cpus;
+    std::optional<std::int64_t> pids_limit;
+};
+
+// The process's argv: the entrypoint and arguments as docker merges them. errc::no_command when
+// it is empty.
+CZ_DECL std::vector<std::string> merge_command(const oci::container_config& image,
+                                               const spec_options& opts, std::error_code& ec);
+
+// The environment: the image's, the caller's over it, the defaults. errc::bad_option for an
+// entry without a name ("=x", ""), with `*detail` naming it.
+CZ_DECL std::vector<std::string> merge_env(const oci::container_config& image,
+                                           const spec_options& opts, std::error_code& ec,
+                                           std::string* detail = nullptr);
+
+// The whole config.json for cz-init. Errors as merge_command and merge_env, and errc::bad_option
+// for a hostname cz-init would refuse or a limit out of range.
+CZ_DECL std::string make_runtime_spec(const oci::container_config& image, const spec_options& opts,
+                                      std::error_code& ec, std::string* detail = nullptr);
+
+// "NAME=value" as docker's -e takes it: "NAME" alone takes the value from `lookup` (the host's
+// environment), and is left out when that has none. Returns false when there is nothing to add.
+template <class Lookup>
+bool expand_env_option(const std::string& option, Lookup lookup, std::string& out) {
+    if (option.find('=') != std::string::npos) {
+        out = option;
+        return true;
+    }
+    const char* value = lookup(option);
+    if (value == nullptr) return false;
+    out = option + "=" + value;
+    return true;
+}
+
+// The lines of a docker env file (--env-file): "NAME=value" or "NAME" (from `lookup`), blank
+// lines and lines starting with '#' skipped. errc::bad_option for a line whose name is empty or
+// has whitespace, with `*detail` saying which line.
+template <class Lookup>
+std::vector<std::string> parse_env_file(std::string_view text, Lookup lookup, std::error_code& ec,
+                                        std::string* detail = nullptr) {
+    ec.clear();
+    std::vector<std::string> out;
+    std::size_t line_no = 0;
+    while (!text.empty()) {
+        auto end = text.find('\n');
+        std::string_view line = text.substr(0, end);
+        text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+        ++line_no;
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+            line.remove_prefix(1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty() || line.front() == '#') continue;
+        auto name = line.substr(0, line.find('='));
+        if (name.empty() || name.find_first_of(" \t") != std::string_view::npos) {
+            ec = make_error_code(errc::bad_option);
+            if (detail) *detail = "line " + std::to_string(line_no) + ": no variable name";
+            return {};
+        }
+        std::string entry;
+        if (expand_env_option(std::string(line), lookup, entry)) out.push_back(std::move(entry));
+    }
+    return out;
+}
+
+} // namespace cz::container
+
+#if CZ_HEADER_ONLY
+#include <cz/container/impl/spec.ipp>
+#endif

@@ -1,0 +1,12 @@
+// cz/container/src.hpp — include in exactly one .cpp when building with CZ_SEPARATE_COMPILATION.
+#pragma once
+
+#if !defined(CZ_SEPARATE_COMPILATION)
+#error "cz/container/src.hpp is for builds that define CZ_SEPARATE_COMPILATION"
+#endif
+
+#include <cz/container/impl/error.ipp>
+#include <cz/container/impl/guest.ipp>
+#include <cz/container/impl/rootfs.ipp>
+#include <cz/container/impl/run.ipp>
+#include <cz/container/impl/spec.ipp>

@@ -1,0 +1,276 @@
+// `cz run` end to end (suite vm): the cz tool, a store with a busybox image made here, Debian's
+// kernel, cz-init, QEMU. Each case is one or more real runs, each a VM of its own: exit codes as
+// docker's, stdio both ways, the image's config merged with the options, limits, and what a run
+// leaves behind (nothing) when it ends, is interrupted or is killed.
+#include "../vm/support.hpp"
+
+#include <cz/oci/archive.hpp>
+#include <cz/oci/store.hpp>
+
+#include <doctest/doctest.h>
+#include <support/support.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The cz root of these tests: a store with `busybox` (busybox-static and its applets, a user
+// "alice" (1000:1000), Env GREETING=hello-from-image, Cmd ["sh"]), and the test root's kernels.
+// Made once per program.
+const fs::path& cz_root() {
+    static const fs::path root = [] {
+        auto kernel = cz::vm::test::debian_kernel(
+            {"overlay.ko", "virtio_blk.ko", "virtio_console.ko", "virtio_net.ko"});
+        (void)kernel;
+        fs::path r = cz::vm::test::test_root() / ("cz-run-root." + std::to_string(::getpid()));
+        fs::remove_all(r);
+        fs::create_directories(r);
+        fs::create_directory_symlink(cz::vm::test::test_root() / "kernels", r / "kernels");
+        auto tree = r / "tree";
+        cz_test::sh_ok("mkdir -p " + cz_test::quote((tree / "bin").string()) + " " +
+                       cz_test::quote((tree / "etc").string()) + " " +
+                       cz_test::quote((tree / "tmp").string()) + " && cp /bin/busybox " +
+                       cz_test::quote((tree / "bin").string()) + " && cd " +
+                       cz_test::quote((tree / "bin").string()) +
+                       " && for a in $(./busybox --list); do [ -e $a ] || ln -s busybox $a; done");
+        cz_test::write_file(
+            tree / "etc" / "passwd",
+            "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n");
+        cz_test::write_file(tree / "etc" / "group", "root:x:0:\nalice:x:1000:\n");
+        auto tar = r / "busybox.tar";
+        cz_test::sh_ok("tar -C " + cz_test::quote(tree.string()) + " -cf " +
+                       cz_test::quote(tar.string()) + " .");
+        auto content = cz::oci::content_store::open(r);
+        cz::oci::image_store images(content);
+        cz::oci::rootfs_options o;
+        o.config.env = {"PATH=/bin", "GREETING=hello-from-image", "KEEP=image"};
+        o.config.cmd = std::vector<std::string>{"sh"};
+        cz::oci::import_rootfs(images, tar, "busybox", o);
+        fs::remove_all(tree);
+        fs::remove(tar);
+        return r;
+    }();
+    return root;
+}
+
+struct outcome {
+    int rc = -1;
+    std::string out;
+    std::string err;
+};
+
+std::string cz_tool() {
+    return cz::vm::test::required_env_path("CZ_BUILD_ROOT").string() + "/examples/cz";
+}
+
+// `cz --root ROOT run ARGS`, stdin from `input` (a shell redirection), stdout and stderr apart.
+outcome cz_run(const std::string& args, const std::string& input = "</dev/null") {
+    cz_test::temp_dir tmp;
+    outcome o;
+    auto err = tmp / "stderr";
+    o.rc = cz_test::sh(cz_test::quote(cz_tool()) + " --root " + cz_test::quote(cz_root().string()) +
+                           " run " + args + " " + input + " 2>" + cz_test::quote(err),
+                       &o.out);
+    o.err = cz_test::read_file(err);
+    return o;
+}
+
+bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
+
+// What VMs the root holds (each run's state directory, removed when it ends).
+std::size_t vm_dirs() {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (auto it = fs::directory_iterator(cz_root() / "vms", ec); !ec && it != fs::end(it);
+         it.increment(ec))
+        ++n;
+    return n;
+}
+
+} // namespace
+
+TEST_SUITE("cz run") {
+
+    TEST_CASE(
+        "true, false, echo: the container's exit code and output; the phases with --timings") {
+        auto o = cz_run("--net none busybox true");
+        INFO(o.err);
+        CHECK(o.rc == 0);
+        o = cz_run("--net none busybox false");
+        CHECK(o.rc == 1);
+        o = cz_run("--net none --timings busybox echo hello from a microVM");
+        CHECK(o.rc == 0);
+        CHECK(o.out == "hello from a microVM\n");
+        for (const char* phase :
+             {"image", "rootfs", "guest", "boot", "agent", "setup", "start", "exit", "teardown"})
+            CHECK(contains(o.err, std::string(" ") + phase + " "));
+        CHECK(vm_dirs() == 0);
+    }
+
+    TEST_CASE("exit codes: the command's, 128 + a signal, 127 not found, 126 not executable") {
+        auto o = cz_run("--net none busybox sh -c 'echo out; echo err >&2; exit 42'");
+        CHECK(o.rc == 42);
+        CHECK(o.out == "out\n");
+        CHECK(contains(o.err, "err\n"));
+        o = cz_run("--net none busybox sh -c 'kill -9 $$'");
+        CHECK(o.rc == 137);
+        o = cz_run("--net none busybox no-such-command");
+        CHECK(o.rc == 127);
+        CHECK(contains(o.err, "no-such-command"));
+        CHECK(contains(o.err, "not found"));
+        o = cz_run("--net none busybox /etc/passwd");
+        CHECK(o.rc == 126);
+        CHECK(contains(o.err, "/etc/passwd"));
+        // cz's own failures are 125, as docker's.
+        o = cz_run("--net none no-such-image:1 true");
+        CHECK(o.rc == 125);
+        o = cz_run("--net bogus busybox true");
+        CHECK(o.rc == 125);
+        CHECK(contains(o.err, "--net"));
+    }
+
+    TEST_CASE("stdin piped in with -i, checksummed; without -i the container's stdin is empty") {
+        cz_test::temp_dir tmp;
+        auto data = tmp / "data";
+        cz_test::sh_ok("head -c 3000000 /dev/urandom > " + cz_test::quote(data));
+        auto want = cz_test::sh_ok("sha256sum < " + cz_test::quote(data) + " | cut -d' ' -f1");
+        auto o = cz_run("--net none -i busybox sh -c 'sha256sum | cut -d\" \" -f1'",
+                        "< " + cz_test::quote(data));
+        INFO(o.err);
+        CHECK(o.rc == 0);
+        CHECK(o.out == want);
+        o = cz_run("--net none busybox sh -c 'cat | wc -c'", "< " + cz_test::quote(data));
+        CHECK(o.out == "0\n");
+    }
+
+    TEST_CASE("64 MiB of stdout arrive whole") {
+        cz_test::temp_dir tmp;
+        auto out = tmp / "out";
+        auto o = cz_run("--net none busybox sh -c 'head -c 67108864 /dev/zero | tr \"\\\\000\" x'",
+                        "</dev/null >" + cz_test::quote(out));
+        INFO(o.err);
+        CHECK(o.rc == 0);
+        auto got = cz_test::sh_ok("sha256sum < " + cz_test::quote(out) + " | cut -d' ' -f1");
+        auto want = cz_test::sh_ok("head -c 67108864 /dev/zero | tr '\\000' x | sha256sum | "
+                                   "cut -d' ' -f1");
+        CHECK(got == want);
+    }
+
+    TEST_CASE("the image's Cmd and Env, merged with -e, -w, -u as docker merges them") {
+        auto o = cz_run("--net none -e GREETING=mine -e NEW=1 busybox sh -c "
+                        "'echo $GREETING $KEEP $NEW $HOME; pwd; id -u'");
+        INFO(o.err);
+        CHECK(o.rc == 0);
+        CHECK(o.out == "mine image 1 /root\n/\n0\n");
+        o = cz_run(
+            "--net none -u alice -w /work/here busybox sh -c 'pwd; id -u; id -g; echo $HOME'");
+        CHECK(o.out == "/work/here\n1000\n1000\n/home/alice\n");
+        o = cz_run("--net none -u 1234:99 busybox id");
+        CHECK(contains(o.out, "uid=1234 gid=99"));
+        // No command: the image's Cmd (sh) reads the script from stdin.
+        cz_test::temp_dir tmp;
+        cz_test::write_file(tmp / "script", "echo from the image cmd\n");
+        o = cz_run("--net none -i busybox", "< " + cz_test::quote(tmp / "script"));
+        CHECK(o.out == "from the image cmd\n");
+        o = cz_run("--net none --entrypoint echo busybox entry");
+        CHECK(o.out == "entry\n");
+    }
+
+    TEST_CASE("name, hostname, /etc/hosts; a read-only root filesystem") {
+        auto o = cz_run("--net none --name web1 busybox sh -c 'hostname; grep web1 /etc/hosts'");
+        INFO(o.err);
+        CHECK(o.rc == 0);
+        CHECK(contains(o.out, "web1\n"));
+        CHECK(contains(o.out, "127.0.1.1\tweb1"));
+        o = cz_run("--net none --read-only busybox touch /x");
+        CHECK(o.rc == 1);
+        CHECK(contains(o.err, "Read-only file system"));
+        o = cz_run("--net none busybox sh -c 'touch /x && echo writable'");
+        CHECK(o.out == "writable\n");
+    }
+
+    TEST_CASE("SIGTERM reaches the container; SIGINT before it starts ends the run, 130") {
+        cz_test::temp_dir tmp;
+        auto out = tmp / "out";
+        pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            std::string cmd = cz_test::quote(cz_tool()) + " --root " +
+                              cz_test::quote(cz_root().string()) +
+                              " run --net none busybox sh -c 'trap \"echo got TERM; exit 7\" TERM; "
+                              "echo ready; while true; do sleep 0.1; done' > " +
+                              cz_test::quote(out) + " 2>&1";
+            ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
+            ::_exit(127);
+        }
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (!contains(cz_test::read_file(out), "ready") &&
+               std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        ::kill(pid, SIGTERM);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 7);
+        CHECK(contains(cz_test::read_file(out), "got TERM"));
+        CHECK(vm_dirs() == 0);
+    }
+
+    TEST_CASE("kill -9 of cz during a run: QEMU goes with it, the next run sweeps its directory") {
+        cz_test::temp_dir tmp;
+        auto out = tmp / "out";
+        pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            std::string cmd = cz_test::quote(cz_tool()) + " --root " +
+                              cz_test::quote(cz_root().string()) +
+                              " run --net none busybox sh -c 'echo ready; sleep 600' > " +
+                              cz_test::quote(out) + " 2>&1";
+            ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
+            ::_exit(127);
+        }
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (!contains(cz_test::read_file(out), "ready") &&
+               std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        REQUIRE(vm_dirs() == 1);
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        // QEMU dies with its parent (PR_SET_PDEATHSIG).
+        deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (cz_test::sh("pgrep -f " + cz_test::quote("^qemu-system.*" + cz_root().string()) +
+                           " >/dev/null") == 0 &&
+               std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        CHECK(cz_test::sh("pgrep -f " + cz_test::quote("^qemu-system.*" + cz_root().string()) +
+                          " >/dev/null") != 0);
+        auto o = cz_run("--net none busybox true");
+        CHECK(o.rc == 0);
+        CHECK(vm_dirs() == 0);
+    }
+
+    TEST_CASE("four runs at once") {
+        cz_test::temp_dir tmp;
+        std::string cmd;
+        for (int i = 0; i < 4; ++i)
+            cmd += cz_test::quote(cz_tool()) + " --root " + cz_test::quote(cz_root().string()) +
+                   " run --net none busybox sh -c 'echo run " + std::to_string(i) + "' > " +
+                   cz_test::quote(tmp / ("out" + std::to_string(i))) + " 2>&1 & ";
+        cz_test::sh_ok(cmd + "wait");
+        for (int i = 0; i < 4; ++i)
+            CHECK(cz_test::read_file(tmp / ("out" + std::to_string(i))) ==
+                  "run " + std::to_string(i) + "\n");
+        CHECK(vm_dirs() == 0);
+    }
+}
