@@ -6,7 +6,7 @@
 //   cz image tag SRC DST
 //   cz image load PATH [--name NAME]      (OCI layout dir, skopeo dir:, OCI archive, docker save)
 //   cz image save REF... -o FILE [--format oci|docker] [--platform P]
-//   cz image import ROOTFS.tar NAME [--platform P]
+//   cz image import ROOTFS.tar NAME [--platform P] [--change 'CMD ["sh"]']...
 //   cz image pull REF [--platform P] [--insecure REGISTRY] [--quiet]   (cmd_image_pull.cpp)
 //   cz store verify
 //   cz store gc [--grace DURATION] [--dry-run]
@@ -27,12 +27,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <iterator>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <sys/stat.h>
 #include <vector>
@@ -519,7 +521,72 @@ struct image_import_options {
     std::string rootfs;
     std::string name;
     std::string platform;
+    std::vector<std::string> changes;
 };
+
+// A command of a --change instruction: a JSON array of strings (exec form), or anything else as
+// one shell command (shell form: /bin/sh -c TEXT), as a Dockerfile takes CMD and ENTRYPOINT.
+std::vector<std::string> change_command(const std::string& change, std::string_view text) {
+    if (text.starts_with("[")) {
+        auto j = nlohmann::json::parse(text, nullptr, false);
+        std::vector<std::string> argv;
+        if (j.is_array()) {
+            for (const auto& word : j)
+                if (word.is_string()) argv.push_back(word.get<std::string>());
+            if (argv.size() == j.size()) return argv;
+        }
+        throw CLI::ValidationError("--change", "'" + change + "': not a JSON array of strings");
+    }
+    return {"/bin/sh", "-c", std::string(text)};
+}
+
+// Applies one `docker import --change` instruction to an image's config: CMD, ENTRYPOINT, ENV
+// NAME=value..., WORKDIR, USER.
+void apply_change(const std::string& change, oci::container_config& c) {
+    auto space = change.find_first_of(" \t");
+    std::string word = change.substr(0, space);
+    std::string rest =
+        space == std::string::npos ? "" : change.substr(change.find_first_not_of(" \t", space));
+    for (auto& ch : word)
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    auto bad = [&](const std::string& why) -> CLI::ValidationError {
+        return CLI::ValidationError("--change", "'" + change + "': " + why);
+    };
+    if (rest.empty()) throw bad("no value");
+    if (word == "CMD") {
+        c.cmd = change_command(change, rest);
+    } else if (word == "ENTRYPOINT") {
+        c.entrypoint = change_command(change, rest);
+    } else if (word == "ENV") {
+        // ENV NAME=value [NAME=value...], or ENV NAME value.
+        std::vector<std::string> entries;
+        if (rest.find('=') == std::string::npos || rest.find('=') > rest.find(' ')) {
+            auto sp = rest.find(' ');
+            if (sp == std::string::npos) throw bad("ENV NAME=value or ENV NAME value");
+            entries.push_back(rest.substr(0, sp) + "=" +
+                              rest.substr(rest.find_first_not_of(' ', sp)));
+        } else {
+            std::istringstream words(rest);
+            for (std::string e; words >> e;) {
+                if (e.find('=') == std::string::npos || e.front() == '=')
+                    throw bad("'" + e + "' is not NAME=value");
+                entries.push_back(e);
+            }
+        }
+        for (auto& e : entries) {
+            auto name = e.substr(0, e.find('=') + 1);
+            std::erase_if(c.env, [&](const std::string& old) { return old.starts_with(name); });
+            c.env.push_back(e);
+        }
+    } else if (word == "WORKDIR") {
+        if (rest.front() != '/') throw bad("WORKDIR needs an absolute path");
+        c.working_dir = rest;
+    } else if (word == "USER") {
+        c.user = rest;
+    } else {
+        throw bad("only CMD, ENTRYPOINT, ENV, WORKDIR and USER are supported");
+    }
+}
 
 int run_image_import(const image_import_options& o) {
     std::error_code ec;
@@ -531,6 +598,8 @@ int run_image_import(const image_import_options& o) {
         options.image_platform = oci::parse_platform(o.platform, ec, &why);
         if (ec) throw_error(ec, "--platform {}: {}", o.platform, why);
     }
+    for (const auto& change : o.changes)
+        apply_change(change, options.config);
     stores s;
     auto d = oci::import_rootfs(s.images(), o.rootfs, ref.str(), options, ec, &why);
     if (ec) throw_error(ec, "{}: {}", o.rootfs, why);
@@ -719,6 +788,11 @@ void register_image_commands(context ctx) {
                 ->required();
             cmd.add_option("--platform", o.platform,
                            "The platform the image says it is for (default: this machine's)");
+            cmd.add_option("-c,--change", o.changes,
+                           "Set how containers run, as a Dockerfile line: CMD, ENTRYPOINT (JSON "
+                           "array or shell command), ENV NAME=value, WORKDIR, USER")
+                ->type_name("INSTRUCTION")
+                ->allow_extra_args(false);
         },
         run_image_import);
 

@@ -85,4 +85,29 @@ TEST_SUITE("cz cli") {
         o = run_cz(tmp, cz_root + "image import " + quote(tmp / "rootfs.tar.gz") + " Bad:Name:1");
         CHECK(o.rc == 1);
     }
+
+    TEST_CASE("image import --change: how containers of the image run, as docker import sets it") {
+        temp_dir tmp("cz-cli-change");
+        auto cz_root = "--root " + quote((tmp.path / "root").string()) + " ";
+        sh_ok("mkdir -p " + quote(tmp / "tree/etc") + " && tar -C " + quote(tmp / "tree") +
+              " -cf " + quote(tmp / "rootfs.tar") + " .");
+        auto o = run_cz(tmp, cz_root + "image import " + quote(tmp / "rootfs.tar") +
+                                 " app:1 --change 'CMD [\"sh\", \"-l\"]' -c 'ENTRYPOINT echo hi' "
+                                 "-c 'ENV A=1 B=2' -c 'env A 3' -c 'WORKDIR /srv' -c 'USER alice'");
+        REQUIRE_MESSAGE(o.rc == 0, o.err);
+        o = run_cz(tmp, cz_root + "image inspect app:1 --json");
+        REQUIRE_MESSAGE(o.rc == 0, o.err);
+        auto config = nlohmann::json::parse(o.out)["config"]["config"];
+        CHECK(config["Cmd"] == nlohmann::json({"sh", "-l"}));
+        CHECK(config["Entrypoint"] == nlohmann::json({"/bin/sh", "-c", "echo hi"}));
+        CHECK(config["Env"] == nlohmann::json({"B=2", "A=3"}));
+        CHECK(config["WorkingDir"] == "/srv");
+        CHECK(config["User"] == "alice");
+        for (const char* bad : {"'CMD [1]'", "'EXPOSE 80'", "'WORKDIR rel'", "'ENV =x'", "CMD"}) {
+            o = run_cz(tmp, cz_root + "image import " + quote(tmp / "rootfs.tar") +
+                                " app:2 --change " + bad);
+            CHECK_MESSAGE(o.rc == 2, bad);
+            CHECK(contains(o.err, "--change"));
+        }
+    }
 }
