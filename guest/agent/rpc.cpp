@@ -1,6 +1,7 @@
 #include "rpc.hpp"
 
 #include "../init/log.hpp"
+#include "net.hpp"
 
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -220,6 +221,11 @@ void do_configure_hosts(const cz_agent_ConfigureHosts& h) {
     replace_file(etc_file(get_string(h.root), "hosts"), text, 0644);
 }
 
+// The network RPCs (net.hpp) answer with a net_error; here it becomes the request's Error.
+void check(net_error e) {
+    if (e) throw rpc_error{e.code, e.sys_errno, std::move(e.message)};
+}
+
 void set_done(agent::response& resp) {
     resp.which_result = cz_agent_Response_done_tag;
 }
@@ -279,6 +285,18 @@ bool answer_request(const agent::request& req, agent::response& resp) {
             break;
         case cz_agent_Request_configure_hosts_tag:
             do_configure_hosts(rpc.configure_hosts);
+            break;
+        case cz_agent_Request_ip_link_set_tag:
+            check(ip_link_set(rpc.ip_link_set));
+            break;
+        case cz_agent_Request_ip_addr_add_tag:
+            check(ip_addr_add(rpc.ip_addr_add));
+            break;
+        case cz_agent_Request_ip_route_add_link_tag:
+            check(ip_route_add_link(rpc.ip_route_add_link));
+            break;
+        case cz_agent_Request_ip_route_add_default_tag:
+            check(ip_route_add_default(rpc.ip_route_add_default));
             break;
         case cz_agent_Request_shutdown_tag:
             ::sync();

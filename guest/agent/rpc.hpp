@@ -1,9 +1,10 @@
 // guest/agent/rpc.hpp — what cz-init does for each request of the host: the file system, clock,
-// hostname, DNS and hosts files, mounts and power. Each RPC turns into a few system calls; a
-// failure becomes an Error answer that names the call and its input, never a crash.
+// hostname, DNS and hosts files, mounts, network interfaces, addresses and routes (net.hpp) and
+// power. Each RPC turns into a few system calls; a failure becomes an Error answer that names the
+// call and its input, never a crash.
 //
 // Processes are the process table's (processes.hpp). Not served yet (answered
-// ERROR_UNIMPLEMENTED, as an older cz-init would): the network RPCs (Ip*) and Statistics.
+// ERROR_UNIMPLEMENTED, as an older cz-init would): Statistics.
 // CopyIn and CopyOut are the process table's too: each runs in a helper process (copy.hpp).
 #pragma once
 

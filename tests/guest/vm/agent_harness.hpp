@@ -30,6 +30,7 @@
 #include <exception>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -86,8 +87,9 @@ inline std::filesystem::path busybox_image(const std::string& name,
 
 // Debian's kernel with the modules cz-init loads for these VMs.
 inline const cz::vm::kernel_info& agent_kernel() {
-    static const auto k = cz::vm::test::debian_kernel(
-        {"overlay.ko", "virtio_blk.ko", "vmw_vsock_virtio_transport.ko", "virtio_console.ko"});
+    static const auto k =
+        cz::vm::test::debian_kernel({"overlay.ko", "virtio_blk.ko", "vmw_vsock_virtio_transport.ko",
+                                     "virtio_console.ko", "virtio_net.ko"});
     return k;
 }
 
@@ -134,6 +136,8 @@ struct agent_vm_config {
     // More virtio-serial ports, besides the agent's (see virtio_serial_ports).
     std::vector<std::string> serial_ports;
     std::string log_level = "debug";
+    // QEMU's user-mode networking (a virtio-net device, eth0 in the guest), when set.
+    std::optional<cz::vm::user_network> network;
 };
 
 // A VM with cz-init as PID 1 serving the agent over `via`. Every VM has cz's vsock device.
@@ -214,6 +218,7 @@ private:
         cfg.initrd = cz_init_initramfs();
         cfg.root = test_root();
         cfg.disks = {{c.image, true}};
+        cfg.network = c.network;
         cfg.append = "cz.rootfs=/dev/vda cz.log=" + c.log_level;
         if (c.via == transport::serial) cfg.append += " cz.agent=serial:" + agent_port_name;
         return cfg;
