@@ -200,6 +200,74 @@ TEST_SUITE("cz run") {
         CHECK(o.out == "writable\n");
     }
 
+    TEST_CASE("a terminal with -t: a pty of the host's size, TERM, what is typed") {
+        if (!cz_test::have("script")) CZ_SKIP("script (util-linux) is not installed");
+        cz_test::temp_dir tmp;
+        cz_test::write_file(tmp / "typed", "tty; echo $TERM; stty size; exit 5\n");
+        std::string inner = "stty cols 100 rows 30; " + cz_test::quote(cz_tool()) + " --root " +
+                            cz_test::quote(cz_root().string()) + " run -t -i --net none busybox sh";
+        std::string out;
+        int rc = cz_test::sh("script -qec " + cz_test::quote(inner) + " /dev/null < " +
+                                 cz_test::quote(tmp / "typed"),
+                             &out);
+        INFO(out);
+        CHECK(rc == 5);
+        CHECK(contains(out, "/dev/pts/0"));
+        CHECK(contains(out, "xterm"));
+        CHECK(contains(out, "30 100"));
+    }
+
+    TEST_CASE("network: the host's loopback through NAT, DNS settings, -p publishes a port") {
+        cz_test::temp_dir tmp;
+        cz_test::write_file(tmp / "index.html", "served by the host\n");
+        auto free_port = [] {
+            return cz_test::sh_ok("python3 -c 'import socket; s = socket.socket(); "
+                                  "s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'");
+        };
+        auto http_port = free_port();
+        http_port.pop_back();
+        cz_test::sh_ok("busybox httpd -p 127.0.0.1:" + http_port + " -h " +
+                       cz_test::quote(tmp.str()));
+        auto stop_httpd = [&] {
+            cz_test::sh("pkill -f 'busybox httpd -p 127.0.0.1:" + http_port + "'");
+        };
+        auto o = cz_run("busybox sh -c 'wget -q -O - http://10.0.2.2:" + http_port +
+                        "/index.html; cat /etc/resolv.conf'");
+        stop_httpd();
+        INFO(o.err);
+        CHECK(o.rc == 0);
+        CHECK(contains(o.out, "served by the host\n"));
+        CHECK(contains(o.out, "nameserver 10.0.2.3"));
+
+        auto published = free_port();
+        published.pop_back();
+        pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            std::string cmd = cz_test::quote(cz_tool()) + " --root " +
+                              cz_test::quote(cz_root().string()) +
+                              " run -p 127.0.0.1:" + published +
+                              ":8080 busybox sh -c 'echo from the container | nc -l -p 8080' "
+                              ">/dev/null 2>&1";
+            ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
+            ::_exit(127);
+        }
+        std::string got;
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (!contains(got, "from the container") &&
+               std::chrono::steady_clock::now() < deadline) {
+            cz_test::sh("busybox nc 127.0.0.1 " + published + " </dev/null 2>/dev/null", &got);
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        CHECK(contains(got, "from the container"));
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+        o = cz_run("--net none busybox sh -c 'ip -o link | cut -d: -f2'");
+        CHECK(o.out == " lo\n"); // no network device at all
+    }
+
     TEST_CASE("SIGTERM reaches the container; SIGINT before it starts ends the run, 130") {
         cz_test::temp_dir tmp;
         auto out = tmp / "out";
