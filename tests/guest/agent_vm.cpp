@@ -6,62 +6,42 @@
 // Threads: the VM's io_context serves the vsock device while wait_for() runs on the test thread;
 // the client runs on an io_context of its own, on a second thread. Its findings are collected as
 // text and checked on the test thread (doctest's assertions are not for other threads).
+#include "guest/vm/agent_harness.hpp"
 #include "support/support.hpp"
-#include "vm/support.hpp"
 
 #include <cz/agent/client.hpp>
 #include <cz/tar/writer.hpp>
-#include <cz/vm/qemu.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/local/stream_protocol.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/use_future.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <fstream>
-#include <thread>
 
 using namespace cz_test;
-using namespace cz::vm::test;
+using namespace cz::guest::test;
 namespace agent = cz::agent;
 using asio::experimental::as_tuple;
 
 namespace {
 
-const std::string hello_text = "hello from the image\n";
-
+// The containers' root file system: busybox_image's, with /etc/passwd and /etc/group (alice: uid
+// 1000, in wheel) and alice's home.
 std::filesystem::path image_disk() {
     static const auto path = [] {
-        const std::string dir = (test_root() / "guest-agent-image").string();
-        // hello.txt, /etc/passwd and /etc/group (alice: uid 1000, in wheel), and busybox-static
-        // with its applets: the containers' programs.
-        const std::string tree = quote(dir + "/tree");
+        const std::string users = (test_root() / "guest-agent-users").string();
         sh_ok(
-            "rm -rf " + quote(dir) + " && mkdir -p " + tree + "/bin " + tree + "/proc " + tree +
-            "/dev " + tree + "/sys " + tree + "/tmp && printf " + quote(hello_text) + " > " + tree +
-            "/hello.txt && cp /bin/busybox " + tree + "/bin/busybox" + " && mkdir -p " + tree +
-            "/etc " + tree + "/home/alice && printf " +
+            "rm -rf " + quote(users) + " && mkdir -p " + quote(users + "/etc") + " " +
+            quote(users + "/home/alice") + " && printf " +
             quote("root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n") +
-            " > " + tree + "/etc/passwd && printf " +
-            quote("root:x:0:\nwheel:x:10:alice\nalice:x:1000:\nstaff:x:50:\n") + " > " + tree +
-            "/etc/group" + " && for a in $(/bin/busybox --list); do [ -e " + tree +
-            "/bin/$a ] || ln -s busybox " + tree + "/bin/$a; done && mke2fs -q -t ext4 -d " + tree +
-            " " + quote(dir + "/image.ext4") + " 16M");
-        return std::filesystem::path(dir) / "image.ext4";
-    }();
-    return path;
-}
-
-std::filesystem::path cz_init_initramfs(const cz::vm::kernel_info& k) {
-    static const auto path = [&] {
-        const char* program = std::getenv("CZ_INIT");
-        if (!program) throw std::runtime_error("CZ_INIT is not set (run through meson test)");
-        auto p = test_root() / "cz-init-debian.cpio.gz";
-        cz::vm::initramfs_builder().init(program).add_modules(k.modules).write_gzip(p);
-        return p;
+            " > " + quote(users + "/etc/passwd") + " && printf " +
+            quote("root:x:0:\nwheel:x:10:alice\nalice:x:1000:\nstaff:x:50:\n") + " > " +
+            quote(users + "/etc/group"));
+        return busybox_image("guest-agent-image",
+                             {{"etc", users + "/etc"}, {"home", users + "/home"}});
     }();
     return path;
 }
@@ -106,25 +86,6 @@ std::string listing(const std::string& dir) {
     return rc == 0 ? out : "(listing " + dir + " failed)";
 }
 
-// The config.json of a busybox container in the image's root file system.
-std::string container_config(const std::vector<std::string>& args) {
-    nlohmann::json spec = {
-        {"ociVersion", "1.0.2"},
-        {"process",
-         {{"args", args},
-          {"cwd", "/"},
-          {"env", {"PATH=/bin"}},
-          {"user", {{"uid", 0}, {"gid", 0}}}}},
-        {"root", {{"path", "/run/cz/rootfs/merged"}}},
-        {"hostname", "c"},
-        {"mounts", {{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}}}},
-        {"linux",
-         {{"namespaces",
-           {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "uts"}}, {{"type", "ipc"}}}}}},
-    };
-    return spec.dump();
-}
-
 // The same with a terminal: /dev and a devpts instance of its own, as runc's default spec has.
 std::string terminal_config(const std::vector<std::string>& args, int rows, int columns) {
     auto spec = nlohmann::json::parse(container_config(args));
@@ -140,15 +101,6 @@ std::string terminal_config(const std::vector<std::string>& args, int rows, int 
          {"source", "devpts"},
          {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}});
     return spec.dump();
-}
-
-std::string process_config(const std::vector<std::string>& args, const nlohmann::json& user,
-                           const std::string& cwd, const std::vector<std::string>& env) {
-    return nlohmann::json{{"args", args}, {"cwd", cwd}, {"env", env}, {"user", user}}.dump();
-}
-
-std::string process_config(const std::vector<std::string>& args) {
-    return process_config(args, {{"uid", 0}, {"gid", 0}}, "/", {"PATH=/bin"});
 }
 
 struct run_result {
@@ -748,7 +700,7 @@ asio::awaitable<void> exercise(agent::client& c, std::vector<std::string>& probl
 
     auto image_file = co_await stat("/run/cz/rootfs/merged/hello.txt");
     expect(image_file.which_result == cz_agent_Response_stat_tag &&
-               image_file.result.stat.size == hello_text.size(),
+               image_file.result.stat.size == image_hello_text.size(),
            "the image's file through the overlay");
 
     cz_agent_Sysctl sysctl = cz_agent_Sysctl_init_zero;
@@ -772,78 +724,34 @@ asio::awaitable<void> exercise(agent::client& c, std::vector<std::string>& probl
     expect(!down_ec && down_r.which_result == cz_agent_Response_done_tag, "shutdown answered");
 }
 
-enum class transport { vsock, serial };
-
 void run_agent_vm(transport t) {
-    auto k = debian_kernel(
-        {"overlay.ko", "virtio_blk.ko", "vmw_vsock_virtio_transport.ko", "virtio_console.ko"});
-    cz::vm::config cfg;
-    cfg.kernel = k.image;
-    cfg.initrd = cz_init_initramfs(k);
-    cfg.root = test_root();
-    cfg.disks = {{image_disk(), true}};
-    cfg.append = "cz.rootfs=/dev/vda cz.log=debug";
-    cz::vm::qemu_options qemu;
-    if (t == transport::serial) {
-        cfg.vsock.reset();
-        cfg.append += " cz.agent=serial:cz.agent";
-        qemu.devices.push_back([](cz::vm::device_context& d) -> std::vector<std::string> {
-            return {
-                "-device",
-                "virtio-serial-device",
-                "-chardev",
-                "socket,id=agent,server=on,wait=off,path=" + (d.state_dir() / "agent.sock").string(),
-                "-device",
-                "virtserialport,chardev=agent,name=cz.agent"};
-        });
-    }
     copy_source(); // made here: doctest's assertions are for the test thread
     asio::io_context ctx;
-    cz::vm::qemu_vm vm(ctx, cfg, qemu);
+    agent_vm_config cfg;
+    cfg.via = t;
+    cfg.image = image_disk();
+    agent_vm vm(ctx, cfg);
     vm.start();
 
     std::vector<std::string> problems;
-    bool finished = false;
-    std::thread talker([&, vsock = vm.vsock_socket(), serial = vm.state_dir() / "agent.sock"] {
-        asio::io_context io;
-        asio::local::stream_protocol::socket socket(io);
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-        std::error_code ec;
-        do { // the guest is booting: no listener yet (vsock), or nothing reads the port (serial)
-            if (t == transport::vsock) {
-                cz::vsock::host h(io, cz::vsock::hybrid_transport{vsock});
-                auto s = h.dial(1024, ec);
-                if (!ec) socket.assign(asio::local::stream_protocol(), s.release());
-            } else {
-                socket.connect(asio::local::stream_protocol::endpoint(serial.string()), ec);
-            }
-            if (!ec) break;
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        } while (std::chrono::steady_clock::now() < deadline);
-        if (ec) {
-            problems.push_back("no connection: " + ec.message());
-            return;
-        }
-        agent::client c(std::move(socket));
-        auto done = asio::co_spawn(io, exercise(c, problems), asio::use_future);
-        io.run();
-        try {
-            done.get();
-            finished = true;
-        } catch (const std::exception& e) {
-            problems.push_back(std::string("exception: ") + e.what());
-        }
-    });
     std::error_code ec;
-    auto status = vm.wait_for(std::chrono::minutes(2), ec);
-    talker.join();
-    INFO(vm.console());
+    auto status = vm.serve(
+        [&] {
+            asio::io_context io;
+            std::error_code cec;
+            auto socket = vm.connect(io, cec);
+            if (cec) throw std::runtime_error("no connection to cz-init: " + cec.message());
+            agent::client c(std::move(socket));
+            run_talk(io, c, exercise(c, problems));
+        },
+        std::chrono::minutes(2), ec);
+    const auto& console = vm.vm().console();
+    INFO(console);
     CHECK(!ec);
     CHECK(status.clean()); // cz-init powered the VM off after Shutdown
-    CHECK(finished);
     for (const auto& p : problems)
         CHECK_MESSAGE(false, p);
-    CHECK(vm.console().find("cz-init: info: ready") != std::string::npos);
+    CHECK(console.find("cz-init: info: ready") != std::string::npos);
 }
 
 } // namespace
