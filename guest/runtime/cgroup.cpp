@@ -1,6 +1,7 @@
 #include "runtime/cgroup.hpp"
 
 #include <cerrno>
+#include <charconv>
 #include <fcntl.h>
 #include <sstream>
 #include <sys/stat.h>
@@ -13,14 +14,26 @@ namespace {
 
 constexpr long cgroup2_magic = 0x63677270; // CGROUP2_SUPER_MAGIC, linux/magic.h
 
+// Reads up to 64 KiB of `path` (a cgroup interface file: a few lines); errno is left set on
+// failure.
 bool read_small_file(const std::string& path, std::string& out) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
+    out.clear();
     char buf[4096];
-    auto n = ::read(fd, buf, sizeof buf);
+    for (;;) {
+        auto n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            ::close(fd);
+            errno = e;
+            return false;
+        }
+        if (n == 0 || out.size() >= (64u << 10)) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
     ::close(fd);
-    if (n < 0) return false;
-    out.assign(buf, static_cast<std::size_t>(n));
     return true;
 }
 
@@ -136,6 +149,38 @@ bool remove_cgroup(const std::string& path, error& err) {
         return false;
     }
     return true;
+}
+
+std::optional<std::uint64_t> keyed_value(std::string_view text, std::string_view key) {
+    while (!text.empty()) {
+        auto end = text.find('\n');
+        auto line = text.substr(0, end);
+        text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+        if (line.size() <= key.size() || line.substr(0, key.size()) != key ||
+            line[key.size()] != ' ')
+            continue;
+        auto digits = line.substr(key.size() + 1);
+        std::uint64_t v = 0;
+        auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+        if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
+        return v;
+    }
+    return std::nullopt;
+}
+
+bool read_cgroup_file(const std::string& cgroup_path, const char* file, std::string& out,
+                      error& err) {
+    std::string path = cgroup_path + "/" + file;
+    if (read_small_file(path, out)) return true;
+    err.set({errno, std::system_category()}, "read " + path);
+    return false;
+}
+
+std::uint64_t oom_kill_count(const std::string& cgroup_path) {
+    std::string text;
+    error err;
+    if (!read_cgroup_file(cgroup_path, "memory.events", text, err)) return 0;
+    return keyed_value(text, "oom_kill").value_or(0);
 }
 
 } // namespace cz::guest

@@ -9,6 +9,10 @@
 //
 // A limit whose controller is not available (cgroup v1 hosts, no delegation) is an error:
 // cz-init never silently runs a container without the limits it was given.
+//
+// Reading a cgroup back: its interface files are text (cgroup-v2.rst, "Interface Files"), such
+// as the flat keyed memory.events ("oom_kill 2\n": a key and a number a line). The parsers below
+// take the text and do no I/O; read_cgroup_file() does the reading.
 #pragma once
 
 #include "runtime/error.hpp"
@@ -16,7 +20,10 @@
 
 #include <cz/core/unique_fd.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace cz::guest {
 
@@ -38,5 +45,19 @@ bool create_cgroup(const std::string& root, const std::string& name,
 
 // Removes the directory; the cgroup must have no processes left.
 bool remove_cgroup(const std::string& path, error& err);
+
+// The value of `key` in a flat keyed file's text ("key value" a line); nullopt when the key is
+// not there or its value is no unsigned decimal number.
+std::optional<std::uint64_t> keyed_value(std::string_view text, std::string_view key);
+
+// Reads `<cgroup_path>/<file>` whole into `out` (interface files are small: at most 64 KiB is
+// read); false with `err` naming the file when it cannot be read (a controller that is not
+// enabled has no files).
+bool read_cgroup_file(const std::string& cgroup_path, const char* file, std::string& out,
+                      error& err);
+
+// memory.events' oom_kill of the cgroup at `cgroup_path`: how many of its processes the kernel's
+// OOM killer has killed. 0 when the file cannot be read (no memory controller).
+std::uint64_t oom_kill_count(const std::string& cgroup_path);
 
 } // namespace cz::guest

@@ -1,7 +1,8 @@
 // cz-init as PID 1 of a real VM (QEMU, TCG here), driven by cz::agent::client over each of the
 // two transports: vsock (cz's device; the host dials guest port 1024) and virtio-serial (a
 // virtserialport on a Unix socket). Debian's kernel: cz-init loads the drivers itself. The image
-// disk (/dev/vda, read-only) becomes the container's root file system under an overlay.
+// disk (/dev/vda, read-only) becomes the container's root file system under an overlay. A third
+// VM runs containers with limits from their specs (cgroup memory; an OOM kill and its reports).
 //
 // Threads: the VM's io_context serves the vsock device while wait_for() runs on the test thread;
 // the client runs on an io_context of its own, on a second thread. Its findings are collected as
@@ -108,6 +109,7 @@ struct run_result {
     std::error_code create_ec, start_ec, wait_ec;
     agent::response start;
     int status = -1;
+    bool oom_killed = false; // WaitProcessResult.oom_killed
     std::string out, err;
     int readers = 0; // output streams still being read
 };
@@ -179,6 +181,7 @@ asio::awaitable<running> finish_process(agent::client& c, running r) {
     auto [wait_ec, wait_r] = co_await c.async_call(wait, as_tuple(asio::use_awaitable));
     r->wait_ec = wait_ec;
     r->status = wait_r.result.wait_process.status;
+    r->oom_killed = wait_r.result.wait_process.oom_killed;
     // The guest sent every byte before the answer; the readers may not have taken them yet.
     asio::steady_timer t(co_await asio::this_coro::executor);
     while (r->readers > 0) {
@@ -724,7 +727,108 @@ asio::awaitable<void> exercise(agent::client& c, std::vector<std::string>& probl
     expect(!down_ec && down_r.which_result == cz_agent_Response_done_tag, "shutdown answered");
 }
 
-void run_agent_vm(transport t) {
+// container_config with linux.resources `resources`, a /dev of its own (tmpfs, with the default
+// devices: /dev/zero), and its own view of its cgroup: a cgroup namespace, and cgroup2 on
+// /sys/fs/cgroup (its cgroup is the root there).
+std::string limited_config(const std::vector<std::string>& args, const nlohmann::json& resources) {
+    const nlohmann::json mounts = {{{"destination", "/dev"},
+                                    {"type", "tmpfs"},
+                                    {"source", "tmpfs"},
+                                    {"options", {"nosuid", "mode=755"}}},
+                                   {{"destination", "/sys/fs/cgroup"},
+                                    {"type", "cgroup"},
+                                    {"source", "cgroup"},
+                                    {"options", {"nosuid", "noexec", "nodev", "ro"}}}};
+    auto spec = nlohmann::json::parse(container_config(args, mounts));
+    spec["linux"]["namespaces"].push_back({{"type", "cgroup"}});
+    spec["linux"]["resources"] = resources;
+    return spec.dump();
+}
+
+// Limits from the spec, in one VM: a memory limit that gets a process OOM-killed (reported in
+// WaitProcess, ProcessExited and an OomKilled event) and one that is not reached.
+asio::awaitable<void> exercise_limits(agent::client& c, std::vector<std::string>& problems) {
+    auto expect = [&](bool ok, const std::string& what) {
+        if (!ok) problems.push_back("limits: " + what);
+    };
+    co_await c.async_handshake(asio::use_awaitable);
+    // The events, in arrival order: "oom <container> <count>", "exit <container> <status> <oom>".
+    std::vector<std::string> events;
+    c.on_event([&](const agent::event& e) {
+        if (e.which_kind == cz_agent_Event_oom_killed_tag)
+            events.push_back("oom " +
+                             std::string(agent::get_string(e.kind.oom_killed.container_id)) + " " +
+                             std::to_string(e.kind.oom_killed.count));
+        else if (e.which_kind == cz_agent_Event_process_exited_tag)
+            events.push_back("exit " +
+                             std::string(agent::get_string(e.kind.process_exited.container_id)) +
+                             " " + std::to_string(e.kind.process_exited.status) + " " +
+                             (e.kind.process_exited.oom_killed ? "oom" : "-"));
+    });
+    c.async_run([&](std::error_code e) {
+        if (e) problems.push_back("connection: " + e.message());
+    });
+    auto sh = [](const std::string& script) {
+        std::vector<std::string> args;
+        args.push_back("/bin/sh");
+        args.push_back("-c");
+        args.push_back(script);
+        return args;
+    };
+    auto joined = [&] {
+        std::string all;
+        for (const auto& e : events)
+            all += "[" + e + "] ";
+        return all;
+    };
+    const nlohmann::json memory_16m = {{"memory", {{"limit", 16 << 20}}}};
+
+    // The program itself holds 64 MiB (dd's buffer, filled from /dev/zero): SIGKILL, 137.
+    auto config = limited_config(sh("cat /sys/fs/cgroup/memory.max; "
+                                    "exec dd if=/dev/zero of=/dev/null bs=64M count=1"),
+                                 memory_16m);
+    auto r = co_await run_process(c, "oom1", "oom1", config, "");
+    expect(r->status == 137 && r->oom_killed && r->out == "16777216\n",
+           "dd of 64 MiB under a 16 MiB limit: status " + std::to_string(r->status) +
+               (r->oom_killed ? ", oom_killed" : ", not oom_killed") + ", out '" + r->out +
+               "', err '" + r->err + "'");
+    expect(events.size() == 2 && events[0] == "oom oom1 1" && events[1] == "exit oom1 137 oom",
+           "oom1's events: OomKilled, then ProcessExited with oom_killed: " + joined());
+    co_await delete_process(c, "oom1", "oom1");
+
+    // A shell's pipeline: tail holds the 64 MiB line and is the one killed; the shell passes its
+    // 137 on.
+    events.clear();
+    config = limited_config(sh("head -c 64m /dev/zero | tail"), memory_16m);
+    r = co_await run_process(c, "oom2", "oom2", config, "");
+    expect(r->status == 137 && r->oom_killed,
+           "head -c 64m | tail under a 16 MiB limit: status " + std::to_string(r->status) +
+               (r->oom_killed ? ", oom_killed" : ", not oom_killed") + ", err '" + r->err + "'");
+    expect(events.size() == 2 && events[0] == "oom oom2 1" && events[1] == "exit oom2 137 oom",
+           "oom2's events: " + joined());
+    co_await delete_process(c, "oom2", "oom2");
+
+    // Under the limit: no kill, no flag, no event. And a SIGKILL that is not the OOM killer's.
+    events.clear();
+    config = limited_config(sh("dd if=/dev/zero of=/dev/null bs=4M count=2 2>/dev/null && "
+                               "echo fits; kill -9 $$"),
+                            memory_16m);
+    r = co_await run_process(c, "fits", "fits", config, "");
+    expect(r->status == 137 && !r->oom_killed && r->out == "fits\n",
+           "8 MiB in 4 MiB blocks under 16 MiB, then kill -9: status " + std::to_string(r->status) +
+               (r->oom_killed ? ", oom_killed" : "") + ", out '" + r->out + "', err '" + r->err +
+               "'");
+    expect(events.size() == 1 && events[0] == "exit fits 137 -", "fits's events: " + joined());
+    co_await delete_process(c, "fits", "fits");
+
+    auto [down_ec, down_r] = co_await c.async_call(cz_agent_Shutdown(cz_agent_Shutdown_init_zero),
+                                                   as_tuple(asio::use_awaitable));
+    expect(!down_ec, "shutdown: " + down_ec.message());
+}
+
+using exercise_fn = asio::awaitable<void> (*)(agent::client&, std::vector<std::string>&);
+
+void run_agent_vm(transport t, exercise_fn talk = exercise) {
     copy_source(); // made here: doctest's assertions are for the test thread
     asio::io_context ctx;
     agent_vm_config cfg;
@@ -742,7 +846,7 @@ void run_agent_vm(transport t) {
             auto socket = vm.connect(io, cec);
             if (cec) throw std::runtime_error("no connection to cz-init: " + cec.message());
             agent::client c(std::move(socket));
-            run_talk(io, c, exercise(c, problems));
+            run_talk(io, c, talk(c, problems));
         },
         std::chrono::minutes(2), ec);
     const auto& console = vm.vm().console();
@@ -764,4 +868,10 @@ TEST_CASE("cz-init agent over vsock: file system, mounts, hosts, DNS, errors, sh
 TEST_CASE("cz-init agent over virtio-serial: the same, on a virtserialport") {
     if (!have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 is not installed");
     run_agent_vm(transport::serial);
+}
+
+TEST_CASE("cz-init limits: a memory limit's OOM kill reported (WaitProcess, ProcessExited, "
+          "OomKilled), one not reached") {
+    if (!have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 is not installed");
+    run_agent_vm(transport::vsock, exercise_limits);
 }
