@@ -67,7 +67,7 @@ void boot(const kernel_cmdline& cmdline) {
         log(log_level::warn, "kernel module {}", failure);
     leave_initramfs();
     // Every controller for the containers' cgroups, whether or not their spec sets a limit: the
-    // memory controller's memory.events is how OOM kills are seen.
+    // memory controller's memory.events is how OOM kills are seen, and Statistics reads them all.
     try {
         auto controllers = enable_cgroup_controllers();
         if (::mkdir(containers_cgroup, 0755) != 0 && errno != EEXIST)

@@ -729,6 +729,34 @@ void process_table::resize(const cz_agent_ResizeProcess& req, agent::response& r
     resp.which_result = cz_agent_Response_done_tag;
 }
 
+void process_table::statistics(const cz_agent_Statistics& req, agent::response& resp) {
+    std::string_view id = get_string(req.container_id);
+    auto* init = find(id, id);
+    if (!init)
+        return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no container " + std::string(id));
+    if (!init->owned || init->owned->cgroup_path.empty())
+        return fail(resp, cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+                    "container " + std::string(id) + " has no cgroup (not started)");
+    auto st = read_cgroup_statistics(init->owned->cgroup_path);
+    resp.which_result = cz_agent_Response_statistics_tag;
+    auto& out = resp.result.statistics;
+    out = cz_agent_StatisticsResult_init_zero;
+    out.has_memory = st.has_memory;
+    out.memory = {st.memory_current, st.memory_max, st.swap_current, st.anon,           st.file,
+                  st.high_events,    st.max_events, st.oom_events,   st.oom_kill_events};
+    out.has_cpu = st.has_cpu;
+    out.cpu = {st.usage_usec, st.user_usec,    st.system_usec,
+               st.nr_periods, st.nr_throttled, st.throttled_usec};
+    out.has_pids = st.has_pids;
+    out.pids = {st.pids_current, st.pids_max};
+    constexpr std::size_t io_capacity = sizeof out.io / sizeof out.io[0];
+    for (const auto& l : st.io) {
+        if (out.io_count == io_capacity) break;
+        out.io[out.io_count++] = {l.major, l.minor, l.rbytes, l.wbytes, l.rios, l.wios};
+    }
+    fill_link_statistics(out);
+}
+
 void process_table::remove(const cz_agent_DeleteProcess& req, agent::response& resp) {
     auto k = key(get_string(req.container_id), get_string(req.process_id));
     auto it = processes_.find(k);

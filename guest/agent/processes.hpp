@@ -25,9 +25,8 @@
 // raises the count before it sends the SIGKILL, so a process reaped after an OOM kill always
 // finds it counted. The table sends an OomKilled event each time the count grows (at the latest
 // before the ProcessExited of any process of the container), and marks a process's exit
-// oom_killed when it ended with 137 (SIGKILL) and the count grew while it ran.
-//
-// Not yet: Statistics.
+// oom_killed when it ended with 137 (SIGKILL) and the count grew while it ran. Statistics reads
+// the same cgroup's files.
 #pragma once
 
 #include "copy.hpp"
@@ -92,6 +91,8 @@ public:
     void kill(const cz_agent_KillProcess& req, agent::response& resp);
     void close_stdin(const cz_agent_CloseProcessStdin& req, agent::response& resp);
     void resize(const cz_agent_ResizeProcess& req, agent::response& resp);
+    // Statistics of a container, running or exited (until it is deleted), and of the VM's links.
+    void statistics(const cz_agent_Statistics& req, agent::response& resp);
     void remove(const cz_agent_DeleteProcess& req, agent::response& resp);
 
     // CopyIn and CopyOut: a helper process per copy (copy.hpp) reads its tar stream from a pipe

@@ -712,12 +712,11 @@ asio::awaitable<void> exercise(agent::client& c, std::vector<std::string>& probl
     expect(sys_r.result.error.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
            "a sysctl key that is a path is refused");
 
-    cz_agent_Statistics statistics = cz_agent_Statistics_init_zero;
-    agent::set_string(statistics.container_id, "c1", ec);
-    auto [statistics_ec, statistics_r] =
-        co_await c.async_call(statistics, as_tuple(asio::use_awaitable));
-    expect(statistics_r.result.error.code == cz_agent_ErrorCode_ERROR_UNIMPLEMENTED,
-           "an RPC this cz-init does not serve (Statistics) is UNIMPLEMENTED");
+    cz_agent_IpLinkSet link = cz_agent_IpLinkSet_init_zero;
+    agent::set_string(link.interface, "lo", ec);
+    auto [link_ec, link_r] = co_await c.async_call(link, as_tuple(asio::use_awaitable));
+    expect(link_r.result.error.code == cz_agent_ErrorCode_ERROR_UNIMPLEMENTED,
+           "an RPC this cz-init does not serve (IpLinkSet) is UNIMPLEMENTED");
 
     co_await exercise_processes(c, problems);
     co_await exercise_copies(c, problems, copy_source());
@@ -725,6 +724,25 @@ asio::awaitable<void> exercise(agent::client& c, std::vector<std::string>& probl
     auto [down_ec, down_r] = co_await c.async_call(cz_agent_Shutdown(cz_agent_Shutdown_init_zero),
                                                    as_tuple(asio::use_awaitable));
     expect(!down_ec && down_r.which_result == cz_agent_Response_done_tag, "shutdown answered");
+}
+
+// Statistics of `container`, which must succeed.
+asio::awaitable<cz_agent_StatisticsResult> statistics(agent::client& c,
+                                                      const std::string& container) {
+    cz_agent_Statistics req = cz_agent_Statistics_init_zero;
+    std::error_code ec;
+    agent::set_string(req.container_id, container, ec);
+    auto r = co_await call(c, req, "statistics " + container);
+    co_return r.result.statistics;
+}
+
+// Waits until a begun process has written `text` to its stdout (or ended, or 30 s have passed).
+asio::awaitable<void> wait_for_output(running r, const std::string& text) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (int i = 0; i < 3000 && r->out.find(text) == std::string::npos && r->readers > 0; ++i) {
+        t.expires_after(std::chrono::milliseconds(10));
+        co_await t.async_wait(asio::use_awaitable);
+    }
 }
 
 // container_config with linux.resources `resources`, a /dev of its own (tmpfs, with the default
@@ -794,6 +812,12 @@ asio::awaitable<void> exercise_limits(agent::client& c, std::vector<std::string>
                "', err '" + r->err + "'");
     expect(events.size() == 2 && events[0] == "oom oom1 1" && events[1] == "exit oom1 137 oom",
            "oom1's events: OomKilled, then ProcessExited with oom_killed: " + joined());
+    // An exited container's figures stay until it is deleted: the kill is counted.
+    auto st = co_await statistics(c, "oom1");
+    expect(st.has_memory && st.memory.oom_kill_events == 1 && st.memory.max == 16u << 20,
+           "Statistics of oom1: memory " + std::to_string(st.has_memory) + ", oom_kill " +
+               std::to_string(st.memory.oom_kill_events) + ", max " +
+               std::to_string(st.memory.max));
     co_await delete_process(c, "oom1", "oom1");
 
     // A shell's pipeline: tail holds the 64 MiB line and is the one killed; the shell passes its
@@ -820,6 +844,46 @@ asio::awaitable<void> exercise_limits(agent::client& c, std::vector<std::string>
                "'");
     expect(events.size() == 1 && events[0] == "exit fits 137 -", "fits's events: " + joined());
     co_await delete_process(c, "fits", "fits");
+
+    // Statistics of a running container that holds 4 MiB in a shell variable, with limits.
+    const nlohmann::json limits = {{"memory", {{"limit", 32 << 20}}}, {"pids", {{"limit", 20}}}};
+    config = limited_config(sh("x=$(head -c 4m /dev/zero | tr '\\0' a); echo ready; "
+                               "while [ ! -e /tmp/stats-go ]; do sleep 0.1; done"),
+                            limits);
+    auto held = co_await begin_process(c, "stats", "stats", config, "");
+    co_await wait_for_output(held, "ready\n");
+    st = co_await statistics(c, "stats");
+    bool has_lo = false;
+    for (pb_size_t i = 0; i < st.links_count; ++i)
+        has_lo = has_lo || agent::get_string(st.links[i].interface) == "lo";
+    expect(st.has_memory && st.memory.current >= (4u << 20) && st.memory.current <= (32u << 20) &&
+               st.memory.anon >= (4u << 20) && st.memory.max == (32u << 20) &&
+               st.memory.oom_kill_events == 0,
+           "Statistics' memory: current " + std::to_string(st.memory.current) + ", anon " +
+               std::to_string(st.memory.anon) + ", max " + std::to_string(st.memory.max) +
+               ", oom_kill " + std::to_string(st.memory.oom_kill_events));
+    expect(st.has_pids && st.pids.current >= 2 && st.pids.current <= 5 && st.pids.max == 20,
+           "Statistics' pids: current " + std::to_string(st.pids.current) + ", max " +
+               std::to_string(st.pids.max));
+    expect(st.has_cpu && st.cpu.usage_usec > 0 &&
+               st.cpu.usage_usec >= st.cpu.user_usec + st.cpu.system_usec - 1,
+           "Statistics' cpu: usage " + std::to_string(st.cpu.usage_usec) + " us, user " +
+               std::to_string(st.cpu.user_usec) + ", system " + std::to_string(st.cpu.system_usec));
+    expect(has_lo, "Statistics' links include lo (" + std::to_string(st.links_count) + " links)");
+    cz_agent_WriteFile go{};
+    std::error_code ec;
+    agent::set_string(go.path, "/run/cz/rootfs/merged/tmp/stats-go", ec);
+    auto [go_ec, go_r] = co_await c.async_call(go, as_tuple(asio::use_awaitable));
+    expect(!go_ec, "writing /tmp/stats-go: " + go_ec.message());
+    held = co_await finish_process(c, held);
+    expect(held->status == 0, "the stats container: status " + std::to_string(held->status) +
+                                  ", err '" + held->err + "'");
+    co_await delete_process(c, "stats", "stats");
+    cz_agent_Statistics gone = cz_agent_Statistics_init_zero;
+    agent::set_string(gone.container_id, "stats", ec);
+    auto [gone_ec, gone_r] = co_await c.async_call(gone, as_tuple(asio::use_awaitable));
+    expect(gone_r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND,
+           "Statistics of a deleted container is NOT_FOUND");
 
     auto [down_ec, down_r] = co_await c.async_call(cz_agent_Shutdown(cz_agent_Shutdown_init_zero),
                                                    as_tuple(asio::use_awaitable));

@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 
 using cz::guest::keyed_value;
+using cz::guest::parse_io_stat;
+using cz::guest::single_value;
 
 TEST_SUITE("guest") {
 
@@ -30,6 +32,45 @@ TEST_SUITE("guest") {
         CHECK_FALSE(keyed_value("oom_kill 12 13\n", "oom_kill").has_value());
         CHECK_FALSE(keyed_value("oom_kill 18446744073709551616\n", "oom_kill").has_value());
         CHECK_FALSE(keyed_value("oom_kill\n", "oom_kill").has_value());
+    }
+
+    TEST_CASE("cgroup files: single values, and max") {
+        CHECK(single_value("16777216\n") == 16777216u);
+        CHECK(single_value("0\n") == 0u);
+        CHECK(single_value("7") == 7u);
+        CHECK(single_value("max\n") == 0u);
+        CHECK(single_value("max\n", 42) == 42u);
+        CHECK_FALSE(single_value("").has_value());
+        CHECK_FALSE(single_value("\n").has_value());
+        CHECK_FALSE(single_value("maximum\n").has_value());
+        CHECK_FALSE(single_value("12 34\n").has_value());
+        CHECK_FALSE(single_value("12\n\n").has_value());
+        CHECK_FALSE(single_value("-1\n").has_value());
+    }
+
+    TEST_CASE("cgroup files: io.stat, a line per device") {
+        auto lines = parse_io_stat("254:0 rbytes=1024 wbytes=2048 rios=3 wios=4 dbytes=0 dios=0\n"
+                                   "8:16 rbytes=5 wbytes=0 rios=1 wios=0 dbytes=9 dios=1\n");
+        REQUIRE(lines.size() == 2);
+        CHECK(lines[0].major == 254);
+        CHECK(lines[0].minor == 0);
+        CHECK(lines[0].rbytes == 1024);
+        CHECK(lines[0].wbytes == 2048);
+        CHECK(lines[0].rios == 3);
+        CHECK(lines[0].wios == 4);
+        CHECK(lines[1].major == 8);
+        CHECK(lines[1].minor == 16);
+        CHECK(lines[1].rbytes == 5);
+        CHECK(parse_io_stat("").empty());
+        // A line without a device, or with a broken one, is left out; a broken value is 0.
+        lines =
+            parse_io_stat("rbytes=1\nx:1 rbytes=1\n1: rbytes=1\n1:2 rbytes=x wbytes=7 junk\n1:3");
+        REQUIRE(lines.size() == 2);
+        CHECK(lines[0].minor == 2);
+        CHECK(lines[0].rbytes == 0);
+        CHECK(lines[0].wbytes == 7);
+        CHECK(lines[1].minor == 3);
+        CHECK(lines[1].rbytes == 0);
     }
 
 } // TEST_SUITE
