@@ -2,7 +2,8 @@
 // two transports: vsock (cz's device; the host dials guest port 1024) and virtio-serial (a
 // virtserialport on a Unix socket). Debian's kernel: cz-init loads the drivers itself. The image
 // disk (/dev/vda, read-only) becomes the container's root file system under an overlay. A third
-// VM runs containers with limits from their specs (cgroup memory; an OOM kill and its reports).
+// VM runs containers with limits from their specs (cgroup memory, cpu and pids, an OOM kill and its
+// reports, Statistics, rlimits, seccomp).
 //
 // Threads: the VM's io_context serves the vsock device while wait_for() runs on the test thread;
 // the client runs on an io_context of its own, on a second thread. Its findings are collected as
@@ -764,7 +765,8 @@ std::string limited_config(const std::vector<std::string>& args, const nlohmann:
 }
 
 // Limits from the spec, in one VM: a memory limit that gets a process OOM-killed (reported in
-// WaitProcess, ProcessExited and an OomKilled event) and one that is not reached.
+// WaitProcess, ProcessExited and an OomKilled event) and one that is not reached; Statistics;
+// cpu.max and its throttling, pids.max, an rlimit, a seccomp profile.
 asio::awaitable<void> exercise_limits(agent::client& c, std::vector<std::string>& problems) {
     auto expect = [&](bool ok, const std::string& what) {
         if (!ok) problems.push_back("limits: " + what);
@@ -820,14 +822,18 @@ asio::awaitable<void> exercise_limits(agent::client& c, std::vector<std::string>
                std::to_string(st.memory.max));
     co_await delete_process(c, "oom1", "oom1");
 
-    // A shell's pipeline: tail holds the 64 MiB line and is the one killed; the shell passes its
-    // 137 on.
+    // The shell's child is the one killed, and the shell passes its 137 on. (Not `head -c 64m
+    // /dev/zero | tail`, which is OOM-killed the same way but took 35 s under TCG, against about
+    // 1 s for dd.)
     events.clear();
-    config = limited_config(sh("head -c 64m /dev/zero | tail"), memory_16m);
+    config = limited_config(sh("dd if=/dev/zero of=/dev/null bs=64M count=1; s=$?; echo dd $s; "
+                               "exit $s"),
+                            memory_16m);
     r = co_await run_process(c, "oom2", "oom2", config, "");
-    expect(r->status == 137 && r->oom_killed,
-           "head -c 64m | tail under a 16 MiB limit: status " + std::to_string(r->status) +
-               (r->oom_killed ? ", oom_killed" : ", not oom_killed") + ", err '" + r->err + "'");
+    expect(r->status == 137 && r->oom_killed && r->out == "dd 137\n",
+           "a shell's dd of 64 MiB under a 16 MiB limit: status " + std::to_string(r->status) +
+               (r->oom_killed ? ", oom_killed" : ", not oom_killed") + ", out '" + r->out +
+               "', err '" + r->err + "'");
     expect(events.size() == 2 && events[0] == "oom oom2 1" && events[1] == "exit oom2 137 oom",
            "oom2's events: " + joined());
     co_await delete_process(c, "oom2", "oom2");
@@ -885,6 +891,63 @@ asio::awaitable<void> exercise_limits(agent::client& c, std::vector<std::string>
     expect(gone_r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND,
            "Statistics of a deleted container is NOT_FOUND");
 
+    // cpu.max as the spec says, quota and period, or the quota with the default period; a busy
+    // loop at a tenth of a CPU gets throttled.
+    const nlohmann::json cpu_tenth = {{"cpu", {{"quota", 1000}, {"period", 10000}}}},
+                         cpu_half = {{"cpu", {{"quota", 50000}}}};
+    config = limited_config(sh("cat /sys/fs/cgroup/cpu.max; i=0; "
+                               "while [ $i -lt 200 ]; do i=$((i+1)); done; "
+                               "grep nr_throttled /sys/fs/cgroup/cpu.stat"),
+                            cpu_tenth);
+    r = co_await run_process(c, "cpu", "cpu", config, "");
+    auto throttled = r->out.find("nr_throttled ");
+    expect(r->status == 0 && r->out.rfind("1000 10000\n", 0) == 0 &&
+               throttled != std::string::npos && r->out.compare(throttled, 15, "nr_throttled 0\n"),
+           "cpu.max 1000 10000 and throttled: status " + std::to_string(r->status) + ", out '" +
+               r->out + "', err '" + r->err + "'");
+    co_await delete_process(c, "cpu", "cpu");
+    config = limited_config(sh("cat /sys/fs/cgroup/cpu.max"), cpu_half);
+    r = co_await run_process(c, "cpu2", "cpu2", config, "");
+    expect(r->status == 0 && r->out == "50000 100000\n",
+           "cpu.max of a quota alone: '" + r->out + "', err '" + r->err + "'");
+    co_await delete_process(c, "cpu2", "cpu2");
+
+    // pids.max 3: the shim, the shell and one more; the second background sleep cannot fork.
+    const nlohmann::json pids_3 = {{"pids", {{"limit", 3}}}};
+    config = limited_config(sh("read max </sys/fs/cgroup/pids.max; echo $max; "
+                               "sleep 1 & sleep 1 & wait"),
+                            pids_3);
+    r = co_await run_process(c, "pids", "pids", config, "");
+    expect(r->out == "3\n" && r->err.find("can't fork") != std::string::npos,
+           "pids.max 3: status " + std::to_string(r->status) + ", out '" + r->out + "', err '" +
+               r->err + "'");
+    co_await delete_process(c, "pids", "pids");
+
+    // process.rlimits: RLIMIT_NOFILE's soft and hard limits, as ulimit sees them.
+    auto spec = nlohmann::json::parse(container_config(sh("ulimit -n; ulimit -Hn")));
+    spec["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 512}, {"hard", 1024}}};
+    r = co_await run_process(c, "rlimit", "rlimit", spec.dump(), "");
+    expect(r->status == 0 && r->out == "512\n1024\n",
+           "RLIMIT_NOFILE 512/1024: '" + r->out + "', err '" + r->err + "'");
+    co_await delete_process(c, "rlimit", "rlimit");
+
+    // A seccomp profile that lets everything through but mkdir (both system calls): EPERM for
+    // mkdir, and the rest works.
+    spec = nlohmann::json::parse(container_config(
+        sh("mkdir /tmp/denied; echo mkdir $?; echo made > /tmp/allowed && cat /tmp/allowed; "
+           "[ -e /tmp/denied ] || echo no dir")));
+    spec["linux"]["seccomp"] = {
+        {"defaultAction", "SCMP_ACT_ALLOW"},
+        {"architectures", {"SCMP_ARCH_X86_64"}},
+        {"syscalls",
+         {{{"names", {"mkdir", "mkdirat"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+    r = co_await run_process(c, "seccomp", "seccomp", spec.dump(), "");
+    expect(r->status == 0 && r->out == "mkdir 1\nmade\nno dir\n" &&
+               r->err.find("Operation not permitted") != std::string::npos,
+           "seccomp denying mkdir: status " + std::to_string(r->status) + ", out '" + r->out +
+               "', err '" + r->err + "'");
+    co_await delete_process(c, "seccomp", "seccomp");
+
     auto [down_ec, down_r] = co_await c.async_call(cz_agent_Shutdown(cz_agent_Shutdown_init_zero),
                                                    as_tuple(asio::use_awaitable));
     expect(!down_ec, "shutdown: " + down_ec.message());
@@ -935,7 +998,7 @@ TEST_CASE("cz-init agent over virtio-serial: the same, on a virtserialport") {
 }
 
 TEST_CASE("cz-init limits: a memory limit's OOM kill reported (WaitProcess, ProcessExited, "
-          "OomKilled), one not reached") {
+          "OomKilled), one not reached; Statistics; cpu, pids, rlimits, seccomp") {
     if (!have("qemu-system-x86_64")) CZ_SKIP("qemu-system-x86_64 is not installed");
     run_agent_vm(transport::vsock, exercise_limits);
 }
