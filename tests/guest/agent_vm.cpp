@@ -339,8 +339,9 @@ asio::awaitable<void> exercise_processes(agent::client& c, std::vector<std::stri
     expect(r->status == 137, "kill -9 $$ -> " + std::to_string(r->status));
     co_await delete_process(c, "c3", "c3");
 
-    // 8 MiB through cat and back, many windows' worth each way.
-    std::string data(8u << 20, '\0');
+    // 64 MiB through cat and back, many windows' worth each way (under TCG here: about 2 s over
+    // vsock, 4 s over virtio-serial).
+    std::string data(64u << 20, '\0');
     for (std::size_t i = 0; i < data.size(); ++i)
         data[i] = static_cast<char>((i * 2654435761u) >> 13);
     r = co_await run_process(c, "c4", "c4", container_config(sh("exec /bin/cat")), data);
