@@ -742,17 +742,35 @@ void process_table::statistics(const cz_agent_Statistics& req, agent::response& 
     auto& out = resp.result.statistics;
     out = cz_agent_StatisticsResult_init_zero;
     out.has_memory = st.has_memory;
-    out.memory = {st.memory_current, st.memory_max, st.swap_current, st.anon,           st.file,
-                  st.high_events,    st.max_events, st.oom_events,   st.oom_kill_events};
+    out.memory.current = st.memory_current;
+    out.memory.max = st.memory_max;
+    out.memory.swap_current = st.swap_current;
+    out.memory.anon = st.anon;
+    out.memory.file = st.file;
+    out.memory.high_events = st.high_events;
+    out.memory.max_events = st.max_events;
+    out.memory.oom_events = st.oom_events;
+    out.memory.oom_kill_events = st.oom_kill_events;
     out.has_cpu = st.has_cpu;
-    out.cpu = {st.usage_usec, st.user_usec,    st.system_usec,
-               st.nr_periods, st.nr_throttled, st.throttled_usec};
+    out.cpu.usage_usec = st.usage_usec;
+    out.cpu.user_usec = st.user_usec;
+    out.cpu.system_usec = st.system_usec;
+    out.cpu.nr_periods = st.nr_periods;
+    out.cpu.nr_throttled = st.nr_throttled;
+    out.cpu.throttled_usec = st.throttled_usec;
     out.has_pids = st.has_pids;
-    out.pids = {st.pids_current, st.pids_max};
+    out.pids.current = st.pids_current;
+    out.pids.max = st.pids_max;
     constexpr std::size_t io_capacity = sizeof out.io / sizeof out.io[0];
     for (const auto& l : st.io) {
         if (out.io_count == io_capacity) break;
-        out.io[out.io_count++] = {l.major, l.minor, l.rbytes, l.wbytes, l.rios, l.wios};
+        auto& io = out.io[out.io_count++];
+        io.major = l.major;
+        io.minor = l.minor;
+        io.rbytes = l.rbytes;
+        io.wbytes = l.wbytes;
+        io.rios = l.rios;
+        io.wios = l.wios;
     }
     fill_link_statistics(out);
 }

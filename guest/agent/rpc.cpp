@@ -246,8 +246,10 @@ void set_error(agent::response& resp, cz_agent_ErrorCode code, int sys_errno,
 void fill_link_statistics(cz_agent_StatisticsResult& out) {
     std::error_code ec;
     std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator("/sys/class/net", ec))
-        names.push_back(entry.path().filename().string());
+    // Incremented with an error_code: the range-for's ++ would throw.
+    for (std::filesystem::directory_iterator it("/sys/class/net", ec), end; !ec && it != end;
+         it.increment(ec))
+        names.push_back(it->path().filename().string());
     std::sort(names.begin(), names.end());
     out.links_count = 0;
     constexpr std::size_t capacity = sizeof out.links / sizeof out.links[0];
