@@ -802,6 +802,21 @@ asio::awaitable<void> exercise_limits(agent::client& c, std::vector<std::string>
             all += "[" + e + "] ";
         return all;
     };
+    // A finished container's status, oom_killed and stdout, and the events its exit brought:
+    // an OomKilled (count 1) first when it was OOM-killed, then its ProcessExited.
+    auto check_exit = [&](const running& r, int status, bool oom, const std::string& out,
+                          const std::string& what) {
+        expect(r->status == status && r->oom_killed == oom && r->out == out,
+               what + ": status " + std::to_string(r->status) +
+                   (r->oom_killed ? ", oom_killed" : ", not oom_killed") + ", out '" + r->out +
+                   "', err '" + r->err + "'");
+        std::vector<std::string> want;
+        if (oom) want.push_back("oom " + r->container + " 1");
+        want.push_back("exit " + r->container + " " + std::to_string(status) +
+                       (oom ? " oom" : " -"));
+        expect(events == want, what + ": events " + joined());
+        events.clear();
+    };
     const nlohmann::json memory_16m = {{"memory", {{"limit", 16 << 20}}}};
 
     // The program itself holds 64 MiB (dd's buffer, filled from /dev/zero): SIGKILL, 137.
@@ -809,12 +824,7 @@ asio::awaitable<void> exercise_limits(agent::client& c, std::vector<std::string>
                                     "exec dd if=/dev/zero of=/dev/null bs=64M count=1"),
                                  memory_16m);
     auto r = co_await run_process(c, "oom1", "oom1", config, "");
-    expect(r->status == 137 && r->oom_killed && r->out == "16777216\n",
-           "dd of 64 MiB under a 16 MiB limit: status " + std::to_string(r->status) +
-               (r->oom_killed ? ", oom_killed" : ", not oom_killed") + ", out '" + r->out +
-               "', err '" + r->err + "'");
-    expect(events.size() == 2 && events[0] == "oom oom1 1" && events[1] == "exit oom1 137 oom",
-           "oom1's events: OomKilled, then ProcessExited with oom_killed: " + joined());
+    check_exit(r, 137, true, "16777216\n", "dd of 64 MiB under a 16 MiB limit");
     // An exited container's figures stay until it is deleted: the kill is counted.
     auto st = co_await statistics(c, "oom1");
     expect(st.has_memory && st.memory.oom_kill_events == 1 && st.memory.max == 16u << 20,
@@ -826,30 +836,19 @@ asio::awaitable<void> exercise_limits(agent::client& c, std::vector<std::string>
     // The shell's child is the one killed, and the shell passes its 137 on. (Not `head -c 64m
     // /dev/zero | tail`, which is OOM-killed the same way but took 35 s under TCG, against about
     // 1 s for dd.)
-    events.clear();
     config = limited_config(sh("dd if=/dev/zero of=/dev/null bs=64M count=1; s=$?; echo dd $s; "
                                "exit $s"),
                             memory_16m);
     r = co_await run_process(c, "oom2", "oom2", config, "");
-    expect(r->status == 137 && r->oom_killed && r->out == "dd 137\n",
-           "a shell's dd of 64 MiB under a 16 MiB limit: status " + std::to_string(r->status) +
-               (r->oom_killed ? ", oom_killed" : ", not oom_killed") + ", out '" + r->out +
-               "', err '" + r->err + "'");
-    expect(events.size() == 2 && events[0] == "oom oom2 1" && events[1] == "exit oom2 137 oom",
-           "oom2's events: " + joined());
+    check_exit(r, 137, true, "dd 137\n", "a shell's dd of 64 MiB under a 16 MiB limit");
     co_await delete_process(c, "oom2", "oom2");
 
     // Under the limit: no kill, no flag, no event. And a SIGKILL that is not the OOM killer's.
-    events.clear();
     config = limited_config(sh("dd if=/dev/zero of=/dev/null bs=4M count=2 2>/dev/null && "
                                "echo fits; kill -9 $$"),
                             memory_16m);
     r = co_await run_process(c, "fits", "fits", config, "");
-    expect(r->status == 137 && !r->oom_killed && r->out == "fits\n",
-           "8 MiB in 4 MiB blocks under 16 MiB, then kill -9: status " + std::to_string(r->status) +
-               (r->oom_killed ? ", oom_killed" : "") + ", out '" + r->out + "', err '" + r->err +
-               "'");
-    expect(events.size() == 1 && events[0] == "exit fits 137 -", "fits's events: " + joined());
+    check_exit(r, 137, false, "fits\n", "8 MiB in 4 MiB blocks under 16 MiB, then kill -9");
     co_await delete_process(c, "fits", "fits");
 
     // Statistics of a running container that holds 4 MiB in a shell variable, with limits.
@@ -949,6 +948,7 @@ asio::awaitable<void> exercise_limits(agent::client& c, std::vector<std::string>
                "', err '" + r->err + "'");
     co_await delete_process(c, "seccomp", "seccomp");
 
+    c.on_event({}); // `events` ends with this coroutine
     auto [down_ec, down_r] = co_await c.async_call(cz_agent_Shutdown(cz_agent_Shutdown_init_zero),
                                                    as_tuple(asio::use_awaitable));
     expect(!down_ec, "shutdown: " + down_ec.message());
