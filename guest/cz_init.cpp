@@ -21,6 +21,7 @@
 
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -57,13 +58,22 @@ cz::unique_fd watch_children(event_loop& loop, process_table& processes) {
     return fd;
 }
 
+// Where the containers' cgroups go: one directory under it per container (process_table).
+const char* const containers_cgroup = "/sys/fs/cgroup/cz";
+
 void boot(const kernel_cmdline& cmdline) {
     mount_early_filesystems();
     for (const auto& failure : load_kernel_modules())
         log(log_level::warn, "kernel module {}", failure);
     leave_initramfs();
+    // Every controller for the containers' cgroups, whether or not their spec sets a limit: the
+    // memory controller's memory.events is how OOM kills are seen, and Statistics reads them all.
     try {
         auto controllers = enable_cgroup_controllers();
+        if (::mkdir(containers_cgroup, 0755) != 0 && errno != EEXIST)
+            throw std::system_error(errno, std::generic_category(),
+                                    std::string("mkdir ") + containers_cgroup);
+        enable_cgroup_controllers(containers_cgroup);
         log(log_level::debug, "cgroup controllers: {}", controllers.size());
     } catch (const std::exception& e) {
         log(log_level::warn, "cgroup controllers: {}", e.what());
@@ -94,7 +104,7 @@ int main() {
         auto spec = parse_channel_spec(cmdline.get("cz.agent").value_or("vsock"), ec);
         if (ec) throw std::system_error(ec, "cz.agent=" + *cmdline.get("cz.agent"));
         event_loop loop;
-        process_table processes(loop);
+        process_table processes(loop, containers_cgroup);
         auto children = watch_children(loop, processes);
         channel host(spec);
         log(log_level::info, "ready");

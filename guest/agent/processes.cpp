@@ -3,11 +3,13 @@
 #include "../init/log.hpp"
 #include "copy.hpp"
 #include "rpc.hpp"
+#include "runtime/cgroup.hpp"
 #include "runtime/spec.hpp"
 #include "runtime/terminal.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -115,12 +117,16 @@ void process_table::for_each_process(F f) {
         f(*p);
 }
 
+process_table::process_table(event_loop& loop, std::string cgroup_root)
+    : loop_(loop), cgroup_root_(std::move(cgroup_root)) {}
+
 process_table::~process_table() {
     for_each_process([this](process& p) {
         loop_.unwatch(p.out.fd.get());
         loop_.unwatch(p.err.fd.get());
         loop_.unwatch(p.in.fd.get());
     });
+    loop_.unwatch(inotify_.get());
 }
 
 void process_table::retire(std::uint32_t stream) {
@@ -155,6 +161,10 @@ void process_table::create(const cz_agent_CreateProcess& req, agent::response& r
     if (find(cid, pid))
         return fail(resp, cz_agent_ErrorCode_ERROR_ALREADY_EXISTS,
                     "process " + cid + "/" + pid + " exists");
+    // The container's cgroup is named after it.
+    if (cid == "." || cid == ".." || cid.find('/') != std::string::npos)
+        return fail(resp, cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT,
+                    "container id \"" + cid + "\": must not be . or .. or contain /");
     auto p = std::make_unique<process>();
     p->container_id = cid;
     p->process_id = pid;
@@ -239,15 +249,20 @@ void process_table::start(const cz_agent_StartProcess& req, agent::response& res
     error err;
     if (p->is_container_init) {
         spawn_options opts;
+        opts.cgroup_root = cgroup_root_;
+        opts.id = p->container_id;
         p->owned = spawn(*p->spec, stdio, opts, err);
         if (!err) {
             p->pid = p->owned->init.pid;
             p->pty_master = std::move(p->owned->init.terminal);
+            watch_oom(*p);
         }
     } else {
         auto* init = find(p->container_id, p->container_id);
         if (!init || !init->owned)
             return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "the container is gone");
+        if (!init->owned->cgroup_path.empty())
+            p->oom_kills_at_start = oom_kill_count(init->owned->cgroup_path);
         auto handle = exec(*init->owned, *p->exec_process, init->spec->seccomp, stdio, err);
         if (!err) {
             p->pid = handle.pid;
@@ -428,6 +443,13 @@ void process_table::on_child_exit(pid_t pid, int wait_status) {
     p.exit_status = exit_status(wait_status);
     p.exited_at_ns = now_ns();
     log(log_level::debug, "{}/{} exited: {}", p.container_id, p.process_id, p.exit_status);
+    if (auto* init = container_init(p); init && init->owned && !init->owned->cgroup_path.empty()) {
+        // The count is raised before the kill's signal is sent: an OOM kill of this process is
+        // in it by now.
+        auto count = oom_kill_count(init->owned->cgroup_path);
+        p.oom_killed = p.exit_status == 128 + SIGKILL && count > p.oom_kills_at_start;
+        report_oom(*init);
+    }
     // Its stdin has no reader any more.
     if (p.in.fd) {
         loop_.unwatch(p.in.fd.get());
@@ -455,6 +477,7 @@ void process_table::maybe_finish(process& p) {
     agent::set_string(e.process_id, p.process_id, ec);
     e.status = p.exit_status;
     e.exited_at_ns = p.exited_at_ns;
+    e.oom_killed = p.oom_killed;
     link_->send(*m);
     for (auto id : p.waiters)
         answer_wait(id, p);
@@ -469,7 +492,61 @@ void process_table::answer_wait(std::uint64_t id, const process& p) {
     m->kind.response.which_result = cz_agent_Response_wait_process_tag;
     m->kind.response.result.wait_process.status = p.exit_status;
     m->kind.response.result.wait_process.exited_at_ns = p.exited_at_ns;
+    m->kind.response.result.wait_process.oom_killed = p.oom_killed;
     if (link_) link_->send(*m);
+}
+
+process_table::process* process_table::container_init(const process& p) {
+    if (p.copy) return nullptr;
+    if (p.is_container_init) return const_cast<process*>(&p);
+    return find(p.container_id, p.container_id);
+}
+
+void process_table::watch_oom(process& init) {
+    const auto& cgroup = init.owned->cgroup_path;
+    if (cgroup.empty()) return;
+    if (!inotify_) {
+        inotify_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+        if (!inotify_) {
+            log(log_level::warn, "inotify for OOM kills: {}",
+                std::generic_category().message(errno));
+            return;
+        }
+        loop_.watch(inotify_.get(), EPOLLIN, [this](std::uint32_t) { on_inotify(); });
+    }
+    auto file = cgroup + "/memory.events";
+    init.oom_watch = ::inotify_add_watch(inotify_.get(), file.c_str(), IN_MODIFY);
+    // Without the memory controller there is no such file, and no OOM kill to report.
+    if (init.oom_watch < 0)
+        log(log_level::debug, "watching {}: {}", file, std::generic_category().message(errno));
+}
+
+void process_table::on_inotify() {
+    // Which file changed does not matter much: every watched container is checked.
+    alignas(inotify_event) char buf[4096];
+    while (::read(inotify_.get(), buf, sizeof buf) > 0) {
+    }
+    for (auto& [k, p] : processes_)
+        if (p->oom_watch >= 0) report_oom(*p);
+}
+
+void process_table::report_oom(process& init) {
+    if (!link_ || !init.owned || init.owned->cgroup_path.empty()) return;
+    auto count = oom_kill_count(init.owned->cgroup_path);
+    if (count <= init.oom_kills_reported) return;
+    init.oom_kills_reported = count;
+    log(log_level::info, "container {}: the OOM killer has killed {} of its processes so far",
+        init.container_id, count);
+    auto m = std::make_unique<agent::envelope>();
+    *m = cz_agent_Envelope_init_zero;
+    m->which_kind = cz_agent_Envelope_event_tag;
+    m->kind.event.which_kind = cz_agent_Event_oom_killed_tag;
+    auto& e = m->kind.event.kind.oom_killed;
+    std::error_code ec;
+    agent::set_string(e.container_id, init.container_id, ec);
+    agent::set_string(e.process_id, init.process_id, ec);
+    e.count = count;
+    link_->send(*m);
 }
 
 bool process_table::wait(std::uint64_t request_id, const cz_agent_WaitProcess& req,
@@ -483,6 +560,7 @@ bool process_table::wait(std::uint64_t request_id, const cz_agent_WaitProcess& r
         resp.which_result = cz_agent_Response_wait_process_tag;
         resp.result.wait_process.status = p->exit_status;
         resp.result.wait_process.exited_at_ns = p->exited_at_ns;
+        resp.result.wait_process.oom_killed = p->oom_killed;
         return true;
     }
     p->waiters.push_back(request_id);
@@ -651,6 +729,52 @@ void process_table::resize(const cz_agent_ResizeProcess& req, agent::response& r
     resp.which_result = cz_agent_Response_done_tag;
 }
 
+void process_table::statistics(const cz_agent_Statistics& req, agent::response& resp) {
+    std::string_view id = get_string(req.container_id);
+    auto* init = find(id, id);
+    if (!init)
+        return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "no container " + std::string(id));
+    if (!init->owned || init->owned->cgroup_path.empty())
+        return fail(resp, cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+                    "container " + std::string(id) + " has no cgroup (not started)");
+    auto st = read_cgroup_statistics(init->owned->cgroup_path);
+    resp.which_result = cz_agent_Response_statistics_tag;
+    auto& out = resp.result.statistics;
+    out = cz_agent_StatisticsResult_init_zero;
+    out.has_memory = st.has_memory;
+    out.memory.current = st.memory_current;
+    out.memory.max = st.memory_max;
+    out.memory.swap_current = st.swap_current;
+    out.memory.anon = st.anon;
+    out.memory.file = st.file;
+    out.memory.high_events = st.high_events;
+    out.memory.max_events = st.max_events;
+    out.memory.oom_events = st.oom_events;
+    out.memory.oom_kill_events = st.oom_kill_events;
+    out.has_cpu = st.has_cpu;
+    out.cpu.usage_usec = st.usage_usec;
+    out.cpu.user_usec = st.user_usec;
+    out.cpu.system_usec = st.system_usec;
+    out.cpu.nr_periods = st.nr_periods;
+    out.cpu.nr_throttled = st.nr_throttled;
+    out.cpu.throttled_usec = st.throttled_usec;
+    out.has_pids = st.has_pids;
+    out.pids.current = st.pids_current;
+    out.pids.max = st.pids_max;
+    constexpr std::size_t io_capacity = sizeof out.io / sizeof out.io[0];
+    for (const auto& l : st.io) {
+        if (out.io_count == io_capacity) break;
+        auto& io = out.io[out.io_count++];
+        io.major = l.major;
+        io.minor = l.minor;
+        io.rbytes = l.rbytes;
+        io.wbytes = l.wbytes;
+        io.rios = l.rios;
+        io.wios = l.wios;
+    }
+    fill_link_statistics(out);
+}
+
 void process_table::remove(const cz_agent_DeleteProcess& req, agent::response& resp) {
     auto k = key(get_string(req.container_id), get_string(req.process_id));
     auto it = processes_.find(k);
@@ -663,9 +787,10 @@ void process_table::remove(const cz_agent_DeleteProcess& req, agent::response& r
         if (*fd) loop_.unwatch(fd->get());
     for (auto id : {p.in.stream, p.out.stream, p.err.stream})
         retire(id);
+    if (p.oom_watch >= 0) ::inotify_rm_watch(inotify_.get(), p.oom_watch);
     if (p.owned) {
         error err;
-        destroy(*p.owned, err);
+        if (!destroy(*p.owned, err)) log(log_level::warn, "{}", err.message);
     }
     processes_.erase(it);
     resp.which_result = cz_agent_Response_done_tag;

@@ -19,7 +19,14 @@
 // open. The output ends when the last holder of the pty's slave closes it (the master then reads
 // EIO). ResizeProcess sets the window size through the master.
 //
-// Not yet: OOM events, Statistics.
+// Each container is born in a cgroup of its own under the table's cgroup root (its limits come
+// from the spec's linux.resources). The kernel counts the OOM killer's kills in that cgroup's
+// memory.events (oom_kill), and notifies a change of the file as inotify's IN_MODIFY; the kernel
+// raises the count before it sends the SIGKILL, so a process reaped after an OOM kill always
+// finds it counted. The table sends an OomKilled event each time the count grows (at the latest
+// before the ProcessExited of any process of the container), and marks a process's exit
+// oom_killed when it ended with 137 (SIGKILL) and the count grew while it ran. Statistics reads
+// the same cgroup's files.
 #pragma once
 
 #include "copy.hpp"
@@ -64,7 +71,9 @@ struct copy_job {
 
 class process_table {
 public:
-    explicit process_table(event_loop& loop) : loop_(loop) {}
+    // `cgroup_root`: the cgroup v2 directory under which each container gets its own
+    // (<cgroup_root>/<container id>); "" for none (then no limits, and no OOM reports).
+    process_table(event_loop& loop, std::string cgroup_root);
     ~process_table();
     process_table(const process_table&) = delete;
     process_table& operator=(const process_table&) = delete;
@@ -82,6 +91,8 @@ public:
     void kill(const cz_agent_KillProcess& req, agent::response& resp);
     void close_stdin(const cz_agent_CloseProcessStdin& req, agent::response& resp);
     void resize(const cz_agent_ResizeProcess& req, agent::response& resp);
+    // Statistics of a container, running or exited (until it is deleted), and of the VM's links.
+    void statistics(const cz_agent_Statistics& req, agent::response& resp);
     void remove(const cz_agent_DeleteProcess& req, agent::response& resp);
 
     // CopyIn and CopyOut: a helper process per copy (copy.hpp) reads its tar stream from a pipe
@@ -130,6 +141,14 @@ private:
         enum class state { created, running, exited, finished } st = state::created;
         pid_t pid = -1;
         int exit_status = 0;
+        // The container's memory.events oom_kill when the process started, and whether its exit
+        // is the OOM killer's doing (see the top of this file).
+        std::uint64_t oom_kills_at_start = 0;
+        bool oom_killed = false;
+        // A container's init: the oom_kill count that OomKilled events have reported, and the
+        // inotify watch on its memory.events (-1: none).
+        std::uint64_t oom_kills_reported = 0;
+        int oom_watch = -1;
         std::int64_t exited_at_ns = 0;
         std::vector<std::uint64_t> waiters;
         std::optional<container> owned; // a container's init holds its container
@@ -151,8 +170,14 @@ private:
     template <class F>
     void for_each_process(F f);
     void answer_wait(std::uint64_t id, const process& p);
+    process* container_init(const process& p);
+    void watch_oom(process& init);
+    void report_oom(process& init);
+    void on_inotify();
 
     event_loop& loop_;
+    std::string cgroup_root_;
+    unique_fd inotify_; // memory.events of every container, once the first has started
     host_link* link_ = nullptr;
     std::uint32_t send_window_ = 256u << 10;
     std::uint32_t receive_window_ = 256u << 10;

@@ -9,10 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string_view>
 #include <system_error>
 
@@ -245,6 +247,39 @@ void set_error(agent::response& resp, cz_agent_ErrorCode code, int sys_errno,
     e.message[n] = '\0';
     for (std::size_t i = 0; i < n; ++i)
         if (e.message[i] == '\0') e.message[i] = ' ';
+}
+
+void fill_link_statistics(cz_agent_StatisticsResult& out) {
+    std::error_code ec;
+    std::vector<std::string> names;
+    // Incremented with an error_code: the range-for's ++ would throw.
+    for (std::filesystem::directory_iterator it("/sys/class/net", ec), end; !ec && it != end;
+         it.increment(ec))
+        names.push_back(it->path().filename().string());
+    std::sort(names.begin(), names.end());
+    out.links_count = 0;
+    constexpr std::size_t capacity = sizeof out.links / sizeof out.links[0];
+    for (const auto& name : names) {
+        if (out.links_count == capacity) break;
+        auto& l = out.links[out.links_count];
+        l = cz_agent_LinkStats_init_zero;
+        agent::set_string(l.interface, name, ec);
+        if (ec) continue; // longer than IFNAMSIZ: not an interface name
+        auto counter = [&](const char* file) -> std::uint64_t {
+            std::ifstream in("/sys/class/net/" + name + "/statistics/" + file);
+            std::uint64_t v = 0;
+            return in >> v ? v : 0;
+        };
+        l.rx_bytes = counter("rx_bytes");
+        l.rx_packets = counter("rx_packets");
+        l.rx_errors = counter("rx_errors");
+        l.rx_dropped = counter("rx_dropped");
+        l.tx_bytes = counter("tx_bytes");
+        l.tx_packets = counter("tx_packets");
+        l.tx_errors = counter("tx_errors");
+        l.tx_dropped = counter("tx_dropped");
+        ++out.links_count;
+    }
 }
 
 bool answer_request(const agent::request& req, agent::response& resp) {

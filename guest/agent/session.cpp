@@ -232,6 +232,9 @@ void session::handle_request(const agent::request& req) {
     case cz_agent_Request_delete_process_tag:
         processes_.remove(req.rpc.delete_process, resp);
         break;
+    case cz_agent_Request_statistics_tag:
+        processes_.statistics(req.rpc.statistics, resp);
+        break;
     default:
         shutdown = answer_request(req, resp);
         break;

@@ -1,7 +1,8 @@
-// What the programs that drive cz-init in a real VM share (tests/guest/agent_hostile_vm.cpp,
-// benchmarks/agent_rpc.cpp): the image disk the containers run from, cz-init's initramfs, the VM
-// over either agent transport, connecting to cz-init while it boots, running the host's side on
-// a thread of its own, the OCI configs of busybox containers, and RPC helpers.
+// What the programs that drive cz-init in a real VM share (tests/guest/agent_vm.cpp,
+// tests/guest/agent_hostile_vm.cpp, benchmarks/agent_rpc.cpp): the image disk the containers run
+// from, cz-init's initramfs, the VM over either agent transport, connecting to cz-init while it
+// boots, running the host's side on a thread of its own, the OCI configs of busybox containers,
+// and RPC helpers.
 //
 // Threads: the VM's io_context serves its vsock device; serve() runs it on the calling thread
 // while the host's side (a cz::agent::client on an io_context of its own) runs on a second one.
@@ -49,7 +50,8 @@ inline const char* transport_name(transport t) {
 // The contents of /hello.txt in every image.
 inline const std::string image_hello_text = "hello from the image\n";
 
-// A file put into an image: its path there (relative, e.g. "bin/helper") and on the host.
+// A file put into an image: its path there (relative, e.g. "bin/helper"; missing parents are
+// made) and on the host. A directory is copied with everything under it, owners and modes kept.
 struct image_file {
     std::string path;
     std::filesystem::path source;
@@ -77,9 +79,11 @@ inline std::filesystem::path busybox_image(const std::string& name,
                       "/hello.txt && cp /bin/busybox " + tree +
                       "/bin/busybox && for a in $(/bin/busybox --list); do [ -e " + tree +
                       "/bin/$a ] || ln -s busybox " + tree + "/bin/$a; done";
-    for (const auto& f : extra)
-        cmd +=
-            " && cp " + shell_word(f.source.string()) + " " + shell_word(dir + "/tree/" + f.path);
+    for (const auto& f : extra) {
+        const std::string target = dir + "/tree/" + f.path;
+        cmd += " && mkdir -p " + shell_word(std::filesystem::path(target).parent_path().string()) +
+               " && cp -a " + shell_word(f.source.string()) + " " + shell_word(target);
+    }
     cmd += " && mke2fs -q -t ext4 -d " + tree + " " + shell_word(dir + "/image.ext4") + " 16M";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("making the image failed: " + cmd);
     return made[name] = std::filesystem::path(dir) / "image.ext4";
@@ -262,11 +266,15 @@ inline std::string container_config(const std::vector<std::string>& args,
     return spec.dump();
 }
 
-// The process object of an exec into a running container.
+// The process object of an exec into a running container: `user` is its process.user object.
+inline std::string process_config(const std::vector<std::string>& args, const nlohmann::json& user,
+                                  const std::string& cwd, const std::vector<std::string>& env) {
+    return nlohmann::json{{"args", args}, {"cwd", cwd}, {"env", env}, {"user", user}}.dump();
+}
+
+// The same as root in /, with PATH=/bin.
 inline std::string process_config(const std::vector<std::string>& args) {
-    return nlohmann::json{
-        {"args", args}, {"cwd", "/"}, {"env", {"PATH=/bin"}}, {"user", {{"uid", 0}, {"gid", 0}}}}
-        .dump();
+    return process_config(args, {{"uid", 0}, {"gid", 0}}, "/", {"PATH=/bin"});
 }
 
 // CreateProcess for `config` (which must outlive the request), with the given stream ids (0:
