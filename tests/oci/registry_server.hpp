@@ -26,6 +26,22 @@ inline std::uint16_t free_port() {
     return a.local_endpoint().port();
 }
 
+// An htpasswd line "user:bcrypt-hash" for docker-registry's Basic authentication, or "" when
+// this machine cannot make one. distribution takes bcrypt only; Python's crypt makes one ($2a$ and
+// $2b$ hash alike).
+inline std::string htpasswd_line(const std::string& user, const std::string& password) {
+    std::string hash;
+    if (sh("python3 -c \"import crypt, sys; print(crypt.crypt(sys.argv[1], "
+           "crypt.mksalt(crypt.METHOD_BLOWFISH)).replace('\\$2b\\$', '\\$2a\\$'))\" " +
+               quote(password) + " 2>/dev/null",
+           &hash) != 0 ||
+        !hash.starts_with("$2"))
+        return {};
+    while (!hash.empty() && hash.back() == '\n')
+        hash.pop_back();
+    return user + ":" + hash;
+}
+
 // docker-registry serving a directory of its own on 127.0.0.1, for the test's lifetime.
 // With `tls`, it serves HTTPS with a certificate for IP 127.0.0.1 signed by a CA made here
 // (ca_file()).

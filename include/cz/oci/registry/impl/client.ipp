@@ -319,7 +319,10 @@ CZ_DECL asio::awaitable<std::error_code> registry_client::check_credentials(std:
     reference ref;
     ref.domain = std::move(registry);
     auto u = registry_url(ref, "/v2/");
-    auto r = co_await send(u, http_request{}, "");
+    // Named, not temporaries: g++ 12 destroys a braced temporary argument of a coroutine twice.
+    http_request req;
+    std::string no_scope;
+    auto r = co_await send(u, req, no_scope);
     if (r.ec) co_return r.ec;
     auto [ec, body] = co_await read_body(r, 64 * 1024);
     if (r.head.status == 200) co_return std::error_code{};
