@@ -326,9 +326,9 @@ CZ_DECL asio::awaitable<std::error_code> registry_client::check_credentials(std:
     if (r.ec) co_return r.ec;
     auto [ec, body] = co_await read_body(r, 64 * 1024);
     if (r.head.status == 200) co_return std::error_code{};
-    co_return fail(r.head.status == 401 ? errc::unauthorized : errc::unexpected_status,
-                   fmt::format("GET {}: {} {}", r.at.str(), r.head.status,
-                               detail::error_summary(body)));
+    co_return fail(
+        r.head.status == 401 ? errc::unauthorized : errc::unexpected_status,
+        fmt::format("GET {}: {} {}", r.at.str(), r.head.status, detail::error_summary(body)));
 }
 
 CZ_DECL asio::awaitable<std::pair<std::error_code, fetched_manifest>>
