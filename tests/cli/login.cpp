@@ -1,7 +1,8 @@
 // cz login / cz logout against docker-registry with htpasswd on loopback, with DOCKER_CONFIG in
 // a temporary directory: wrong credentials are refused and nothing is written; right ones are
 // written as docker writes them (skopeo, reading the file as an auth file, can use them); pulls
-// then need no flags; logout forgets them. The same through a credential helper (credsStore).
+// then need no flags; logout forgets them. The same through a credential helper (credsStore),
+// and with token authentication (tests/oci/token_server.py), identity tokens included.
 #include "../oci/image.hpp"
 #include "../oci/registry_server.hpp"
 #include "cz_tool.hpp"
@@ -251,5 +252,56 @@ sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
         CHECK(failing.rc == 1);
         CHECK(contains(failing.err, "docker-credential-test get: exit status 3: the keychain is "
                                     "locked"));
+    }
+
+    TEST_CASE("login: token authentication (Bearer) with a token service; identity tokens") {
+        if (!have("docker-registry")) CZ_SKIP("docker-registry is not installed");
+        if (!have("skopeo")) CZ_SKIP("skopeo is not installed");
+        if (!token_server::available())
+            CZ_SKIP("python3 has no cryptography package to sign the token service's JWTs");
+        token_server tokens("cz", "secret", "refresh-cz");
+        registry_server server(false, {}, tokens.auth_config());
+        temp_dir tmp("cz-cli-token");
+        auto source = cz::oci::content_store::open(tmp.path / "source");
+        auto image = oci_test::put_image(source, "behind a token service\n");
+        cz::oci::image_store(source).tag("app:1", image.manifest);
+        auto host = server.host();
+        auto remote = host + "/cz/app:1";
+        // skopeo pushes through the same token flow: the registry and the server agree.
+        sh_ok("skopeo copy -q --dest-tls-verify=false --dest-creds cz:secret " +
+              quote("oci:" + (tmp.path / "source/content").string() + ":app:1") + " docker://" +
+              remote);
+        auto docker = tmp.path / "docker";
+        auto config = docker / "config.json";
+        scoped_env docker_config("DOCKER_CONFIG", docker.string());
+        auto root = quote((tmp.path / "root").string());
+
+        // Anonymous: a token with no access, which the registry refuses.
+        auto anonymous = run_cz(tmp, "--root " + root + " image pull " + remote);
+        CHECK(anonymous.rc == 1);
+        CHECK(contains(anonymous.err, "401"));
+        auto wrong = run_cz_input(tmp, "login -u cz --password-stdin " + host, "wrong");
+        CHECK(wrong.rc == 1);
+        CHECK(contains(wrong.err, "token service http://127.0.0.1:"));
+        CHECK(contains(wrong.err, "wrong user name or password"));
+        CHECK(!std::filesystem::exists(config));
+        auto login = run_cz_input(tmp, "login -u cz --password-stdin " + host, "secret");
+        CHECK_MESSAGE(login.rc == 0, login.err);
+        auto pull = run_cz(tmp, "--root " + root + " image pull -q " + remote);
+        CHECK_MESSAGE(pull.rc == 0, pull.err);
+        CHECK(run_cz(tmp, "--root " + root + " store verify").rc == 0);
+        CHECK(contains(tokens.log(), "GET basic\n")); // the Bearer flow, with Basic at the realm
+        CHECK(!contains(tokens.log(), "POST"));
+
+        // An identity token (docker's "identitytoken") is traded by OAuth2's refresh grant.
+        write_file(config, R"({"auths": {")" + host + R"(": {"identitytoken": "refresh-cz"}}})");
+        auto by_token = run_cz(tmp, "--root " + (quote((tmp.path / "root2").string())) +
+                                        " image pull -q " + remote);
+        CHECK_MESSAGE(by_token.rc == 0, by_token.err);
+        CHECK(contains(tokens.log(), "POST refresh\n"));
+        write_file(config, R"({"auths": {")" + host + R"(": {"identitytoken": "stale"}}})");
+        auto stale = run_cz(tmp, "--root " + root + " image pull " + remote);
+        CHECK(stale.rc == 1);
+        CHECK(contains(stale.err, "invalid_grant"));
     }
 }
