@@ -83,6 +83,7 @@ bool is_run_command(const CLI::App& app);
 
 // Pulls `ref` into the store for `cz run`, progress on stderr; throws on failure.
 void pull_image_for_run(const std::string& ref, const std::string& platform);
+void register_login_commands(context ctx);
 
 // A size option's value by cz's one size grammar (cz/core/size.hpp: 512, 64K, 1.5G, 2GiB); a
 // value outside it is a usage error naming the option.

@@ -4,13 +4,16 @@
 //   cz image pull REF [--platform os/arch[/variant]] [--insecure] [--quiet]
 //
 // A registry on a loopback address is spoken to in plain HTTP; any other over HTTPS unless
-// --insecure names it. Each blob's progress is one line on a terminal (rewritten in place) and a
-// line per finished blob otherwise; --quiet prints only the digest pulled.
+// --insecure names it. A registry that wants credentials gets those docker keeps for it (`cz
+// login`; cz/oci/registry/credentials.hpp), looked up when it asks. Each blob's progress is one
+// line on a terminal (rewritten in place) and a line per finished blob otherwise; --quiet prints
+// only the digest pulled.
 #include "cli.hpp"
 
 #include <cz/oci/platform.hpp>
 #include <cz/oci/reference.hpp>
 #include <cz/oci/registry/client.hpp>
+#include <cz/oci/registry/credentials.hpp>
 #include <cz/oci/store.hpp>
 
 #include <asio/co_spawn.hpp>
@@ -57,6 +60,22 @@ int run_image_pull(const image_pull_options& o) {
     asio::io_context io;
     oci::registry::registry_options options;
     options.insecure = o.insecure;
+    // Why docker's credentials could not be had, when that is why the pull failed.
+    std::string credentials_error;
+    options.credentials =
+        [&](std::string_view registry) -> std::optional<oci::registry::credentials> {
+        std::error_code cec;
+        error_info cwhy;
+        auto config =
+            oci::registry::docker_config::load(oci::registry::docker_config_path(), cec, &cwhy);
+        if (!cec) {
+            auto found = config.get(registry, cec, &cwhy);
+            if (!cec) return found;
+        }
+        credentials_error =
+            fmt::format("credentials for {}: {} ({})", registry, to_string(cwhy), cec.message());
+        return std::nullopt;
+    };
     oci::registry::registry_client client(io.get_executor(), options);
     bool terminal = ::isatty(::fileno(o.out)) != 0;
     auto last_draw = std::chrono::steady_clock::now();
@@ -86,6 +105,10 @@ int run_image_pull(const image_pull_options& o) {
             if (e) std::rethrow_exception(e);
         });
     io.run();
+    if (result.first && !credentials_error.empty())
+        throw_error(result.first, "{}", credentials_error);
+    if (result.first == oci::registry::errc::unauthorized)
+        throw_error(result.first, "{} (log in with: cz login {})", client.last_error(), ref.domain);
     if (result.first)
         throw_error(result.first, "{}",
                     client.last_error().empty() ? ref.str() : client.last_error());

@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
     cz::cli::register_image_commands(ctx);
     cz::cli::register_store_commands(ctx);
     cz::cli::register_run_command(ctx);
+    cz::cli::register_login_commands(ctx);
 
     try {
         app.parse(argc, argv);

@@ -8,6 +8,7 @@
 
 #include <cz/oci/registry/impl/challenge.ipp>
 #include <cz/oci/registry/impl/client.ipp>
+#include <cz/oci/registry/impl/credentials.ipp>
 #include <cz/oci/registry/impl/error.ipp>
 #include <cz/oci/registry/impl/http.ipp>
 #include <cz/oci/registry/impl/url.ipp>

@@ -2,6 +2,7 @@
 // documents.
 #pragma once
 
+#include <cz/oci/detail/json_depth.hpp>
 #include <cz/oci/detail/report.hpp>
 #include <cz/oci/types.hpp>
 
@@ -14,30 +15,6 @@
 
 namespace cz::oci {
 namespace detail {
-
-// The deepest nesting of arrays and objects in `bytes`, counted outside strings. Syntax is the
-// JSON parser's business; this only bounds the depth before anything recursive sees the data
-// (nlohmann's parser is iterative, but comparison and dump() recurse).
-inline bool depth_within(std::string_view bytes, std::size_t max) {
-    std::size_t depth = 0;
-    bool in_string = false;
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        char c = bytes[i];
-        if (in_string) {
-            if (c == '\\')
-                ++i;
-            else if (c == '"')
-                in_string = false;
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max) return false;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            --depth;
-        }
-    }
-    return true;
-}
 
 // Parses a whole document that must be a JSON object of at most max_document_size bytes. The
 // caller names the document; *detail says what is wrong inside it.

@@ -8,6 +8,7 @@
 //       -> 200 (or 206 from N), possibly after a redirect to another host (a CDN)
 //   401 + WWW-Authenticate: Bearer realm=R,service=S,scope=repository:<name>:pull
 //       -> GET R?service=S&scope=... (with Basic credentials if any) -> {"token": ...}
+//          (with an identity token: POST R grant_type=refresh_token&... -> {"access_token": ...})
 //       -> the request again with Authorization: Bearer <token>
 //   401 + WWW-Authenticate: Basic realm=...  -> the request again with the credentials
 // Everything the registry sends is checked: manifests are capped at 4 MiB and must hash to the
@@ -23,6 +24,7 @@
 #include <cz/core/asio_operation.hpp>
 #include <cz/oci/reference.hpp>
 #include <cz/oci/registry/challenge.hpp>
+#include <cz/oci/registry/credentials.hpp>
 #include <cz/oci/registry/transport.hpp>
 #include <cz/oci/registry/url.hpp>
 #include <cz/oci/store.hpp>
@@ -36,11 +38,6 @@
 #include <vector>
 
 namespace cz::oci::registry {
-
-struct credentials {
-    std::string username;
-    std::string password;
-};
 
 struct registry_options {
     // Registries (host[:port], as in references) spoken to over plain HTTP.
@@ -109,6 +106,16 @@ public:
                                            std::forward<CompletionToken>(token));
     }
 
+    // GET /v2/ of `registry` (host[:port], as references name it) through the authentication
+    // flow, with what options.credentials gives for it: whether the registry answers and takes
+    // those credentials (`cz login` checks them so before keeping them). Completion:
+    // void(std::error_code); errc::unauthorized when they are refused.
+    template <class CompletionToken>
+    auto async_check_credentials(std::string registry, CompletionToken&& token) {
+        return cz::detail::spawn_operation(ex_, check_credentials(std::move(registry)),
+                                           std::forward<CompletionToken>(token));
+    }
+
     // What the last failed operation was doing, in the registry's terms ("GET
     // https://.../manifests/latest: 404 MANIFEST_UNKNOWN ...").
     const std::string& last_error() const noexcept { return last_error_; }
@@ -146,6 +153,7 @@ private:
                                                const content_store& content);
     CZ_DECL asio::awaitable<std::pair<std::error_code, descriptor>>
     pull(reference ref, platform want, const image_store& images);
+    CZ_DECL asio::awaitable<std::error_code> check_credentials(std::string registry);
     CZ_DECL std::error_code fail(std::error_code ec, std::string what);
 
     executor_type ex_;

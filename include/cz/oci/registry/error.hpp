@@ -1,5 +1,5 @@
 // cz/oci/registry/error.hpp — the errors of cz/oci's registry side (cz::oci::registry::errc,
-// category "cz.oci.registry"): HTTP responses, authentication challenges.
+// category "cz.oci.registry"): HTTP responses, authentication challenges, credentials.
 //
 // As everywhere in cz, the error_code says what kind of failure; the parser's error_detail()
 // says where (the byte offset in the response) and in the input's terms.
@@ -34,6 +34,12 @@ enum class errc {
     refused_redirect,
     // The registry answered with a status that the operation cannot go on from.
     unexpected_status,
+    // docker's config file is not what docker writes: not JSON, a field of the wrong type, an
+    // "auth" that is not base64 of "user:password", a credential helper name that is no name.
+    malformed_credentials,
+    // A docker-credential-* helper is not in PATH, failed, outlived its timeout, or answered
+    // something that is not the protocol's JSON.
+    credential_helper_failed,
 };
 
 // The category of registry::errc; a function-local static so the header defines no globals.

@@ -235,7 +235,7 @@ registry_client::authenticate(const url& u, std::string_view header, const std::
     if (options_.credentials) creds = options_.credentials(u.authority());
     for (const auto& c : challenges) {
         if (iequals(c.scheme, "basic")) {
-            if (!creds)
+            if (!creds || creds->username.empty())
                 co_return fail(errc::unauthorized,
                                fmt::format("{} wants a user name and password", u.origin()));
             authorization_[u.origin()] = {
@@ -261,15 +261,24 @@ registry_client::authenticate(const url& u, std::string_view header, const std::
         auto wanted = std::string(c.param("scope").value_or(scope));
         if (!wanted.empty())
             query += (query.empty() ? "" : "&") + ("scope=" + query_escape(wanted));
-        if (!query.empty())
-            realm.target += (realm.target.find('?') == std::string::npos ? "?" : "&") + query;
         http_request req;
         req.host = realm.authority();
+        if (creds && !creds->identity_token.empty()) {
+            // An identity token is an OAuth2 refresh token (RFC 6749 section 6), traded as
+            // docker trades it.
+            req.method = "POST";
+            req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
+            req.body = "grant_type=refresh_token&client_id=cz&refresh_token=" +
+                       query_escape(creds->identity_token) + (query.empty() ? "" : "&" + query);
+        } else {
+            if (!query.empty())
+                realm.target += (realm.target.find('?') == std::string::npos ? "?" : "&") + query;
+            if (creds)
+                req.headers.push_back(
+                    {"Authorization",
+                     "Basic " + detail::base64(creds->username + ":" + creds->password)});
+        }
         req.target = realm.target;
-        if (creds)
-            req.headers.push_back(
-                {"Authorization",
-                 "Basic " + detail::base64(creds->username + ":" + creds->password)});
         auto [cec, conn] = co_await checkout(realm);
         if (cec)
             co_return fail(cec, fmt::format("token service {}: {}", realm.origin(), cec.message()));
@@ -304,6 +313,22 @@ registry_client::authenticate(const url& u, std::string_view header, const std::
     co_return fail(errc::unauthorized,
                    fmt::format("{} asks for an authentication scheme cz does not speak: '{}'",
                                u.origin(), header.substr(0, 100)));
+}
+
+CZ_DECL asio::awaitable<std::error_code> registry_client::check_credentials(std::string registry) {
+    reference ref;
+    ref.domain = std::move(registry);
+    auto u = registry_url(ref, "/v2/");
+    // Named, not temporaries: g++ 12 destroys a braced temporary argument of a coroutine twice.
+    http_request req;
+    std::string no_scope;
+    auto r = co_await send(u, req, no_scope);
+    if (r.ec) co_return r.ec;
+    auto [ec, body] = co_await read_body(r, 64 * 1024);
+    if (r.head.status == 200) co_return std::error_code{};
+    co_return fail(
+        r.head.status == 401 ? errc::unauthorized : errc::unexpected_status,
+        fmt::format("GET {}: {} {}", r.at.str(), r.head.status, detail::error_summary(body)));
 }
 
 CZ_DECL asio::awaitable<std::pair<std::error_code, fetched_manifest>>

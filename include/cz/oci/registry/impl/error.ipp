@@ -33,6 +33,10 @@ public:
             return "redirect refused";
         case errc::unexpected_status:
             return "unexpected HTTP status";
+        case errc::malformed_credentials:
+            return "malformed docker config file";
+        case errc::credential_helper_failed:
+            return "docker credential helper failed";
         }
         return "unknown cz.oci.registry error";
     }
