@@ -268,6 +268,23 @@ TEST_SUITE("cz run") {
         CHECK(o.out == " lo\n"); // no network device at all
     }
 
+    TEST_CASE(
+        "limits: --memory and --cpus in the container's cgroup; an OOM kill is 137 and said") {
+        auto o =
+            cz_run("--net none --memory 32m --cpus 0.5 busybox sh -c "
+                   "'cd /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup) && cat memory.max cpu.max'");
+        INFO(o.err);
+        CHECK(o.rc == 0);
+        CHECK(o.out == "33554432\n50000 100000\n");
+        o = cz_run(
+            "--net none --memory 16m busybox sh -c 'exec dd if=/dev/zero of=/dev/null bs=64M'");
+        CHECK(o.rc == 137);
+        CHECK(contains(o.err, "out of memory"));
+        o = cz_run("--net none --memory 16m busybox sh -c 'kill -9 $$'");
+        CHECK(o.rc == 137);
+        CHECK_FALSE(contains(o.err, "out of memory"));
+    }
+
     TEST_CASE("SIGTERM reaches the container; SIGINT before it starts ends the run, 130") {
         cz_test::temp_dir tmp;
         auto out = tmp / "out";

@@ -186,7 +186,8 @@ TEST_SUITE("container spec") {
                                                            {"/dev/pts", "devpts"},
                                                            {"/dev/shm", "tmpfs"},
                                                            {"/dev/mqueue", "mqueue"},
-                                                           {"/sys", "sysfs"}});
+                                                           {"/sys", "sysfs"},
+                                                           {"/sys/fs/cgroup", "cgroup2"}});
         strings namespaces;
         for (const auto& n : s["linux"]["namespaces"])
             namespaces.push_back(n["type"]);

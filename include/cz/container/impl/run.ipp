@@ -457,6 +457,9 @@ private:
         put(wait.process_id, name_);
         auto r = co_await call(wait, "waiting for the container's process");
         result_.exit_code = r.result.wait_process.status;
+        // The answer says so since cz-init reports OOM kills; the OomKilled event covers a kill
+        // of another process of the container.
+        if (r.result.wait_process.oom_killed) result_.oom_killed = true;
         exited_ = true;
         if (stdin_reader_) stdin_reader_->cancel();
         cz_agent_DeleteProcess del{};

@@ -71,6 +71,10 @@ inline nlohmann::json default_mounts() {
          {"type", "sysfs"},
          {"source", "sysfs"},
          {"options", {"nosuid", "noexec", "nodev", "ro"}}},
+        {{"destination", "/sys/fs/cgroup"},
+         {"type", "cgroup2"},
+         {"source", "cgroup"},
+         {"options", {"nosuid", "noexec", "nodev", "relatime", "ro"}}},
     });
 }
 
