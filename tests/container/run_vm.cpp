@@ -2,6 +2,7 @@
 // kernel, cz-init, QEMU. Each case is one or more real runs, each a VM of its own: exit codes as
 // docker's, stdio both ways, the image's config merged with the options, limits, and what a run
 // leaves behind (nothing) when it ends, is interrupted or is killed.
+#include "../oci/registry_server.hpp"
 #include "../vm/support.hpp"
 
 #include <cz/oci/archive.hpp>
@@ -343,6 +344,38 @@ TEST_SUITE("cz run") {
         auto o = cz_run("--net none busybox true");
         CHECK(o.rc == 0);
         CHECK(vm_dirs() == 0);
+    }
+
+    TEST_CASE("an image not in the store is pulled from the registry first, then run") {
+        if (!cz_test::have("skopeo") || !cz_test::have("docker-registry"))
+            CZ_SKIP("skopeo and docker-registry are needed");
+        cz_test::registry_server registry;
+        cz_test::sh_ok(
+            "skopeo copy -q --dest-tls-verify=false oci:" +
+            cz_test::quote((cz_root() / "content").string() + ":docker.io/library/busybox:latest") +
+            " docker://" + registry.host() + "/tools/busybox:1");
+        // A root of its own: an empty store, the same kernels.
+        cz_test::temp_dir fresh;
+        fs::create_directory_symlink(cz::vm::test::test_root() / "kernels", fresh.path / "kernels");
+        cz_test::temp_dir tmp;
+        std::string out;
+        int rc = cz_test::sh(cz_test::quote(cz_tool()) + " --root " + cz_test::quote(fresh.str()) +
+                                 " run --net none " + registry.host() +
+                                 "/tools/busybox:1 echo pulled and run </dev/null 2>" +
+                                 cz_test::quote(tmp / "err"),
+                             &out);
+        auto err = cz_test::read_file(tmp / "err");
+        INFO(err);
+        CHECK(rc == 0);
+        CHECK(out == "pulled and run\n");
+        CHECK(contains(err, "pulling it"));
+        CHECK(contains(err, "Pulled: " + registry.host() + "/tools/busybox:1"));
+        // The second run finds it in the store.
+        rc = cz_test::sh(cz_test::quote(cz_tool()) + " --root " + cz_test::quote(fresh.str()) +
+                         " run --net none " + registry.host() + "/tools/busybox:1 true 2>" +
+                         cz_test::quote(tmp / "err"));
+        CHECK(rc == 0);
+        CHECK_FALSE(contains(cz_test::read_file(tmp / "err"), "pulling"));
     }
 
     TEST_CASE("four runs at once") {
