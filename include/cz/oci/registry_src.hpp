@@ -10,4 +10,5 @@
 #include <cz/oci/registry/impl/client.ipp>
 #include <cz/oci/registry/impl/error.ipp>
 #include <cz/oci/registry/impl/http.ipp>
+#include <cz/oci/registry/impl/push.ipp>
 #include <cz/oci/registry/impl/url.ipp>
