@@ -75,6 +75,7 @@ void register_netlink_commands(context ctx);
 void register_vm_commands(context ctx);
 void register_image_commands(context ctx);
 void register_image_pull_command(context ctx, CLI::App& image_cmd);
+void register_image_push_command(context ctx, CLI::App& image_cmd);
 void register_store_commands(context ctx);
 
 // A size option's value by cz's one size grammar (cz/core/size.hpp: 512, 64K, 1.5G, 2GiB); a
