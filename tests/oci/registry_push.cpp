@@ -11,8 +11,11 @@
 #include "support/support.hpp"
 
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/write.hpp>
 
+#include <atomic>
 #include <map>
+#include <thread>
 
 using namespace cz_test;
 namespace oci = cz::oci;
@@ -98,6 +101,79 @@ std::string skopeo_digest(const std::string& remote, const std::string& extra = 
         out.pop_back();
     return out;
 }
+
+// A TCP proxy on loopback in front of `target` that cuts the first connection on which a request
+// starting with `method` goes out, once `cut_after` bytes of it have passed: the registry gets
+// half a request.
+class request_cutting_proxy {
+public:
+    request_cutting_proxy(asio::ip::tcp::endpoint target, std::string method, std::size_t cut_after)
+        : target_(target), method_(std::move(method) + " "), cut_after_(cut_after),
+          acceptor_(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        accept_thread_ = std::thread([this] { accept_loop(); });
+    }
+    ~request_cutting_proxy() {
+        stopping_ = true;
+        std::error_code ignored;
+        asio::ip::tcp::socket s(io_); // wakes accept()
+        s.connect(acceptor_.local_endpoint(), ignored);
+        accept_thread_.join();
+        for (auto& t : pumps_)
+            t.join();
+    }
+    std::string host() const {
+        return "127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+    }
+    bool cut() const { return cut_; }
+
+private:
+    void accept_loop() {
+        for (;;) {
+            auto client = std::make_shared<asio::ip::tcp::socket>(io_);
+            std::error_code ec;
+            acceptor_.accept(*client, ec);
+            if (ec || stopping_) return;
+            auto server = std::make_shared<asio::ip::tcp::socket>(io_);
+            server->connect(target_, ec);
+            if (ec) continue;
+            pumps_.emplace_back([this, client, server] { pump(*client, *server, true); });
+            pumps_.emplace_back([this, client, server] { pump(*server, *client, false); });
+        }
+    }
+    // Copies `from` to `to` until either ends; a request that starts with the method is cut.
+    void pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, bool requests) {
+        char buf[16384];
+        bool cutting = false;
+        std::size_t passed = 0;
+        for (;;) {
+            std::error_code ec;
+            auto n = from.read_some(asio::buffer(buf), ec);
+            if (ec) break;
+            if (requests && !cutting && std::string_view(buf, n).starts_with(method_) &&
+                !cut_.exchange(true))
+                cutting = true;
+            if (cutting && passed + n > cut_after_) {
+                asio::write(to, asio::buffer(buf, cut_after_ - passed), ec);
+                break;
+            }
+            passed += n;
+            asio::write(to, asio::buffer(buf, n), ec);
+            if (ec) break;
+        }
+        std::error_code ignored;
+        from.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        to.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    }
+
+    asio::io_context io_;
+    asio::ip::tcp::endpoint target_;
+    std::string method_;
+    std::size_t cut_after_;
+    asio::ip::tcp::acceptor acceptor_;
+    std::thread accept_thread_;
+    std::vector<std::thread> pumps_;
+    std::atomic<bool> stopping_{false}, cut_{false};
+};
 
 } // namespace
 
@@ -298,6 +374,30 @@ TEST_SUITE("oci registry") {
         REQUIRE_MESSAGE(!right.ec, right.last_error);
         CHECK(right.result.uploaded == 2);
         CHECK(skopeo_digest(remote, "--creds cz:secret") == image.manifest.digest.str());
+    }
+
+    TEST_CASE("push: a connection cut in the middle of a chunk; the blob is begun again") {
+        if (!have("docker-registry")) CZ_SKIP("docker-registry is not installed");
+        if (!have("skopeo")) CZ_SKIP("skopeo is not installed");
+        if (!have("umoci")) CZ_SKIP("umoci is not installed");
+        registry_server server;
+        temp_dir dir("cz-push-cut");
+        umoci_image(dir.path / "layout", "img", 300000);
+        auto store = oci::content_store::open(dir.path / "store");
+        oci::image_store images(store);
+        oci::import_layout(images, dir.path / "layout");
+        request_cutting_proxy proxy(server.endpoint(), "PATCH", 20000);
+        reg::registry_options options;
+        options.upload_chunk_size = 64 * 1024;
+        options.backoff = std::chrono::milliseconds(10);
+        auto remote = proxy.host() + "/cz/cut:1";
+        auto pushed = push(images, "img", remote, options);
+        REQUIRE_MESSAGE(!pushed.ec, pushed.last_error);
+        CHECK(proxy.cut());
+        CHECK(pushed.result.uploaded == 4);
+        // The cut session was given up for a new one: one more POST than blobs.
+        CHECK(count(server.log(), "\"POST /v2/cz/cut/blobs/uploads/") == 5);
+        CHECK(pull_back_and_compare(server.host() + "/cz/cut:1", dir.path / "back", store) == 5);
     }
 
     TEST_CASE("push: a name the store lacks, a digest that is not the image's") {
