@@ -63,9 +63,10 @@ struct push_progress {
 };
 
 struct push_options {
-    // Repositories of the destination registry to mount blobs from, tried before the ones the
-    // client knows of (blobs it pushed to or found in them) and before the repositories of the
-    // same registry that images in the store are named after (where they were pulled from).
+    // A blob the repository lacks is mounted, once, from the first of: these repositories of
+    // the destination registry; the one the client last pushed it to or found it in; one of the
+    // same registry that an image in the store reaching it is named after (where it was pulled
+    // from). When that repository lacks it too, the registry's 202 starts an upload instead.
     std::vector<std::string> mount_from;
     // Called as blobs go up, and once per blob with its outcome (uploaded, present, mounted).
     std::function<void(const push_progress&)> progress;
