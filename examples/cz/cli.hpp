@@ -19,6 +19,10 @@
 #include <string>
 #include <utility>
 
+namespace cz::oci::registry {
+struct registry_options;
+}
+
 namespace cz::cli {
 
 inline constexpr int exit_ok = 0;
@@ -76,10 +80,16 @@ void register_netlink_commands(context ctx);
 void register_vm_commands(context ctx);
 void register_image_commands(context ctx);
 void register_image_pull_command(context ctx, CLI::App& image_cmd);
+void register_image_push_command(context ctx, CLI::App& image_cmd);
 void register_store_commands(context ctx);
 void register_run_command(context ctx);
 // Whether the command line selected `cz run` (whose failures exit 125, as docker's do).
 bool is_run_command(const CLI::App& app);
+
+// Registry requests ask docker's credentials (`cz login`) when a registry wants some; why they
+// could not be had (a malformed config file, a failing helper) goes to `error`, which must
+// outlive the requests.
+void use_docker_credentials(oci::registry::registry_options& options, std::string& error);
 
 // Pulls `ref` into the store for `cz run`, progress on stderr; throws on failure.
 void pull_image_for_run(const std::string& ref, const std::string& platform);

@@ -62,20 +62,7 @@ int run_image_pull(const image_pull_options& o) {
     options.insecure = o.insecure;
     // Why docker's credentials could not be had, when that is why the pull failed.
     std::string credentials_error;
-    options.credentials =
-        [&](std::string_view registry) -> std::optional<oci::registry::credentials> {
-        std::error_code cec;
-        error_info cwhy;
-        auto config =
-            oci::registry::docker_config::load(oci::registry::docker_config_path(), cec, &cwhy);
-        if (!cec) {
-            auto found = config.get(registry, cec, &cwhy);
-            if (!cec) return found;
-        }
-        credentials_error =
-            fmt::format("credentials for {}: {} ({})", registry, to_string(cwhy), cec.message());
-        return std::nullopt;
-    };
+    use_docker_credentials(options, credentials_error);
     oci::registry::registry_client client(io.get_executor(), options);
     bool terminal = ::isatty(::fileno(o.out)) != 0;
     auto last_draw = std::chrono::steady_clock::now();
@@ -88,7 +75,8 @@ int run_image_pull(const image_pull_options& o) {
             } else if (terminal && std::chrono::steady_clock::now() - last_draw >
                                        std::chrono::milliseconds(100)) {
                 last_draw = std::chrono::steady_clock::now();
-                fmt::print(o.out, "\r\033[K{}: {} of {}", name, mebibytes(p.done), mebibytes(p.total));
+                fmt::print(o.out, "\r\033[K{}: {} of {}", name, mebibytes(p.done),
+                           mebibytes(p.total));
             }
             std::fflush(o.out);
         });
@@ -120,6 +108,22 @@ int run_image_pull(const image_pull_options& o) {
 }
 
 } // namespace
+
+void use_docker_credentials(oci::registry::registry_options& options, std::string& error) {
+    options.credentials =
+        [&error](std::string_view registry) -> std::optional<oci::registry::credentials> {
+        std::error_code ec;
+        error_info why;
+        auto config =
+            oci::registry::docker_config::load(oci::registry::docker_config_path(), ec, &why);
+        if (!ec) {
+            auto found = config.get(registry, ec, &why);
+            if (!ec) return found;
+        }
+        error = fmt::format("credentials for {}: {} ({})", registry, to_string(why), ec.message());
+        return std::nullopt;
+    };
+}
 
 void pull_image_for_run(const std::string& ref, const std::string& platform) {
     image_pull_options o;

@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
     cz::cli::register_netlink_commands(ctx);
     cz::cli::register_vm_commands(ctx);
     cz::cli::register_image_commands(ctx);
+    cz::cli::register_image_push_command(ctx, *app.get_subcommand("image"));
     cz::cli::register_store_commands(ctx);
     cz::cli::register_run_command(ctx);
     cz::cli::register_login_commands(ctx);

@@ -131,6 +131,8 @@ public:
     std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
     std::string port() const { return std::to_string(port_); }
     std::filesystem::path ca_file() const { return dir_.path / "ca.pem"; }
+    // Its access log so far: one line per request ("PATCH /v2/cz/app/blobs/uploads/... 202").
+    std::string log() const { return read_file(dir_.path / "registry.log"); }
 
 private:
     temp_dir dir_{"cz-registry"};

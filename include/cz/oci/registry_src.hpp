@@ -11,4 +11,5 @@
 #include <cz/oci/registry/impl/credentials.ipp>
 #include <cz/oci/registry/impl/error.ipp>
 #include <cz/oci/registry/impl/http.ipp>
+#include <cz/oci/registry/impl/push.ipp>
 #include <cz/oci/registry/impl/url.ipp>

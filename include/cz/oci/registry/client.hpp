@@ -39,13 +39,20 @@
 
 namespace cz::oci::registry {
 
+namespace detail {
+class push_operation; // push.hpp
+} // namespace detail
+
 struct registry_options {
     // Registries (host[:port], as in references) spoken to over plain HTTP.
     std::vector<std::string> insecure;
     tls_options tls;
     http_timeouts timeouts;
-    // Blobs fetched at once by a pull.
+    // Blobs fetched at once by a pull, or uploaded at once by a push (push.hpp).
     std::size_t concurrency = 4;
+    // A push sends a blob larger than this in chunks of this size (POST, PATCH..., PUT), a
+    // smaller one in a single PUT; 0: every blob in a single PUT.
+    std::uint64_t upload_chunk_size = 64 << 20;
     // Tries per request, for connection errors, 5xx and 429; the wait between them starts at
     // `backoff` and doubles (429's Retry-After, when given, instead).
     int attempts = 5;
@@ -129,6 +136,8 @@ public:
     };
 
 private:
+    friend class detail::push_operation; // sends requests through send(), like pull
+
     struct response {
         std::error_code ec;
         http_response_head head;
@@ -167,6 +176,8 @@ private:
         std::chrono::steady_clock::time_point expires;
     };
     std::map<std::string, token> authorization_;
+    // Where blobs are known to be, for a push to mount them from: "origin digest" -> repository.
+    std::map<std::string, std::string> blob_homes_;
     std::string last_error_;
 };
 

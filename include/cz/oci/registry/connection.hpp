@@ -28,10 +28,20 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace cz::oci::registry {
+
+// A request body read piece by piece as it is sent, so that a blob of any size goes out without
+// being held in memory: `size` bytes; read(offset, out, ec) fills the start of `out` with the
+// bytes at `offset` and returns how many (at least one while offset < size). Reading by offset
+// lets a retried request send the body again from its start.
+struct http_body_reader {
+    std::uint64_t size = 0;
+    std::function<std::size_t(std::uint64_t offset, mutable_bytes out, std::error_code& ec)> read;
+};
 
 struct http_request {
     std::string method = "GET";
@@ -39,6 +49,8 @@ struct http_request {
     std::string host;   // the Host header: host[:port]
     std::vector<http_header> headers;
     std::string body; // sent with its Content-Length (always for POST, PUT and PATCH)
+    // Instead of `body`, when set: a body streamed from elsewhere (a blob in the store).
+    http_body_reader body_reader;
 };
 
 struct http_timeouts {
@@ -144,7 +156,9 @@ private:
         if (broken_ || (started_ && !reusable()))
             co_return std::pair{make_error_code(std::errc::not_connected), http_response_head{}};
         std::error_code ec;
-        if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH")
+        if (r.body_reader.read)
+            r.headers.push_back({"Content-Length", std::to_string(r.body_reader.size)});
+        else if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH")
             r.headers.push_back({"Content-Length", std::to_string(r.body.size())});
         auto wire = format_http_request(r.method, r.target, r.host, r.headers, ec);
         if (ec) co_return std::pair{ec, http_response_head{}};
@@ -158,6 +172,7 @@ private:
                 return asio::async_write(stream_, asio::buffer(wire), std::move(token));
             },
             ec);
+        if (!ec && r.body_reader.read) ec = co_await write_body(r.body_reader);
         if (!ec) ec = co_await next_event();
         if (ec) {
             broken_ = true;
@@ -165,6 +180,27 @@ private:
         }
         // The first event of a response is always its head.
         co_return std::pair{std::error_code{}, parser_.head()};
+    }
+
+    // Sends a streamed body: exactly body.size bytes, as the Content-Length said.
+    asio::awaitable<std::error_code> write_body(const http_body_reader& body) {
+        std::vector<std::byte> piece(std::min<std::uint64_t>(body.size, write_size));
+        for (std::uint64_t offset = 0; offset < body.size;) {
+            std::error_code ec;
+            auto want = std::min<std::uint64_t>(body.size - offset, piece.size());
+            auto n = body.read(offset, mutable_bytes(piece).first(want), ec);
+            if (ec) co_return ec;
+            if (n == 0 || n > want) co_return make_error_code(cz::errc::truncated);
+            co_await with_deadline(
+                [&](auto token) {
+                    return asio::async_write(stream_, asio::buffer(piece.data(), n),
+                                             std::move(token));
+                },
+                ec);
+            if (ec) co_return ec;
+            offset += n;
+        }
+        co_return std::error_code{};
     }
 
     asio::awaitable<std::pair<std::error_code, std::size_t>> read_some_body(mutable_bytes out) {
@@ -202,6 +238,7 @@ private:
     }
 
     static constexpr std::size_t read_size = 64 * 1024;
+    static constexpr std::size_t write_size = 256 * 1024;
 
     Stream stream_;
     http_response_parser parser_;
