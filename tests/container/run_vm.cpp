@@ -89,6 +89,27 @@ bool contains(const std::string& s, const std::string& part) {
     return s.find(part) != std::string::npos;
 }
 
+// Starts `cz --root ROOT run ARGS` in the background, stdout and stderr to `out`; returns its pid.
+pid_t start_cz_run(const std::string& args, const std::string& out) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        std::string cmd = "exec " + cz_test::quote(cz_tool()) + " --root " +
+                          cz_test::quote(cz_root().string()) + " run " + args + " >" +
+                          cz_test::quote(out) + " 2>&1";
+        ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+        ::_exit(127);
+    }
+    return pid;
+}
+
+// Waits (at most a minute) until the file `out` holds `text`.
+void wait_for_output(const std::string& out, const std::string& text) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!contains(cz_test::read_file(out), text) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
 // What VMs the root holds (each run's state directory, removed when it ends).
 std::size_t vm_dirs() {
     std::error_code ec;
@@ -242,17 +263,10 @@ TEST_SUITE("cz run") {
 
         auto published = free_port();
         published.pop_back();
-        pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            std::string cmd = cz_test::quote(cz_tool()) + " --root " +
-                              cz_test::quote(cz_root().string()) +
-                              " run -p 127.0.0.1:" + published +
-                              ":8080 busybox sh -c 'echo from the container | nc -l -p 8080' "
-                              ">/dev/null 2>&1";
-            ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
-            ::_exit(127);
-        }
+        pid_t pid =
+            start_cz_run("-p 127.0.0.1:" + published +
+                             ":8080 busybox sh -c 'echo from the container | nc -l -p 8080'",
+                         "/dev/null");
         std::string got;
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         while (!contains(got, "from the container") &&
@@ -289,21 +303,10 @@ TEST_SUITE("cz run") {
     TEST_CASE("SIGTERM reaches the container; SIGINT before it starts ends the run, 130") {
         cz_test::temp_dir tmp;
         auto out = tmp / "out";
-        pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            std::string cmd = cz_test::quote(cz_tool()) + " --root " +
-                              cz_test::quote(cz_root().string()) +
-                              " run --net none busybox sh -c 'trap \"echo got TERM; exit 7\" TERM; "
-                              "echo ready; while true; do sleep 0.1; done' > " +
-                              cz_test::quote(out) + " 2>&1";
-            ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
-            ::_exit(127);
-        }
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-        while (!contains(cz_test::read_file(out), "ready") &&
-               std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        pid_t pid = start_cz_run("--net none busybox sh -c 'trap \"echo got TERM; exit 7\" TERM; "
+                                 "echo ready; while true; do sleep 0.1; done'",
+                                 out);
+        wait_for_output(out, "ready");
         ::kill(pid, SIGTERM);
         int status = 0;
         ::waitpid(pid, &status, 0);
@@ -316,25 +319,13 @@ TEST_SUITE("cz run") {
     TEST_CASE("kill -9 of cz during a run: QEMU goes with it, the next run sweeps its directory") {
         cz_test::temp_dir tmp;
         auto out = tmp / "out";
-        pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            std::string cmd = cz_test::quote(cz_tool()) + " --root " +
-                              cz_test::quote(cz_root().string()) +
-                              " run --net none busybox sh -c 'echo ready; sleep 600' > " +
-                              cz_test::quote(out) + " 2>&1";
-            ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
-            ::_exit(127);
-        }
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-        while (!contains(cz_test::read_file(out), "ready") &&
-               std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        pid_t pid = start_cz_run("--net none busybox sh -c 'echo ready; sleep 600'", out);
+        wait_for_output(out, "ready");
         REQUIRE(vm_dirs() == 1);
         ::kill(pid, SIGKILL);
         ::waitpid(pid, nullptr, 0);
         // QEMU dies with its parent (PR_SET_PDEATHSIG).
-        deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (cz_test::sh("pgrep -f " + cz_test::quote("^qemu-system.*" + cz_root().string()) +
                            " >/dev/null") == 0 &&
                std::chrono::steady_clock::now() < deadline)
