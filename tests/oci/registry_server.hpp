@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <optional>
+#include <string>
 #include <thread>
 
 namespace cz_test {
@@ -24,6 +26,21 @@ inline std::uint16_t free_port() {
     asio::io_context io;
     tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     return a.local_endpoint().port();
+}
+
+// A bcrypt hash of `password` for distribution's htpasswd (it takes bcrypt only), made by
+// Python's crypt module ($2b$ written as $2a$, which hash alike); none without that module.
+inline std::optional<std::string> bcrypt_hash(const std::string& password) {
+    std::string hash;
+    if (sh("python3 -c \"import crypt; print(crypt.crypt('" + password +
+               "', crypt.mksalt(crypt.METHOD_BLOWFISH)).replace('\\$2b\\$', '\\$2a\\$'))\" "
+               "2>/dev/null",
+           &hash) != 0 ||
+        !hash.starts_with("$2"))
+        return std::nullopt;
+    while (!hash.empty() && hash.back() == '\n')
+        hash.pop_back();
+    return hash;
 }
 
 // docker-registry serving a directory of its own on 127.0.0.1, for the test's lifetime.
