@@ -70,8 +70,11 @@ struct fault {
     kind what = kind::pass;
     std::size_t at = 0;
     std::string response;
+    // A wait before the request goes on (or is answered): a slow server.
+    std::chrono::milliseconds delay{0};
 
     static fault pass() { return {}; }
+    static fault slow(std::chrono::milliseconds d) { return {kind::pass, 0, {}, d}; }
     static fault reset(std::size_t at) { return {kind::reset_after, at, {}}; }
     static fault close(std::size_t at) { return {kind::close_after, at, {}}; }
     static fault stall(std::size_t at) { return {kind::stall_after, at, {}}; }
@@ -238,6 +241,7 @@ private:
                 f = decide_(seen_);
             }
             std::error_code ec;
+            std::this_thread::sleep_for(f.delay);
             if (f.what == fault::kind::answer) {
                 asio::write(client, asio::buffer(f.response), ec);
                 if (ec || f.response.find("Connection: close") != std::string::npos) return;

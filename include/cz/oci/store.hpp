@@ -135,6 +135,11 @@ public:
     // expected.size means "not known".
     CZ_DECL blob_writer begin_write(const descriptor& expected, std::error_code& ec,
                                     std::string* detail = nullptr) const;
+    // As begin_write, but fails with std::errc::operation_would_block instead of waiting while
+    // another writer holds the blob: for callers that must not block their thread (an event
+    // loop whose other tasks may be that writer), who wait their own way and try again.
+    CZ_DECL blob_writer try_begin_write(const descriptor& expected, std::error_code& ec,
+                                        std::string* detail = nullptr) const;
 
     // Stores the bytes of `src` as the blob `expected` describes (resuming: the first offset()
     // bytes of src are read and dropped, as a source without seeking allows) and commits.
@@ -158,6 +163,8 @@ public:
 
 private:
     friend class blob_writer;
+    CZ_DECL blob_writer start_write(const descriptor& expected, bool wait, std::error_code& ec,
+                                    std::string* detail) const;
     std::filesystem::path root_;
 };
 

@@ -23,6 +23,20 @@ inline asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
 }
 
+// content.begin_write without blocking the thread: while another writer holds the blob (a pull
+// in another process, or one on this very thread, which could then never finish), wait and try
+// again, from 10 ms up to half a second apart.
+inline asio::awaitable<blob_writer> begin_write(const content_store& content, const descriptor& d,
+                                                std::error_code& ec, std::string& why) {
+    std::chrono::milliseconds wait{10};
+    for (;;) {
+        auto w = content.try_begin_write(d, ec, &why);
+        if (ec != std::errc::operation_would_block) co_return w;
+        co_await sleep_for(wait);
+        wait = std::min(wait * 2, std::chrono::milliseconds(500));
+    }
+}
+
 // Removes the writer's ingest file when it goes out of scope with nothing written (a committed
 // writer has nothing left to remove).
 struct drop_if_empty {
@@ -395,7 +409,7 @@ registry_client::fetch_blob(reference ref, descriptor d, const content_store& co
     using result = std::pair<std::error_code, descriptor>;
     std::error_code ec;
     std::string detail_text;
-    auto writer = content.begin_write(d, ec, &detail_text);
+    auto writer = co_await detail::begin_write(content, d, ec, detail_text);
     if (ec) co_return result{fail(ec, fmt::format("blob {}: {}", d.digest.str(), detail_text)), {}};
     if (writer.already_stored()) co_return result{std::error_code{}, d};
     // However the fetch ends, an ingest file it wrote nothing into is not left behind (one with
@@ -414,7 +428,7 @@ registry_client::fetch_blob(reference ref, descriptor d, const content_store& co
         if (r.head.status == 200 && writer.offset() > 0) {
             // The range was ignored: start over.
             writer.abort();
-            writer = content.begin_write(d, ec, &detail_text);
+            writer = co_await detail::begin_write(content, d, ec, detail_text);
             if (ec)
                 co_return result{fail(ec, fmt::format("blob {}: {}", d.digest.str(), detail_text)),
                                  {}};
