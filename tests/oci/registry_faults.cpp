@@ -90,6 +90,7 @@ void check_store(const pushed_image& p) {
     REQUIRE(!ec);
     for (const auto& problem : report.problems)
         FAIL_CHECK(problem);
+    std::uint64_t partial_blobs = 0, partial_bytes = 0; // what verify reports of the ingest area
     for (const auto& entry : std::filesystem::directory_iterator(p.store.ingest_dir())) {
         auto name = entry.path().filename().string();
         INFO("ingest file ", name);
@@ -100,7 +101,11 @@ void check_store(const pushed_image& p) {
         CHECK(!partial.empty()); // an ingest nothing was written into is removed
         CHECK(partial.size() < whole.size());
         CHECK(whole.compare(0, partial.size(), partial) == 0);
+        ++partial_blobs;
+        partial_bytes += partial.size();
     }
+    CHECK(report.partial_blobs == partial_blobs);
+    CHECK(report.partial_bytes == partial_bytes);
 }
 
 // The image is in the store, tagged, byte for byte what was pushed.
@@ -234,6 +239,7 @@ TEST_SUITE("oci registry") {
         // 200 KB of the layer wait in the ingest area (check_store: a true prefix).
         CHECK(std::filesystem::file_size(p.store.ingest_dir() /
                                          ("sha256-" + p.layer.digest.hex())) == 200000);
+        CHECK(p.images.verify(ec).partial_bytes == 200000);
         check_store(p);
 
         stall = false; // the next pull asks only for the rest

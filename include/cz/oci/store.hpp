@@ -83,6 +83,10 @@ struct verify_report {
     // One line per problem: "blobs/sha256/ab..: content hashes to sha256:cd..",
     // "index.json: docker.io/library/x:1 -> layers[0] sha256:..: missing".
     std::vector<std::string> problems;
+    // Partial blobs in the ingest area: writes interrupted (or still going on). Not problems:
+    // the next writer of each blob resumes from it, and gc removes those abandoned for a day.
+    std::uint64_t partial_blobs = 0;
+    std::uint64_t partial_bytes = 0;
     bool ok() const noexcept { return problems.empty(); }
 };
 

@@ -781,6 +781,15 @@ CZ_DECL verify_report image_store::verify(std::error_code& ec) const {
         detail::walk(*content_, e.target,
                      fmt::format("index.json {}", e.name.empty() ? "(untagged)" : e.name), seen,
                      &report.problems);
+    std::error_code ingest_ec; // an ingest area that cannot be listed holds nothing to report
+    for (std::filesystem::directory_iterator i(content_->ingest_dir(), ingest_ec), end;
+         !ingest_ec && i != end; i.increment(ingest_ec)) {
+        std::error_code size_ec;
+        auto size = i->is_regular_file(size_ec) ? i->file_size(size_ec) : 0;
+        if (size_ec) continue; // committed or removed meanwhile
+        ++report.partial_blobs;
+        report.partial_bytes += size;
+    }
     return report;
 }
 
