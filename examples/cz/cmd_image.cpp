@@ -621,6 +621,11 @@ int run_store_verify(const store_verify_options&) {
         fmt::print("{}\n", p);
     fmt::print("{} blobs, {} re-hashed; {} problem{}\n", report.blobs, human_size(report.bytes),
                report.problems.size(), report.problems.size() == 1 ? "" : "s");
+    if (report.partial_blobs != 0)
+        fmt::print("{} partial blob{} in {} ({}): the next pull of each resumes it; 'cz store gc' "
+                   "removes those untouched for a day\n",
+                   report.partial_blobs, report.partial_blobs == 1 ? "" : "s",
+                   s.content().ingest_dir().string(), human_size(report.partial_bytes));
     if (report.ok()) return exit_ok;
     std::fflush(stdout);
     fmt::print(stderr, "cz: store {}: {} problem{} (listed above)\n", s.root().string(),

@@ -244,7 +244,15 @@ TEST_SUITE("cli") {
         o = run_cz(tmp, cz_root + "store verify");
         CHECK(o.rc == 0);
         CHECK(contains(o.out, "; 0 problems\n"));
+        CHECK(!contains(o.out, "partial"));
         CHECK(o.err.empty());
+        // A partial blob (an interrupted pull's) is reported, and is no problem.
+        auto partial = std::filesystem::path(root) / "ingest" / ("sha256-" + std::string(64, 'a'));
+        write_file(partial, std::string(2048, 'x'));
+        o = run_cz(tmp, cz_root + "store verify");
+        CHECK(o.rc == 0);
+        CHECK(contains(o.out, "; 0 problems\n1 partial blob in " + root + "/ingest (2.0 KiB)"));
+        std::filesystem::remove(partial);
         auto app_raw =
             nlohmann::json::parse(sh_ok("skopeo inspect --raw oci:" + quote(store + ":app:1")));
         auto layer = app_raw["layers"][0]["digest"].get<std::string>();

@@ -2,6 +2,7 @@
 // first byte choosing the read size and whether the request was HEAD) is parsed whole and in
 // reads of that size, as a client with a buffer feeds it. Both must agree on the status, the body
 // and the outcome; bodies never hold more bytes than the input; errors point inside the input.
+// The input's first 64 bytes are also parsed as a Retry-After value and an HTTP-date.
 #include <cz/oci/registry/http.hpp>
 
 #include <string>
@@ -74,5 +75,17 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t siz
         whole.offset != pieces.offset)
         __builtin_trap();
     if (whole.done && whole.status < 200) __builtin_trap();
+
+    // The same bytes as a Retry-After value: a wait within bounds, or a date within the years
+    // the parser takes.
+    using namespace std::chrono;
+    namespace reg = cz::oci::registry;
+    auto value = wire.substr(0, 64);
+    sys_seconds now(seconds(1'800'000'000));
+    if (auto wait = reg::parse_retry_after(value, now))
+        if (*wait < seconds(0) || *wait > reg::max_retry_after_value) __builtin_trap();
+    if (auto date = reg::parse_http_date(value))
+        if (*date < sys_days(year(1900) / 1 / 1) || *date > sys_days(year(10000) / 1 / 1))
+            __builtin_trap();
     return 0;
 }

@@ -322,4 +322,44 @@ TEST_SUITE("oci registry") {
         reg::format_http_request("GET", "/", "h", {{"Bad Name", "v"}}, ec);
         CHECK(ec == cz::errc::invalid_argument);
     }
+
+    TEST_CASE("http: HTTP-dates in their three forms; Retry-After as seconds or a date") {
+        using namespace std::chrono;
+        // RFC 9110's own example, in each form: 1994-11-06 08:49:37 UTC.
+        sys_seconds example = sys_days(1994y / November / 6) + 8h + 49min + 37s;
+        CHECK(reg::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT") == example);
+        CHECK(reg::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT") == example);
+        CHECK(reg::parse_http_date("Sun Nov  6 08:49:37 1994") == example);
+        CHECK(reg::parse_http_date("Sat, 01 Jan 2000 00:00:00 GMT") ==
+              sys_seconds(sys_days(2000y / January / 1)));
+        CHECK(reg::parse_http_date("Saturday, 01-Jan-00 00:00:00 GMT") ==
+              sys_seconds(sys_days(2000y / January / 1)));
+        CHECK(reg::parse_http_date("Thu, 29 Feb 2024 23:59:59 GMT") ==
+              sys_seconds(sys_days(2024y / February / 29)) + 86399s);
+        for (auto bad : {"", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT",
+                         "Sun, 06 nov 1994 08:49:37 GMT", "Sun, 31 Apr 1994 08:49:37 GMT",
+                         "Sun, 29 Feb 2023 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
+                         "Sun, 06 Nov 1994 08:60:00 GMT", "Sun, 06 Nov 1994 08:49:37 GMT ",
+                         "Xyz, 06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 0094 08:49:37 GMT",
+                         "Sunday, 06-Nov-1994 08:49:37 GMT", "Sun Nov 06 08:49:37 94",
+                         "Sun Nov  6 08:49:37 1994 ", "Sun, 06 Nov 1994 08-49-37 GMT"}) {
+            INFO(bad);
+            CHECK(!reg::parse_http_date(bad));
+        }
+
+        sys_seconds now = sys_days(2026y / November / 30) + 12h;
+        CHECK(reg::parse_retry_after("120", now) == 120s);
+        CHECK(reg::parse_retry_after("0", now) == 0s);
+        CHECK(reg::parse_retry_after("007", now) == 7s);
+        // Absurd numbers saturate (the caller caps them); they are not ignored.
+        CHECK(reg::parse_retry_after("99999999999999999999999", now) == reg::max_retry_after_value);
+        CHECK(reg::parse_retry_after("Mon, 30 Nov 2026 12:00:42 GMT", now) == 42s);
+        CHECK(reg::parse_retry_after("Mon, 30 Nov 2026 11:00:00 GMT", now) == 0s); // passed
+        CHECK(reg::parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) ==
+              reg::max_retry_after_value);
+        for (auto bad : {"", "-1", "1.5", " 5", "5s", "soon", "0x10"}) {
+            INFO(bad);
+            CHECK(!reg::parse_retry_after(bad, now));
+        }
+    }
 }

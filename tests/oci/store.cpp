@@ -238,6 +238,40 @@ TEST_SUITE("oci") {
         CHECK(w.offset() == 0);
     }
 
+    TEST_CASE("store: try_begin_write says 'would block' while another writer holds the blob") {
+        temp_dir tmp;
+        auto cs = content_store::open(tmp.path);
+        auto data = pattern(100000, 4);
+        auto expected = describe(media_type::oci_layer, data);
+        std::error_code ec;
+        std::string detail;
+        auto first = cs.try_begin_write(expected, ec, &detail);
+        REQUIRE(!ec);
+        first.write(cz::as_bytes(std::string_view(data).substr(0, 500)), ec);
+        REQUIRE(!ec);
+        // flock(2) locks belong to an open file: a second open in this process waits as well.
+        auto second = cs.try_begin_write(expected, ec, &detail);
+        CHECK(ec == std::errc::operation_would_block);
+        CHECK(detail.find("sha256-" + expected.digest.hex()) != std::string::npos);
+        first.write(cz::as_bytes(std::string_view(data).substr(500)), ec);
+        first.commit(ec);
+        REQUIRE(!ec);
+        second = cs.try_begin_write(expected, ec, &detail);
+        CHECK(!ec);
+        CHECK(second.already_stored());
+        // A writer that gave up leaves its bytes, and the next one resumes from them.
+        auto data2 = pattern(100000, 5);
+        auto expected2 = describe(media_type::oci_layer, data2);
+        {
+            auto w = cs.try_begin_write(expected2, ec);
+            REQUIRE(!ec);
+            w.write(cz::as_bytes(std::string_view(data2).substr(0, 700)), ec);
+        }
+        auto w = cs.try_begin_write(expected2, ec);
+        CHECK(!ec);
+        CHECK(w.offset() == 700);
+    }
+
     TEST_CASE("store: writers of the same blob in several processes take turns (flock)") {
         temp_dir tmp;
         auto cs = content_store::open(tmp.path);

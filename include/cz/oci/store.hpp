@@ -83,6 +83,10 @@ struct verify_report {
     // One line per problem: "blobs/sha256/ab..: content hashes to sha256:cd..",
     // "index.json: docker.io/library/x:1 -> layers[0] sha256:..: missing".
     std::vector<std::string> problems;
+    // Partial blobs in the ingest area: writes interrupted (or still going on). Not problems:
+    // the next writer of each blob resumes from it, and gc removes those abandoned for a day.
+    std::uint64_t partial_blobs = 0;
+    std::uint64_t partial_bytes = 0;
     bool ok() const noexcept { return problems.empty(); }
 };
 
@@ -135,6 +139,11 @@ public:
     // expected.size means "not known".
     CZ_DECL blob_writer begin_write(const descriptor& expected, std::error_code& ec,
                                     std::string* detail = nullptr) const;
+    // As begin_write, but fails with std::errc::operation_would_block instead of waiting while
+    // another writer holds the blob: for callers that must not block their thread (an event
+    // loop whose other tasks may be that writer), who wait their own way and try again.
+    CZ_DECL blob_writer try_begin_write(const descriptor& expected, std::error_code& ec,
+                                        std::string* detail = nullptr) const;
 
     // Stores the bytes of `src` as the blob `expected` describes (resuming: the first offset()
     // bytes of src are read and dropped, as a source without seeking allows) and commits.
@@ -158,6 +167,8 @@ public:
 
 private:
     friend class blob_writer;
+    CZ_DECL blob_writer start_write(const descriptor& expected, bool wait, std::error_code& ec,
+                                    std::string* detail) const;
     std::filesystem::path root_;
 };
 

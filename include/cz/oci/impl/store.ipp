@@ -408,6 +408,16 @@ CZ_DECL bool content_store::contains(const digest& d) const {
 
 CZ_DECL blob_writer content_store::begin_write(const descriptor& expected, std::error_code& ec,
                                                std::string* detail) const {
+    return start_write(expected, true, ec, detail);
+}
+
+CZ_DECL blob_writer content_store::try_begin_write(const descriptor& expected, std::error_code& ec,
+                                                   std::string* detail) const {
+    return start_write(expected, false, ec, detail);
+}
+
+CZ_DECL blob_writer content_store::start_write(const descriptor& expected, bool wait,
+                                               std::error_code& ec, std::string* detail) const {
     ec.clear();
     blob_writer w;
     w.store_ = this;
@@ -436,7 +446,20 @@ CZ_DECL blob_writer content_store::begin_write(const descriptor& expected, std::
             detail::system_failure(ec, detail, "opening", w.data_path_);
             return {};
         }
-        if (!detail::lock_exclusive(w.fd_.get())) {
+        if (!wait) {
+            int r;
+            while ((r = ::flock(w.fd_.get(), LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+            }
+            if (r != 0 && errno == EWOULDBLOCK) {
+                ec = std::make_error_code(std::errc::operation_would_block);
+                if (detail) *detail = w.data_path_.string() + ": another writer holds it";
+                return {};
+            }
+            if (r != 0) {
+                detail::system_failure(ec, detail, "locking", w.data_path_);
+                return {};
+            }
+        } else if (!detail::lock_exclusive(w.fd_.get())) {
             detail::system_failure(ec, detail, "locking", w.data_path_);
             return {};
         }
@@ -758,6 +781,15 @@ CZ_DECL verify_report image_store::verify(std::error_code& ec) const {
         detail::walk(*content_, e.target,
                      fmt::format("index.json {}", e.name.empty() ? "(untagged)" : e.name), seen,
                      &report.problems);
+    std::error_code ingest_ec; // an ingest area that cannot be listed holds nothing to report
+    for (std::filesystem::directory_iterator i(content_->ingest_dir(), ingest_ec), end;
+         !ingest_ec && i != end; i.increment(ingest_ec)) {
+        std::error_code size_ec;
+        auto size = i->is_regular_file(size_ec) ? i->file_size(size_ec) : 0;
+        if (size_ec) continue; // committed or removed meanwhile
+        ++report.partial_blobs;
+        report.partial_bytes += size;
+    }
     return report;
 }
 

@@ -54,9 +54,11 @@ struct registry_options {
     // smaller one in a single PUT; 0: every blob in a single PUT.
     std::uint64_t upload_chunk_size = 64 << 20;
     // Tries per request, for connection errors, 5xx and 429; the wait between them starts at
-    // `backoff` and doubles (429's Retry-After, when given, instead).
+    // `backoff` and doubles (the answer's Retry-After, seconds or a date, when given, instead,
+    // but never longer than `max_retry_after`).
     int attempts = 5;
     std::chrono::milliseconds backoff{200};
+    std::chrono::seconds max_retry_after{60};
     // The credentials for a registry (its host[:port]), asked when it wants some.
     std::function<std::optional<registry::credentials>(std::string_view registry)> credentials;
 };
@@ -74,6 +76,17 @@ struct fetched_manifest {
     std::string bytes;
     descriptor desc; // media type, digest of the bytes, size
 };
+
+namespace detail {
+
+// Where a redirect from `from` with the Location `location` goes, as the client follows it:
+// errc::invalid_url for a Location that is no URL, errc::refused_redirect for one from HTTPS to
+// plain HTTP or past `max_redirects` (`redirects` counts this one); `why` says which.
+CZ_DECL url follow_redirect(const url& from, std::string_view location, int redirects,
+                            std::error_code& ec, std::string& why);
+inline constexpr int max_redirects = 5;
+
+} // namespace detail
 
 class registry_client {
 public:
@@ -143,6 +156,7 @@ private:
         http_response_head head;
         std::unique_ptr<registry_connection> conn; // the body is still to be read from it
         url at;                                    // where the answer came from
+        int tries = 1; // requests sent for it: more than one after 5xx, 429 or a lost connection
     };
 
     CZ_DECL url registry_url(const reference& ref, std::string target) const;

@@ -36,6 +36,7 @@
 #include <cz/core/error.hpp>
 #include <cz/oci/registry/error.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -150,6 +151,21 @@ CZ_DECL std::string format_http_request(std::string_view method, std::string_vie
                                         std::string_view host,
                                         const std::vector<http_header>& headers,
                                         std::error_code& ec);
+
+// An HTTP-date (RFC 9110 section 5.6.7), in any of the three forms a recipient must accept:
+//   IMF-fixdate  Sun, 06 Nov 1994 08:49:37 GMT     (what servers send)
+//   RFC 850      Sunday, 06-Nov-94 08:49:37 GMT    (two-digit years: 70-99 are 19xx, else 20xx)
+//   asctime      Sun Nov  6 08:49:37 1994
+// The day name is checked only for being one; the date must exist (no 31 Apr), years 1900-9999.
+CZ_DECL std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view text);
+
+// A Retry-After value (RFC 9110 section 10.2.3), as the wait it asks for from `now`:
+// delay-seconds (digits only; more than max_retry_after_value reads as that) or an HTTP-date
+// (zero once it has passed). nullopt for anything else: the caller falls back to its own backoff.
+// Callers cap the wait themselves: a server may ask for anything.
+inline constexpr std::chrono::seconds max_retry_after_value{1'000'000'000};
+CZ_DECL std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
+                                                              std::chrono::sys_seconds now);
 
 } // namespace cz::oci::registry
 

@@ -23,6 +23,32 @@ inline asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
 }
 
+// content.begin_write without blocking the thread: while another writer holds the blob (a pull
+// in another process, or one on this very thread, which could then never finish), wait and try
+// again, from 10 ms up to half a second apart.
+inline asio::awaitable<blob_writer> begin_write(const content_store& content, const descriptor& d,
+                                                std::error_code& ec, std::string& why) {
+    std::chrono::milliseconds wait{10};
+    for (;;) {
+        auto w = content.try_begin_write(d, ec, &why);
+        if (ec != std::errc::operation_would_block) co_return w;
+        co_await sleep_for(wait);
+        wait = std::min(wait * 2, std::chrono::milliseconds(500));
+    }
+}
+
+// Removes the writer's ingest file when it goes out of scope with nothing written (a committed
+// writer has nothing left to remove).
+struct drop_if_empty {
+    blob_writer& w;
+    explicit drop_if_empty(blob_writer& writer) : w(writer) {}
+    drop_if_empty(const drop_if_empty&) = delete;
+    drop_if_empty& operator=(const drop_if_empty&) = delete;
+    ~drop_if_empty() {
+        if (w.offset() == 0) w.abort();
+    }
+};
+
 inline bool is_loopback_host(std::string_view host) {
     return host == "localhost" || host.starts_with("127.") || host == "[::1]";
 }
@@ -75,17 +101,42 @@ struct worker_done {
     }
 };
 
+// " (after 3 tries)" when a status came back on every try; nothing after one.
+inline std::string tries_note(int tries) {
+    return tries > 1 ? fmt::format(" (after {} tries)", tries) : std::string();
+}
+
 inline std::string describe(const http_request& r, const url& u) {
     return fmt::format("{} {}", r.method, u.str());
 }
 
-// The wait before try number `tries` + 1: the server's Retry-After (at most a minute), else the
-// backoff doubled per try.
+// The wait before try number `tries` + 1: what the server's Retry-After asks for (at most
+// `cap`), else the backoff doubled per try.
 inline std::chrono::steady_clock::duration retry_wait(std::chrono::milliseconds backoff, int tries,
-                                                      std::optional<std::chrono::seconds> after) {
+                                                      std::optional<std::chrono::seconds> after,
+                                                      std::chrono::seconds cap) {
     using namespace std::chrono;
-    if (after) return duration_cast<steady_clock::duration>(std::min(*after, seconds(60)));
+    if (after) return duration_cast<steady_clock::duration>(std::min(*after, cap));
     return duration_cast<steady_clock::duration>(backoff * (1 << std::min(tries - 1, 10)));
+}
+
+CZ_DECL url follow_redirect(const url& from, std::string_view location, int redirects,
+                            std::error_code& ec, std::string& why) {
+    error_info detail;
+    auto next = resolve_location(from, location, ec, &detail);
+    if (ec) {
+        why = fmt::format("redirect to '{}': {}", location.substr(0, 200), to_string(detail));
+        return {};
+    }
+    if (redirects > max_redirects || (from.https && !next.https)) {
+        ec = errc::refused_redirect;
+        why = fmt::format("redirect to {} refused ({})", next.str(),
+                          redirects > max_redirects
+                              ? fmt::format("more than {} redirects", max_redirects)
+                              : std::string("from HTTPS to plain HTTP"));
+        return {};
+    }
+    return next;
 }
 
 } // namespace detail
@@ -169,15 +220,16 @@ CZ_DECL asio::awaitable<registry_client::response> registry_client::send(url u, 
                                 status == 308;
                 bool retry = status == 429 || status >= 500;
                 if (!(status == 401 && !authenticated) && !redirect &&
-                    !(retry && tries + 1 < options_.attempts))
+                    !(retry && tries + 1 < options_.attempts)) {
+                    resp.tries = tries + 1;
                     co_return resp;
+                }
                 auto challenge = std::string(resp.head.header("www-authenticate").value_or(""));
                 auto location = std::string(resp.head.header("location").value_or(""));
-                auto retry_after = resp.head.header("retry-after");
                 std::optional<seconds> after;
-                if (retry_after && !retry_after->empty() && retry_after->size() < 6 &&
-                    retry_after->find_first_not_of("0123456789") == std::string_view::npos)
-                    after = seconds(std::stoi(std::string(*retry_after)));
+                if (auto value = resp.head.header("retry-after"))
+                    after =
+                        parse_retry_after(*value, time_point_cast<seconds>(system_clock::now()));
                 co_await read_body(resp, 64 * 1024); // what is left on the connection
                 if (status == 401) {
                     authenticated = true;
@@ -186,22 +238,11 @@ CZ_DECL asio::awaitable<registry_client::response> registry_client::send(url u, 
                     continue;
                 }
                 if (redirect) {
-                    error_info detail;
-                    auto next = resolve_location(u, location, ec, &detail);
+                    std::string why;
+                    auto next = detail::follow_redirect(u, location, ++redirects, ec, why);
                     if (ec)
                         co_return response{
-                            fail(ec, fmt::format("{}: redirect to '{}': {}", detail::describe(r, u),
-                                                 location, to_string(detail))),
-                            {},
-                            nullptr,
-                            u};
-                    if (++redirects > 5 || (u.https && !next.https))
-                        co_return response{
-                            fail(errc::refused_redirect,
-                                 fmt::format("{}: redirect to {} refused ({})",
-                                             detail::describe(r, u), next.str(),
-                                             redirects > 5 ? "more than 5 redirects"
-                                                           : "from HTTPS to plain HTTP")),
+                            fail(ec, fmt::format("{}: {}", detail::describe(r, u), why)),
                             {},
                             nullptr,
                             u};
@@ -210,7 +251,8 @@ CZ_DECL asio::awaitable<registry_client::response> registry_client::send(url u, 
                     continue;
                 }
                 ++tries;
-                co_await detail::sleep_for(detail::retry_wait(options_.backoff, tries, after));
+                co_await detail::sleep_for(
+                    detail::retry_wait(options_.backoff, tries, after, options_.max_retry_after));
                 continue;
             }
         }
@@ -220,7 +262,8 @@ CZ_DECL asio::awaitable<registry_client::response> registry_client::send(url u, 
                 {},
                 nullptr,
                 u};
-        co_await detail::sleep_for(detail::retry_wait(options_.backoff, tries, std::nullopt));
+        co_await detail::sleep_for(
+            detail::retry_wait(options_.backoff, tries, std::nullopt, options_.max_retry_after));
     }
 }
 
@@ -356,7 +399,8 @@ registry_client::get_manifest(const reference& ref, std::string part) {
     if (r.head.status != 200)
         co_return result{
             fail(r.head.status == 401 ? errc::unauthorized : errc::unexpected_status,
-                 fmt::format("{}: {} {}", where, r.head.status, detail::error_summary(body))),
+                 fmt::format("{}: {} {}{}", where, r.head.status, detail::error_summary(body),
+                             detail::tries_note(r.tries))),
             {}};
     fetched_manifest m;
     sha256_hasher h;
@@ -390,9 +434,12 @@ registry_client::fetch_blob(reference ref, descriptor d, const content_store& co
     using result = std::pair<std::error_code, descriptor>;
     std::error_code ec;
     std::string detail_text;
-    auto writer = content.begin_write(d, ec, &detail_text);
+    auto writer = co_await detail::begin_write(content, d, ec, detail_text);
     if (ec) co_return result{fail(ec, fmt::format("blob {}: {}", d.digest.str(), detail_text)), {}};
     if (writer.already_stored()) co_return result{std::error_code{}, d};
+    // However the fetch ends, an ingest file it wrote nothing into is not left behind (one with
+    // bytes in it stays for the next pull to resume from).
+    detail::drop_if_empty drop(writer);
     auto u = registry_url(ref, "/v2/" + ref.path + "/blobs/" + d.digest.str());
     blob_progress progress{d.digest, writer.offset(), static_cast<std::uint64_t>(d.size), false};
     std::vector<std::byte> chunk(256 * 1024);
@@ -406,7 +453,7 @@ registry_client::fetch_blob(reference ref, descriptor d, const content_store& co
         if (r.head.status == 200 && writer.offset() > 0) {
             // The range was ignored: start over.
             writer.abort();
-            writer = content.begin_write(d, ec, &detail_text);
+            writer = co_await detail::begin_write(content, d, ec, detail_text);
             if (ec)
                 co_return result{fail(ec, fmt::format("blob {}: {}", d.digest.str(), detail_text)),
                                  {}};
@@ -415,9 +462,10 @@ registry_client::fetch_blob(reference ref, descriptor d, const content_store& co
             auto code = r.head.status == 404   ? make_error_code(oci::errc::not_found)
                         : r.head.status == 401 ? make_error_code(errc::unauthorized)
                                                : make_error_code(errc::unexpected_status);
-            co_return result{fail(code, fmt::format("{}: {} {}", where, r.head.status,
-                                                    detail::error_summary(body))),
-                             {}};
+            co_return result{
+                fail(code, fmt::format("{}: {} {}{}", where, r.head.status,
+                                       detail::error_summary(body), detail::tries_note(r.tries))),
+                {}};
         }
         // What the registry is about to send must be what is missing, no more, no less.
         if (auto length = r.head.header("content-length"); length && d.size >= 0) {

@@ -371,4 +371,112 @@ CZ_DECL std::string format_http_request(std::string_view method, std::string_vie
     return out;
 }
 
+namespace detail {
+
+// "Jan".."Dec" -> 1..12; 0 for anything else.
+inline unsigned http_month(std::string_view m) {
+    constexpr std::string_view names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (unsigned i = 0; i < 12; ++i)
+        if (m == names[i]) return i + 1;
+    return 0;
+}
+
+// Exactly `width` digits (a leading space allowed for asctime's day) at the front of `s`.
+inline std::optional<unsigned> http_digits(std::string_view s, std::size_t width,
+                                           bool leading_space = false) {
+    if (s.size() < width) return std::nullopt;
+    unsigned v = 0;
+    for (std::size_t i = 0; i < width; ++i) {
+        char c = s[i];
+        if (leading_space && i == 0 && c == ' ') continue;
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + unsigned(c - '0');
+    }
+    return v;
+}
+
+// "HH:MM:SS" at the front of `s`.
+inline std::optional<std::chrono::seconds> http_time_of_day(std::string_view s) {
+    if (s.size() < 8 || s[2] != ':' || s[5] != ':') return std::nullopt;
+    auto h = http_digits(s, 2), m = http_digits(s.substr(3), 2), sec = http_digits(s.substr(6), 2);
+    if (!h || !m || !sec || *h > 23 || *m > 59 || *sec > 60) return std::nullopt; // 60: leap
+    return std::chrono::hours(*h) + std::chrono::minutes(*m) + std::chrono::seconds(*sec);
+}
+
+inline std::optional<std::chrono::sys_seconds>
+http_date_from(unsigned year, unsigned month, unsigned day, std::chrono::seconds time) {
+    using namespace std::chrono;
+    if (year < 1900 || year > 9999 || month == 0) return std::nullopt;
+    year_month_day ymd{std::chrono::year(int(year)), std::chrono::month(month),
+                       std::chrono::day(day)};
+    if (!ymd.ok()) return std::nullopt;
+    return sys_seconds(sys_days(ymd)) + time;
+}
+
+} // namespace detail
+
+CZ_DECL std::optional<std::chrono::sys_seconds> parse_http_date(std::string_view s) {
+    constexpr std::string_view short_days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+    constexpr std::string_view long_days[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                              "Friday", "Saturday", "Sunday"};
+    auto starts_with_any = [&](std::string_view text, const auto& names) -> std::size_t {
+        for (auto n : names)
+            if (text.starts_with(n)) return n.size();
+        return 0;
+    };
+    if (s.size() == 29 && s.substr(3, 2) == ", " && starts_with_any(s, short_days) == 3) {
+        // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+        if (s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s.substr(25) != " GMT")
+            return std::nullopt;
+        auto day = detail::http_digits(s.substr(5), 2);
+        auto year = detail::http_digits(s.substr(12), 4);
+        auto time = detail::http_time_of_day(s.substr(17));
+        if (!day || !year || !time) return std::nullopt;
+        return detail::http_date_from(*year, detail::http_month(s.substr(8, 3)), *day, *time);
+    }
+    if (auto n = starts_with_any(s, long_days); n != 0 && s.size() == n + 24 && s[n] == ',') {
+        // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
+        auto rest = s.substr(n + 1);
+        if (rest[0] != ' ' || rest[3] != '-' || rest[7] != '-' || rest[10] != ' ' ||
+            rest.substr(19) != " GMT")
+            return std::nullopt;
+        auto day = detail::http_digits(rest.substr(1), 2);
+        auto year = detail::http_digits(rest.substr(8), 2);
+        auto time = detail::http_time_of_day(rest.substr(11));
+        if (!day || !year || !time) return std::nullopt;
+        return detail::http_date_from(*year + (*year >= 70 ? 1900 : 2000),
+                                      detail::http_month(rest.substr(4, 3)), *day, *time);
+    }
+    if (s.size() == 24 && starts_with_any(s, short_days) == 3) {
+        // asctime: "Sun Nov  6 08:49:37 1994"
+        if (s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ') return std::nullopt;
+        auto day = detail::http_digits(s.substr(8), 2, true);
+        auto time = detail::http_time_of_day(s.substr(11));
+        auto year = detail::http_digits(s.substr(20), 4);
+        if (!day || !year || !time) return std::nullopt;
+        return detail::http_date_from(*year, detail::http_month(s.substr(4, 3)), *day, *time);
+    }
+    return std::nullopt;
+}
+
+CZ_DECL std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
+                                                              std::chrono::sys_seconds now) {
+    using namespace std::chrono;
+    if (!value.empty() && value.find_first_not_of("0123456789") == std::string_view::npos) {
+        auto digits = value.substr(value.find_first_not_of('0') == std::string_view::npos
+                                       ? value.size() - 1
+                                       : value.find_first_not_of('0'));
+        if (digits.size() > 10) return max_retry_after_value;
+        seconds::rep n = 0;
+        for (char c : digits)
+            n = n * 10 + (c - '0');
+        return std::min(seconds(n), max_retry_after_value);
+    }
+    auto date = parse_http_date(value);
+    if (!date) return std::nullopt;
+    if (*date <= now) return seconds(0);
+    return std::min(duration_cast<seconds>(*date - now), max_retry_after_value);
+}
+
 } // namespace cz::oci::registry
