@@ -289,8 +289,8 @@ CZ_DECL asio::awaitable<std::error_code> detail::push_operation::push_blob(const
             co_return std::error_code{};
         }
         if (!session.retry || tries >= client_.options_.attempts) co_return session.ec;
-        co_await detail::sleep_for(
-            detail::retry_wait(client_.options_.backoff, tries, std::nullopt));
+        co_await detail::sleep_for(detail::retry_wait(client_.options_.backoff, tries, std::nullopt,
+                                                      client_.options_.max_retry_after));
     }
 }
 
