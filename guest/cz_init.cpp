@@ -6,6 +6,8 @@
 //   cz.agent=vsock[:PORT] | serial:NAME   the channel (guest/agent/channel.hpp); vsock by default
 //   cz.rootfs=DEVICE                      mount DEVICE read-only under an overlay at
 //                                         /run/cz/rootfs/merged (guest/init/rootfs.hpp)
+//   cz.scratch=DEVICE                     the overlay's writable layer on DEVICE (ext4), not
+//                                         on tmpfs
 //   cz.log=error|warn|info|debug          what reaches the console; info by default
 //
 // PID 1 must never exit (the kernel panics): every failure is logged, and one that leaves nothing
@@ -81,6 +83,8 @@ void boot(const kernel_cmdline& cmdline) {
     if (auto device = cmdline.get("cz.rootfs"); device && !device->empty()) {
         rootfs_options opts;
         opts.image_device = *device;
+        if (auto scratch = cmdline.get("cz.scratch"); scratch && !scratch->empty())
+            opts.scratch_device = *scratch;
         mount_rootfs(opts);
     }
 }

@@ -2,7 +2,8 @@
 // with the container's exit code (cz/container/run.hpp does the work).
 //
 //   cz run [--rm] [-i] [-t] [-e K=V]... [--env-file F]... [-w DIR] [-u USER] [--entrypoint CMD]
-//          [--cpus N] [--memory SIZE] [-p [IP:]HOSTPORT:GUESTPORT]... [--net user|none]
+//          [--cpus N] [--memory SIZE] [--rootfs-size SIZE] [-p [IP:]HOSTPORT:GUESTPORT]... [--net
+//          user|none]
 //          [--read-only] [--kernel PATH|FLAVOUR] [--init PATH] [--name NAME] [--hostname NAME]
 //          [--timings] IMAGE [CMD ARGS...]
 //
@@ -40,6 +41,7 @@ struct run_command_options {
     bool entrypoint_given = false;
     std::string cpus;
     std::string memory;
+    std::string rootfs_size;
     std::vector<std::string> publish;
     std::string net = "user";
     bool read_only = false;
@@ -110,6 +112,10 @@ container::run_options make_options(const run_command_options& o) {
         r.spec.memory_limit = static_cast<std::int64_t>(bytes);
         // The VM gets the container's memory plus what the guest kernel and cz-init need.
         r.memory_mib = std::max<std::uint64_t>(256, (bytes >> 20) + 128);
+    }
+    if (!o.rootfs_size.empty()) {
+        r.scratch_bytes = parse_size_option("--rootfs-size", o.rootfs_size);
+        if (r.scratch_bytes < (16u << 20)) usage("--rootfs-size", "at least 16M");
     }
     for (const auto& p : o.publish) {
         std::error_code ec;
@@ -219,6 +225,10 @@ void register_run_command(context ctx) {
                 ->allow_extra_args(false);
             cmd.add_option("--net,--network", o.net, "Network: user (NAT, the default) or none");
             cmd.add_flag("--read-only", o.read_only, "Mount the root filesystem read-only");
+            cmd.add_option("--rootfs-size", o.rootfs_size,
+                           "Keep the container's writes on a scratch disk of this size (default: "
+                           "in the VM's memory)")
+                ->type_name("SIZE");
             cmd.add_option("--kernel", o.kernel,
                            "Guest kernel: a file, or a cached flavour (debian, minimal)");
             cmd.add_option("--init", o.init, "cz-init program (default: $CZ_INIT, or beside cz)")

@@ -300,6 +300,22 @@ TEST_SUITE("cz run") {
         CHECK_FALSE(contains(o.err, "out of memory"));
     }
 
+    TEST_CASE("--rootfs-size: the writable layer on a scratch disk of that size, removed after") {
+        auto o =
+            cz_run("--net none --rootfs-size 64M busybox sh -c "
+                   "'dd if=/dev/zero of=/small bs=1M count=8 2>/dev/null && echo fits; "
+                   "dd if=/dev/zero of=/big bs=1M count=100 2>&1 | grep -o \"No space left\"'");
+        INFO(o.err);
+        CHECK(o.rc == 0);
+        CHECK(contains(o.out, "fits\n"));
+        CHECK(contains(o.out, "No space left\n"));
+        std::error_code ec;
+        CHECK(fs::is_empty(cz_root() / "scratch", ec));
+        o = cz_run("--net none --rootfs-size 1M busybox true");
+        CHECK(o.rc == 125);
+        CHECK(contains(o.err, "--rootfs-size"));
+    }
+
     TEST_CASE("SIGTERM reaches the container; SIGINT before it starts ends the run, 130") {
         cz_test::temp_dir tmp;
         auto out = tmp / "out";

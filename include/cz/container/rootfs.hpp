@@ -27,6 +27,10 @@ namespace cz::container {
 // Bumped whenever the ext4 images cz builds change in a way a guest could see.
 inline constexpr int rootfs_format_version = 1;
 
+// Removes the files in `dir` that runs killed while writing them left behind: names with
+// ".tmp-<pid>-" whose process is gone (a half-built root filesystem, a scratch disk).
+CZ_DECL void remove_abandoned_files(const std::filesystem::path& dir);
+
 // Where the image for `manifest` is cached under `root`.
 CZ_DECL std::filesystem::path rootfs_path(const std::filesystem::path& root,
                                           const digest& manifest);

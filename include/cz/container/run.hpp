@@ -67,6 +67,9 @@ struct run_options {
     std::uint64_t memory_mib = 512;
     network_mode network = network_mode::user;
     std::vector<vm::port_forward> ports;
+    // The container's writable layer: on tmpfs in the VM's memory (0), or on a scratch ext4 disk
+    // of this many bytes, made for the run under <root>/scratch/ and removed after it.
+    std::uint64_t scratch_bytes = 0;
     std::string kernel;         // a file, or a cached flavour ("debian", "minimal"); see guest.hpp
     std::filesystem::path init; // empty: find_init()'s search
     vm::accel_mode accel = vm::accel_mode::automatic;

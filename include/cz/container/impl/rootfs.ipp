@@ -18,11 +18,7 @@
 
 namespace cz::container {
 
-namespace detail {
-
-// Removes images that runs killed while writing them left behind: <name>.tmp-<pid>-<n> whose
-// process is gone.
-inline void remove_abandoned(const std::filesystem::path& dir) {
+CZ_DECL void remove_abandoned_files(const std::filesystem::path& dir) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
         auto name = e.path().filename().string();
@@ -35,8 +31,6 @@ inline void remove_abandoned(const std::filesystem::path& dir) {
         }
     }
 }
-
-} // namespace detail
 
 CZ_DECL std::filesystem::path rootfs_path(const std::filesystem::path& root,
                                           const digest& manifest) {
@@ -57,7 +51,7 @@ CZ_DECL rootfs_result ensure_rootfs(const oci::content_store& content, const oci
         if (detail) *detail = r.path.parent_path().string();
         return r;
     }
-    detail::remove_abandoned(r.path.parent_path());
+    remove_abandoned_files(r.path.parent_path());
     // A name of its own for the image being written: another run may be writing one too.
     auto tmp = r.path;
     tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());

@@ -7,6 +7,7 @@
 #include <cz/container/error.hpp>
 #include <cz/container/guest.hpp>
 #include <cz/container/rootfs.hpp>
+#include <cz/ext4/formatter.hpp>
 #include <cz/oci/store.hpp>
 #include <cz/vm/qemu.hpp>
 #include <cz/vm/run.hpp>
@@ -117,6 +118,17 @@ private:
     int flags_ = 0;
 };
 
+// A file removed when the run ends, however it ends.
+struct removed_file {
+    std::filesystem::path path;
+    removed_file() = default;
+    removed_file(const removed_file&) = delete;
+    removed_file& operator=(const removed_file&) = delete;
+    ~removed_file() {
+        if (!path.empty()) ::unlink(path.c_str());
+    }
+};
+
 // One run: the VM, the agent connection, the process. All of it on one thread (io_).
 class runner {
 public:
@@ -129,6 +141,7 @@ public:
         prepare_rootfs();
         phase("rootfs", t);
         prepare_guest();
+        prepare_scratch();
         phase("guest", t);
 
         vm_.emplace(io_, vm_config(), qemu_options());
@@ -240,6 +253,26 @@ private:
         if (ec) fail(ec, "initramfs: " + why);
     }
 
+    // The scratch disk, when the run asks for one: an empty ext4 image of that size, named by
+    // this process so that one a killed run left is removed by the next
+    // (remove_abandoned_files).
+    void prepare_scratch() {
+        if (opts_.scratch_bytes == 0) return;
+        auto dir = opts_.root / "scratch";
+        std::error_code ec;
+        std::filesystem::create_directories(dir, ec);
+        if (ec) fail(ec, dir.string());
+        remove_abandoned_files(dir);
+        scratch_.path = dir / (name_ + ".ext4.tmp-" + std::to_string(::getpid()) + "-0");
+        unique_fd fd(::open(scratch_.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+        if (!fd) fail(last_system_error(), scratch_.path.string());
+        ext4::format_options format;
+        format.size = opts_.scratch_bytes;
+        ext4::formatter image(std::move(fd), format);
+        image.finish(ec);
+        if (ec) fail(ec, "scratch disk " + scratch_.path.string());
+    }
+
     vm::config vm_config() const {
         vm::config c;
         c.kernel = kernel_.image;
@@ -253,6 +286,10 @@ private:
         // The agent talks over virtio-serial: no vsock device needed.
         c.vsock.reset();
         c.append = std::string("cz.rootfs=/dev/vda cz.log=warn cz.agent=serial:") + agent_port;
+        if (!scratch_.path.empty()) {
+            c.disks.push_back({scratch_.path, false});
+            c.append += " cz.scratch=/dev/vdb";
+        }
         if (opts_.network == network_mode::user) c.network = vm::user_network{opts_.ports};
         return c;
     }
@@ -574,6 +611,7 @@ private:
     std::string name_, hostname_, spec_json_;
     std::filesystem::path rootfs_, initramfs_;
     vm::kernel_info kernel_;
+    removed_file scratch_; // declared before vm_: outlives the VM that uses it
     std::optional<vm::qemu_vm> vm_;
     std::optional<agent::client> client_;
     std::optional<asio::signal_set> signals_;
