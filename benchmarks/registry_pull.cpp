@@ -1,0 +1,321 @@
+// Benchmark: a cold pull from a registry on loopback, `cz image pull` against `skopeo copy
+// docker://... oci:DIR`, in one run, with a reference row for what the machine can do at best
+// with the same bytes.
+//
+// usage: bench_registry_pull [RUNS] [SIZE_MB] [LAYERS]   (defaults: 5 runs, 384 MB, 6 layers)
+//        CZ_BENCH_RUNS, CZ_BENCH_PULL_MB, CZ_BENCH_PULL_LAYERS override them (a quick check:
+//        CZ_BENCH_PULL_MB=32 CZ_BENCH_RUNS=1)
+//
+// The input: LAYERS gzip layers (level 1) holding SIZE_MB of file data in all, each MiB of it 7/8
+// random bytes and 1/8 text, so the layers compress little (about 0.9) as real binaries do; cz's
+// store API writes the image, skopeo pushes it to Debian's docker-registry (distribution),
+// started here on 127.0.0.1 with a free port and plain HTTP.
+//
+// Each run is cold for the puller: a fresh destination, removed (untimed, then `sync`) before the
+// run; the registry's files stay in the page cache, as they are for every contender. Contenders:
+//   cz      `cz --root DIR image pull 127.0.0.1:PORT/bench:1`: blobs fetched 4 at once, hashed
+//           and written into the store's ingest area, fsynced, committed.
+//   skopeo  `skopeo copy --src-tls-verify=false docker://127.0.0.1:PORT/bench:1 oci:DIR:bench`.
+//   limit   this program again (--hash-copy), one thread: reads every blob's bytes from the
+//           source store, sha256 (BoringSSL, as cz hashes) and writes them to one file on the
+//           same disk, fsynced at the end: the work a pull cannot avoid, without a network.
+//   coreutils `cat BLOBS | tee FILE | sha256sum` then `sync FILE`: the same work in three
+//           processes, with coreutils' own sha256 (no SHA extensions), for comparison.
+// The figures are median wall times, MB/s of blob bytes (config and layers), and the peak RSS of
+// each command's largest process. Goals (issue 16): skopeo/cz >= 2, cz/limit <= 1.3.
+// Before the timing, cz's pull is checked against skopeo's: the same manifest digest, and `cz
+// store verify` clean; a mismatch fails the run.
+#include "bench.hpp"
+
+#include <cz/core/compression.hpp>
+#include <cz/core/sha256.hpp>
+#include <cz/core/stream.hpp>
+#include <cz/core/unique_fd.hpp>
+#include <cz/oci/media_types.hpp>
+#include <cz/oci/platform.hpp>
+#include <cz/oci/store.hpp>
+#include <cz/oci/types.hpp>
+#include <cz/tar/writer.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace cz::bench;
+namespace oci = cz::oci;
+
+std::uint64_t setting(const char* env, int argc, char** argv, int index, std::uint64_t fallback) {
+    if (const char* v = std::getenv(env)) return std::stoull(v);
+    return argc > index ? std::stoull(argv[index]) : fallback;
+}
+
+// Hashes what passes on to `inner` (the layer's diff_id); finish() leaves `inner` open.
+struct hashing_sink {
+    cz::sink_ref inner;
+    cz::sha256_hasher hasher;
+    void write(cz::bytes_view data, std::error_code& ec) {
+        hasher.update(data);
+        inner.write(data, ec);
+    }
+    void finish(std::error_code& ec) { ec.clear(); }
+};
+
+// Stores a gzip layer holding one file of `size` bytes, each MiB 7/8 random and 1/8 text;
+// returns it and its diff_id.
+oci::descriptor put_layer(const oci::content_store& cs, std::uint64_t size, unsigned seed,
+                          cz::digest& diff_id) {
+    oci::descriptor unknown;
+    unknown.media_type = std::string(oci::media_type::oci_layer_gzip);
+    unknown.size = -1;
+    std::error_code ec;
+    auto blob = cs.begin_write(unknown, ec);
+    if (ec) throw cz::system_error(ec, "begin_write");
+    cz::compressing_sink gz(blob, cz::compression::gzip, 1);
+    hashing_sink hashed{gz, {}};
+    cz::tar::writer w(hashed, {.deterministic = true});
+    cz::tar::entry e;
+    e.name = fmt::format("data/{}.bin", seed);
+    e.mode = 0644;
+    e.size = size;
+    w.add(e);
+    std::mt19937_64 rng(seed);
+    constexpr std::size_t chunk_size = 1 << 20, text_size = chunk_size / 8;
+    std::vector<std::byte> chunk(chunk_size);
+    std::uint64_t line = 0;
+    for (std::uint64_t done = 0; done < size;) {
+        std::string text;
+        while (text.size() < text_size)
+            text += fmt::format("{:010} layer {} the quick brown fox jumps over the lazy dog\n",
+                                line++, seed);
+        std::memcpy(chunk.data(), text.data(), text_size);
+        for (std::size_t i = text_size; i < chunk_size; i += 8) {
+            auto x = rng();
+            std::memcpy(chunk.data() + i, &x, 8);
+        }
+        auto n = std::min<std::uint64_t>(size - done, chunk_size);
+        w.write(cz::bytes_view(chunk.data(), n));
+        done += n;
+    }
+    w.finish();
+    gz.finish(ec);
+    if (ec) throw cz::system_error(ec, "gzip");
+    diff_id = hashed.hasher.final();
+    auto d = blob.commit(ec);
+    if (ec) throw cz::system_error(ec, "commit");
+    d.media_type = unknown.media_type;
+    return d;
+}
+
+// The reference row's work, in a process of its own (so its peak RSS is measured as the
+// others'): `files` read in order, hashed each with BoringSSL's sha256 and appended to `out`,
+// fsynced at the end.
+int hash_copy(const std::string& out, const std::vector<std::string>& files) {
+    cz::unique_fd o(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!o) throw std::runtime_error("cannot create " + out);
+    cz::fd_sink sink(o.get());
+    for (const auto& f : files) {
+        cz::unique_fd in(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!in) throw std::runtime_error("cannot open " + f);
+        cz::fd_source src(in.get());
+        cz::hashing_source hashed(src);
+        std::error_code ec;
+        cz::copy(hashed, sink, ec);
+        if (ec) throw cz::system_error(ec, "copying " + f);
+        (void)hashed.final();
+    }
+    if (::fsync(o.get()) != 0) throw std::runtime_error("fsync of " + out);
+    return 0;
+}
+
+// A TCP port on 127.0.0.1 that nothing listens on now.
+std::uint16_t free_port() {
+    cz::unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (!s || ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        throw std::runtime_error("no free port on 127.0.0.1");
+    return ntohs(a.sin_port);
+}
+
+bool accepts(std::uint16_t port) {
+    cz::unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    return s && ::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+}
+
+// docker-registry serving `dir`/data on 127.0.0.1 in plain HTTP, stopped with the object.
+class registry {
+public:
+    explicit registry(const std::string& dir) : port_(free_port()) {
+        std::ofstream(dir + "/config.yml") << "version: 0.1\nlog:\n  level: error\n"
+                                           << "storage:\n  filesystem:\n    rootdirectory: " << dir
+                                           << "/data\nhttp:\n  addr: 127.0.0.1:" << port_ << "\n";
+        pid_ = ::fork();
+        if (pid_ < 0) throw std::runtime_error("fork failed");
+        if (pid_ == 0) {
+            int fd = ::open((dir + "/registry.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) {
+                ::dup2(fd, 1);
+                ::dup2(fd, 2);
+            }
+            std::string config = dir + "/config.yml";
+            ::execlp("docker-registry", "docker-registry", "serve", config.c_str(), nullptr);
+            ::_exit(127);
+        }
+        for (int i = 0; i < 200 && !accepts(port_); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (!accepts(port_)) {
+            stop();
+            throw std::runtime_error("docker-registry did not start listening (see " + dir +
+                                     "/registry.log)");
+        }
+    }
+    ~registry() { stop(); }
+    registry(const registry&) = delete;
+    registry& operator=(const registry&) = delete;
+    std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+
+private:
+    void stop() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGTERM);
+            ::waitpid(pid_, nullptr, 0);
+            pid_ = -1;
+        }
+    }
+    std::uint16_t port_;
+    pid_t pid_ = -1;
+};
+
+std::string verdict(bool met) {
+    return met ? "met" : "NOT met";
+}
+
+} // namespace
+
+int main(int argc, char** argv) try {
+    if (argc >= 3 && std::string(argv[1]) == "--hash-copy")
+        return hash_copy(argv[2], std::vector<std::string>(argv + 3, argv + argc));
+    int runs = int(setting("CZ_BENCH_RUNS", argc, argv, 1, 5));
+    auto mb = setting("CZ_BENCH_PULL_MB", argc, argv, 2, 384);
+    auto layers = setting("CZ_BENCH_PULL_LAYERS", argc, argv, 3, 6);
+    if (runs < 1 || mb < 1 || layers < 1) {
+        fmt::print(stderr, "usage: bench_registry_pull [RUNS] [SIZE_MB] [LAYERS]\n");
+        return 2;
+    }
+    for (const char* tool : {"skopeo", "docker-registry"}) {
+        if (!have_tool(tool)) {
+            fmt::print(stderr, "bench_registry_pull: {} is not installed\n", tool);
+            return 1;
+        }
+    }
+    temp_dir work("cz-bench-pull");
+    const std::string dir = work.path;
+
+    fmt::print("making an image of {} MB of file data in {} gzip layers ...\n", mb, layers);
+    std::fflush(stdout);
+    std::vector<std::string> blob_files;
+    double bytes = 0;
+    {
+        auto cs = oci::content_store::open(dir + "/src");
+        oci::image_config config;
+        config.architecture = oci::host_platform().architecture;
+        config.os = "linux";
+        oci::manifest m;
+        m.media_type = std::string(oci::media_type::oci_manifest);
+        for (unsigned i = 0; i < layers; ++i) {
+            cz::digest diff_id;
+            m.layers.push_back(put_layer(cs, (mb * 1000000) / layers, i + 1, diff_id));
+            config.diff_ids.push_back(diff_id);
+        }
+        m.config = cs.put(oci::media_type::oci_config, oci::serialize(config));
+        blob_files.push_back(cs.blob_path(m.config.digest).string());
+        bytes += double(m.config.size);
+        for (const auto& l : m.layers) {
+            blob_files.push_back(cs.blob_path(l.digest).string());
+            bytes += double(l.size);
+        }
+        oci::image_store images(cs);
+        images.tag("bench", cs.put(oci::media_type::oci_manifest, oci::serialize(m)));
+    }
+    fmt::print("image: {:.0f} MB of blobs (config and {} layers)\n", bytes / 1e6, layers);
+
+    std::filesystem::create_directories(dir + "/registry");
+    registry reg(dir + "/registry");
+    const std::string ref = reg.host() + "/bench:1";
+    run_command("skopeo copy -q --dest-tls-verify=false oci:" +
+                shell_quote(dir + "/src/content:bench") + " docker://" + ref);
+    fmt::print("pushed to docker-registry at {}\n", ref);
+
+    const std::string cz_root = dir + "/cz", skopeo_dir = dir + "/skopeo", copy = dir + "/copy";
+    auto cz_cmd = std::string(CZ_EXE) + " --root " + shell_quote(cz_root) + " image pull -q " +
+                  ref + " >/dev/null";
+    auto skopeo_cmd = "skopeo copy -q --src-tls-verify=false docker://" + ref +
+                      " oci:" + shell_quote(skopeo_dir + ":bench");
+    std::string blobs;
+    for (const auto& f : blob_files)
+        blobs += " " + shell_quote(f);
+    auto limit_cmd = shell_quote(std::filesystem::canonical("/proc/self/exe").string()) +
+                     " --hash-copy " + shell_quote(copy) + blobs;
+    auto coreutils_cmd = "cat" + blobs + " | tee " + shell_quote(copy) +
+                         " | sha256sum >/dev/null && sync " + shell_quote(copy);
+
+    // Same result: the manifest digest each pulled, and cz's store whole.
+    run_command("rm -rf " + shell_quote(cz_root) + " " + shell_quote(skopeo_dir));
+    auto mine = output_of(std::string(CZ_EXE) + " --root " + shell_quote(cz_root) +
+                          " image pull -q " + ref);
+    run_command(skopeo_cmd);
+    auto theirs = output_of("skopeo inspect --format '{{.Digest}}' oci:" +
+                            shell_quote(skopeo_dir + ":bench"));
+    if (mine != theirs) {
+        fmt::print(stderr, "bench_registry_pull: OUTPUT MISMATCH: cz pulled {}, skopeo {}\n", mine,
+                   theirs);
+        return 1;
+    }
+    run_command(std::string(CZ_EXE) + " --root " + shell_quote(cz_root) +
+                " store verify >/dev/null");
+    fmt::print("checked: cz and skopeo pulled manifest {}; cz store verify is clean\n",
+               theirs.substr(0, 19));
+    std::fflush(stdout);
+
+    auto fresh = [](const std::string& path) { return "rm -rf " + shell_quote(path) + " && sync"; };
+    std::vector<contender> cs = {
+        command("cz image pull", cz_cmd, fresh(cz_root)),
+        command("skopeo copy docker:// oci:", skopeo_cmd, fresh(skopeo_dir)),
+        command("limit: sha256 (BoringSSL) + write", limit_cmd, fresh(copy)),
+        command("cat | tee | sha256sum (coreutils)", coreutils_cmd, fresh(copy)),
+    };
+    auto results = compare(cs, runs);
+    print_table(fmt::format("cold pull of {} MB in {} layers from docker-registry on loopback "
+                            "(median of {}; MB/s of blob bytes)",
+                            std::lround(bytes / 1e6), layers, runs),
+                results, bytes);
+    double speedup = results[1].seconds / results[0].seconds;
+    double to_limit = results[0].seconds / results[2].seconds;
+    fmt::print("\n  skopeo/cz = {:.2f}x (goal >= 2x): {}\n", speedup, verdict(speedup >= 2));
+    fmt::print("  cz/limit  = {:.2f}x (goal <= 1.3x): {}\n", to_limit, verdict(to_limit <= 1.3));
+    return 0;
+} catch (const std::exception& e) {
+    fmt::print(stderr, "bench_registry_pull: {}\n", e.what());
+    return 1;
+}
