@@ -5,9 +5,9 @@
 //
 // A registry on a loopback address is spoken to in plain HTTP; any other over HTTPS unless
 // --insecure names it. A registry that wants credentials gets those docker keeps for it (`cz
-// login`; cz/oci/registry/credentials.hpp), looked up when it asks. Each blob's progress is one
-// line on a terminal (rewritten in place) and a line per finished blob otherwise; --quiet prints
-// only the digest pulled.
+// login`; cz/oci/registry/credentials.hpp), looked up when it asks. Each finished blob gets a
+// line; on a terminal, one more line under them shows the whole pull as it goes (a bar, bytes,
+// rate, time left), rewritten in place. --quiet prints only the digest pulled.
 #include "cli.hpp"
 
 #include <cz/oci/platform.hpp>
@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <unistd.h>
 
 namespace cz::cli {
@@ -41,6 +42,42 @@ struct image_pull_options {
 std::string mebibytes(std::uint64_t bytes) {
     return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
 }
+
+// The whole pull on one terminal line: the bytes of the blobs seen so far, a bar, the rate since
+// the first byte, and the time left at that rate.
+class pull_progress {
+public:
+    void update(const oci::registry::blob_progress& p) {
+        if (start_ == std::chrono::steady_clock::time_point{})
+            start_ = std::chrono::steady_clock::now();
+        auto& b = blobs_[p.digest.hex()];
+        b = {p.done, p.total};
+    }
+    std::string line() const {
+        std::uint64_t done = 0, total = 0;
+        for (const auto& [digest, b] : blobs_) {
+            done += b.first;
+            total += b.second;
+        }
+        constexpr int width = 24;
+        int filled = total ? static_cast<int>(width * done / total) : 0;
+        std::string bar = std::string(filled, '=') + std::string(width - filled, ' ');
+        double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+        double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
+        std::string left =
+            rate > 0 && total > done
+                ? fmt::format(", {:.0f}s left", static_cast<double>(total - done) / rate)
+                : "";
+        return fmt::format("[{}] {} of {} in {} blobs, {}/s{}", bar, mebibytes(done),
+                           mebibytes(total), blobs_.size(),
+                           mebibytes(static_cast<std::uint64_t>(rate)), left);
+    }
+
+private:
+    std::chrono::steady_clock::time_point start_{};
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> blobs_; // done, total
+};
 
 int run_image_pull(const image_pull_options& o) {
     std::error_code ec;
@@ -65,18 +102,20 @@ int run_image_pull(const image_pull_options& o) {
     use_docker_credentials(options, credentials_error);
     oci::registry::registry_client client(io.get_executor(), options);
     bool terminal = ::isatty(::fileno(o.out)) != 0;
+    pull_progress progress;
     auto last_draw = std::chrono::steady_clock::now();
     if (!o.quiet) {
         client.on_progress([&](const oci::registry::blob_progress& p) {
+            progress.update(p);
             auto name = p.digest.hex().substr(0, 12);
             if (p.finished) {
                 fmt::print(o.out, "{}{}: done, {}\n", terminal ? "\r\033[K" : "", name,
                            mebibytes(p.total));
+                if (terminal) fmt::print(o.out, "{}", progress.line());
             } else if (terminal && std::chrono::steady_clock::now() - last_draw >
                                        std::chrono::milliseconds(100)) {
                 last_draw = std::chrono::steady_clock::now();
-                fmt::print(o.out, "\r\033[K{}: {} of {}", name, mebibytes(p.done),
-                           mebibytes(p.total));
+                fmt::print(o.out, "\r\033[K{}", progress.line());
             }
             std::fflush(o.out);
         });
@@ -93,6 +132,7 @@ int run_image_pull(const image_pull_options& o) {
             if (e) std::rethrow_exception(e);
         });
     io.run();
+    if (terminal && !o.quiet) fmt::print(o.out, "\r\033[K"); // the progress line goes
     if (result.first && !credentials_error.empty())
         throw_error(result.first, "{}", credentials_error);
     if (result.first == oci::registry::errc::unauthorized)
