@@ -59,6 +59,7 @@ int run_image_pull(const image_pull_options& o) {
 
     asio::io_context io;
     oci::registry::registry_options options;
+    options.proxy = oci::registry::proxy_from_environment(); // HTTPS_PROXY, NO_PROXY, ...
     options.insecure = o.insecure;
     // Why docker's credentials could not be had, when that is why the pull failed.
     std::string credentials_error;
