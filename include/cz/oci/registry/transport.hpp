@@ -153,8 +153,13 @@ inline asio::awaitable<std::error_code> open_tunnel(asio::ip::tcp::socket& socke
     }
     const auto& head = parser.head();
     if (head.status < 200 || head.status > 299) {
-        why = fmt::format("proxy {} refused CONNECT {}: {} {}", proxy.name, authority, head.status,
-                          head.reason.substr(0, 100));
+        const char* hint = "";
+        if (head.status == 407)
+            hint = proxy.authorization.empty()
+                       ? " (it wants credentials: http://user:password@host:port)"
+                       : " (it refused the credentials in the proxy URL)";
+        why = fmt::format("proxy {} refused CONNECT {}: {} {}{}", proxy.name, authority,
+                          head.status, head.reason.substr(0, 100), hint);
         co_return make_error_code(errc::proxy_refused);
     }
     // The registry speaks first only after the client has (TLS, HTTP): bytes already here
