@@ -143,7 +143,7 @@ TEST_SUITE("oci registry") {
             FAIL("no error");
         } catch (const std::system_error& e) {
             std::string what = e.what();
-            CHECK(what.find("https_proxy") != std::string::npos);
+            CHECK(what.find("HTTPS_PROXY") != std::string::npos);
             CHECK(what.find("secret") == std::string::npos);
         }
     }

@@ -362,6 +362,6 @@ TEST_SUITE("oci registry") {
         // A proxy URL that cz cannot use is refused up front, by the setting's name.
         scoped_env bad({{"HTTPS_PROXY", "socks5://127.0.0.1:1080"}});
         CHECK_THROWS_WITH_AS(reg::registry_client(asio::system_executor(), f.options()),
-                             doctest::Contains("https_proxy"), std::system_error);
+                             doctest::Contains("HTTPS_PROXY"), std::system_error);
     }
 }

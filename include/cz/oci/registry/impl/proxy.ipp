@@ -66,7 +66,11 @@ CZ_DECL proxy_server parse_proxy_url(std::string_view text, std::error_code& ec,
     if (text.empty()) return fail("empty", 0);
     if (text.size() > 8192) return fail("longer than 8192 bytes", 0);
     std::size_t start = 0;
-    if (auto sep = text.find("://"); sep != std::string_view::npos) {
+    // A scheme, when the text starts with one (letters, digits, '+', '-', '.'; RFC 3986).
+    if (auto sep = text.find("://");
+        sep != std::string_view::npos && sep > 0 &&
+        text.substr(0, sep).find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789+-.") == std::string_view::npos) {
         auto scheme = detail::lowercase(text.substr(0, sep));
         if (scheme != "http")
             return fail(fmt::format("a {}:// proxy (cz speaks to proxies in plain HTTP only)",
@@ -231,8 +235,8 @@ CZ_DECL proxy_selector::proxy_selector(const proxy_settings& settings)
         }
         return p;
     };
-    https_ = parse("the https proxy (https_proxy)", settings.https_proxy);
-    http_ = parse("the http proxy (http_proxy)", settings.http_proxy);
+    https_ = parse("the https proxy (HTTPS_PROXY)", settings.https_proxy);
+    http_ = parse("the http proxy (HTTP_PROXY)", settings.http_proxy);
 }
 
 CZ_DECL const proxy_server* proxy_selector::select(const url& u) const {
