@@ -7,7 +7,9 @@
 // --insecure names it. A registry that wants credentials gets those docker keeps for it (`cz
 // login`; cz/oci/registry/credentials.hpp), looked up when it asks. Each finished blob gets a
 // line; on a terminal, one more line under them shows the whole pull as it goes (a bar, bytes,
-// rate, time left), rewritten in place. --quiet prints only the digest pulled.
+// rate, time left), rewritten in place. --quiet prints only the digest pulled. https_proxy,
+// http_proxy and no_proxy (or HTTPS_PROXY...) from the environment name the proxy to go
+// through, as for docker.
 #include "cli.hpp"
 
 #include <cz/oci/platform.hpp>
@@ -96,6 +98,7 @@ int run_image_pull(const image_pull_options& o) {
 
     asio::io_context io;
     oci::registry::registry_options options;
+    options.proxy = oci::registry::proxy_from_environment(); // HTTPS_PROXY, NO_PROXY, ...
     options.insecure = o.insecure;
     // Why docker's credentials could not be had, when that is why the pull failed.
     std::string credentials_error;
@@ -177,7 +180,8 @@ void register_image_pull_command(context ctx, CLI::App& image_cmd) {
     add_command<image_pull_options>(
         ctx, image_cmd, "pull",
         "Pull an image from a registry into the store: the manifest for this machine's platform "
-        "(or --platform), its config and layers, then the tag",
+        "(or --platform), its config and layers, then the tag. Through the proxy that "
+        "HTTPS_PROXY names (HTTP_PROXY for plain HTTP), except to NO_PROXY's hosts and localhost",
         [](CLI::App& cmd, image_pull_options& o) {
             cmd.add_option("REF", o.ref,
                            "Image reference (busybox, ghcr.io/org/app:1, ...@sha256:...)")

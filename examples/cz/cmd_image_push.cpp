@@ -83,6 +83,7 @@ int run_image_push(const image_push_options& o) {
 
     asio::io_context io;
     oci::registry::registry_options options;
+    options.proxy = oci::registry::proxy_from_environment(); // HTTPS_PROXY, NO_PROXY, ...
     if (o.insecure) options.insecure = {remote.domain};
     std::string credentials_error;
     use_docker_credentials(options, credentials_error);

@@ -144,6 +144,7 @@ int run_login(const login_options& o) {
 
     asio::io_context io;
     reg::registry_options options;
+    options.proxy = reg::proxy_from_environment(); // HTTPS_PROXY, NO_PROXY, ...
     if (o.insecure) options.insecure.push_back(registry);
     options.credentials = [&](std::string_view) { return std::optional(creds); };
     reg::registry_client client(io.get_executor(), options);

@@ -80,8 +80,8 @@ inline void wait_listening(std::uint16_t port, const std::string& what) {
 }
 
 // docker-registry serving a directory of its own on 127.0.0.1, for the test's lifetime.
-// With `tls`, it serves HTTPS with a certificate for IP 127.0.0.1 signed by a CA made here
-// (ca_file()).
+// With `tls`, it serves HTTPS with a certificate for IP 127.0.0.1 and the name registry.test (what
+// a proxy in the tests reaches it by) signed by a CA made here (ca_file()).
 class registry_server {
     using tcp = asio::ip::tcp;
 
@@ -100,7 +100,7 @@ public:
                                   std::to_string(port_) + "\n";
         if (tls) {
             auto d = quote(dir_.path.string());
-            write_file(dir_.path / "san.ext", "subjectAltName=IP:127.0.0.1\n");
+            write_file(dir_.path / "san.ext", "subjectAltName=IP:127.0.0.1,DNS:registry.test\n");
             sh_ok("cd " + d +
                   " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
                   " -keyout ca.key -out ca.pem -days 2 -subj /CN=cz-test-ca 2>/dev/null"

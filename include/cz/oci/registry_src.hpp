@@ -11,5 +11,6 @@
 #include <cz/oci/registry/impl/credentials.ipp>
 #include <cz/oci/registry/impl/error.ipp>
 #include <cz/oci/registry/impl/http.ipp>
+#include <cz/oci/registry/impl/proxy.ipp>
 #include <cz/oci/registry/impl/push.ipp>
 #include <cz/oci/registry/impl/url.ipp>

@@ -14,7 +14,8 @@
 // Everything the registry sends is checked: manifests are capped at 4 MiB and must hash to the
 // digest asked for; blobs are streamed into the store's ingest area while hashed and committed
 // only at their announced size and digest. A registry is spoken to over HTTPS unless it is in
-// registry_options::insecure or on a loopback address.
+// registry_options::insecure or on a loopback address, through the HTTP proxy that
+// registry_options::proxy names for it, if any.
 //
 // Usage (one thread; the client must outlive its operations):
 //     registry_client client(io.get_executor());
@@ -25,6 +26,7 @@
 #include <cz/oci/reference.hpp>
 #include <cz/oci/registry/challenge.hpp>
 #include <cz/oci/registry/credentials.hpp>
+#include <cz/oci/registry/proxy.hpp>
 #include <cz/oci/registry/transport.hpp>
 #include <cz/oci/registry/url.hpp>
 #include <cz/oci/store.hpp>
@@ -47,6 +49,9 @@ struct registry_options {
     // Registries (host[:port], as in references) spoken to over plain HTTP.
     std::vector<std::string> insecure;
     tls_options tls;
+    // The HTTP proxies to reach registries through, and the hosts reached directly
+    // (proxy.hpp); none by default. proxy_from_environment() fills it as docker would.
+    proxy_settings proxy;
     http_timeouts timeouts;
     // Blobs fetched at once by a pull, or uploaded at once by a push (push.hpp).
     std::size_t concurrency = 4;
@@ -161,7 +166,7 @@ private:
 
     CZ_DECL url registry_url(const reference& ref, std::string target) const;
     CZ_DECL asio::awaitable<std::pair<std::error_code, std::unique_ptr<registry_connection>>>
-    checkout(const url& u);
+    checkout(const url& u, std::string* why = nullptr);
     CZ_DECL void checkin(const url& u, std::unique_ptr<registry_connection> c);
     CZ_DECL asio::awaitable<response> send(url u, http_request r, std::string scope);
     CZ_DECL asio::awaitable<std::error_code> authenticate(const url& u, std::string_view header,
@@ -182,6 +187,7 @@ private:
     executor_type ex_;
     registry_options options_;
     asio::ssl::context tls_;
+    proxy_selector proxies_;
     std::function<void(const blob_progress&)> progress_;
     // Idle connections by origin, and the Authorization to send by origin (+ scope for tokens).
     std::map<std::string, std::vector<std::unique_ptr<registry_connection>>> idle_;

@@ -40,6 +40,10 @@ enum class errc {
     // A docker-credential-* helper is not in PATH, failed, outlived its timeout, or answered
     // something that is not the protocol's JSON.
     credential_helper_failed,
+    // An HTTP proxy answered CONNECT with a status other than 2xx: 407 (it wants credentials the
+    // proxy URL did not give, or refused them), 403 (it does not allow the destination), 502
+    // (it could not reach the registry).
+    proxy_refused,
 };
 
 // The category of registry::errc; a function-local static so the header defines no globals.

@@ -1,17 +1,23 @@
 // cz/oci/registry/transport.hpp — the byte stream under an HTTP connection to a registry: TCP,
 // with TLS (BoringSSL, through Asio's SSL layer) unless the registry is marked insecure; and
-// connecting one, resolved, within a deadline, the certificate checked against the host's name.
+// connecting one, resolved, within a deadline, the certificate checked against the host's name,
+// directly or through an HTTP proxy's CONNECT tunnel (proxy.hpp).
 #pragma once
 
 #include <cz/oci/registry/connection.hpp>
+#include <cz/oci/registry/proxy.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl.hpp>
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 
 namespace cz::oci::registry {
@@ -93,13 +99,88 @@ using registry_connection = http_connection<registry_stream>;
 
 namespace detail {
 
+// Asks the proxy at the other end of `socket` for a tunnel to `authority` (host:port) and reads
+// its answer's head through http_response_parser, which caps it: an empty error once the tunnel
+// is open, errc::proxy_refused for an answer other than 2xx, the parser's errors for one that
+// is no HTTP. `why` names the proxy and what it said. The caller's deadline bounds it.
+inline asio::awaitable<std::error_code> open_tunnel(asio::ip::tcp::socket& socket,
+                                                    const proxy_server& proxy,
+                                                    const std::string& authority,
+                                                    std::string& why) {
+    std::error_code ec;
+    std::vector<http_header> headers;
+    if (!proxy.authorization.empty())
+        headers.push_back({"Proxy-Authorization", proxy.authorization});
+    auto wire = format_http_request("CONNECT", authority, authority, headers, ec);
+    if (ec) {
+        why = fmt::format("proxy {}: CONNECT {}: {}", proxy.name, authority, ec.message());
+        co_return ec;
+    }
+    co_await asio::async_write(socket, asio::buffer(wire),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+        why = fmt::format("proxy {}: sending CONNECT {}: {}", proxy.name, authority, ec.message());
+        co_return ec;
+    }
+    // A 2xx answer to CONNECT has no body (RFC 9110 section 9.3.6): parse it as a HEAD's answer.
+    http_response_parser parser;
+    parser.reset(true);
+    std::string buffer;
+    std::size_t begin = 0;
+    for (;;) {
+        auto used = parser.feed(as_bytes(std::string_view(buffer).substr(begin)), ec);
+        begin += used;
+        if (!ec && parser.event() == http_event::head) break;
+        if (ec && ec != errc::need_more) {
+            why = fmt::format("proxy {}: its answer to CONNECT {}: {}", proxy.name, authority,
+                              to_string(parser.error_detail()));
+            co_return ec;
+        }
+        if (ec == errc::need_more) {
+            char chunk[4096];
+            auto n = co_await socket.async_read_some(asio::buffer(chunk),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+            if (ec == asio::error::eof) parser.finish(ec);
+            if (ec) {
+                why = fmt::format("proxy {}: reading its answer to CONNECT {}: {}", proxy.name,
+                                  authority,
+                                  parser.error_detail().empty() ? ec.message()
+                                                                : to_string(parser.error_detail()));
+                co_return ec;
+            }
+            buffer.append(chunk, n);
+        }
+    }
+    const auto& head = parser.head();
+    if (head.status < 200 || head.status > 299) {
+        const char* hint = "";
+        if (head.status == 407)
+            hint = proxy.authorization.empty()
+                       ? " (it wants credentials: http://user:password@host:port)"
+                       : " (it refused the credentials in the proxy URL)";
+        why = fmt::format("proxy {} refused CONNECT {}: {} {}{}", proxy.name, authority,
+                          head.status, head.reason.substr(0, 100), hint);
+        co_return make_error_code(errc::proxy_refused);
+    }
+    // The registry speaks first only after the client has (TLS, HTTP): bytes already here
+    // would be the proxy's, sent past its own answer.
+    if (begin != buffer.size()) {
+        why = fmt::format("proxy {}: bytes after its answer to CONNECT {}", proxy.name, authority);
+        co_return make_error_code(errc::malformed_response);
+    }
+    co_return std::error_code{};
+}
+
+// Connects to `host`:`port`, through `proxy` when it is set; `why`, when given, is set to a
+// message naming what failed (the proxy, when it was the proxy).
 inline asio::awaitable<std::pair<std::error_code, std::unique_ptr<registry_connection>>>
 connect_to(asio::any_io_executor ex, asio::ssl::context& tls, std::string host, std::string port,
-           bool use_tls, http_timeouts timeouts) {
+           bool use_tls, http_timeouts timeouts, std::optional<proxy_server> proxy = {},
+           std::string* why = nullptr) {
     using result = std::pair<std::error_code, std::unique_ptr<registry_connection>>;
     std::error_code ec;
     registry_stream stream(ex, tls, use_tls);
-    // One deadline for resolving, connecting and the handshake together.
+    // One deadline for resolving, connecting, the proxy's tunnel and the handshake together.
     asio::steady_timer deadline(ex);
     bool expired = false;
     asio::ip::tcp::resolver resolver(ex);
@@ -111,22 +192,45 @@ connect_to(asio::any_io_executor ex, asio::ssl::context& tls, std::string host, 
         std::error_code ignored;
         stream.lowest_layer().cancel(ignored);
     });
+    std::string failure;      // what failed, said by open_tunnel
+    bool tunnel_open = false; // the proxy's part is done
     auto finish = [&](std::error_code e) -> asio::awaitable<result> {
         deadline.cancel();
         co_await asio::post(ex, asio::use_awaitable); // the wait's handler runs first
         if (expired) e = std::make_error_code(std::errc::timed_out);
+        if (why && e) {
+            if (!failure.empty() && !expired)
+                *why = failure;
+            else if (proxy && tunnel_open)
+                *why = fmt::format("{} (through proxy {})", e.message(), proxy->name);
+            else if (proxy)
+                *why = fmt::format("proxy {}: {}", proxy->name, e.message());
+            else
+                *why = e.message();
+        }
         co_return result{e, nullptr};
     };
+    // The registry's name (or address) is resolved by the proxy when there is one.
     auto endpoints =
-        co_await resolver.async_resolve(host, port, asio::redirect_error(asio::use_awaitable, ec));
+        co_await resolver.async_resolve(proxy ? proxy->host : host, proxy ? proxy->port : port,
+                                        asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return co_await finish(ec);
     co_await asio::async_connect(stream.lowest_layer(), endpoints,
                                  asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return co_await finish(ec);
     stream.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
+    if (proxy) {
+        // authority-form: host:port, an IPv6 address in brackets.
+        auto authority =
+            (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
+        ec = co_await open_tunnel(stream.lowest_layer(), *proxy, authority, failure);
+        if (ec) co_return co_await finish(ec);
+        tunnel_open = true;
+    }
     if (use_tls) {
         auto& s = stream.tls_stream();
-        // SNI, and the certificate must name this host (or IP address).
+        // SNI, and the certificate must name this host (or IP address): the registry's, also
+        // inside a proxy's tunnel.
         if (!SSL_set_tlsext_host_name(s.native_handle(), host.c_str()))
             co_return co_await finish(std::make_error_code(std::errc::invalid_argument));
         s.set_verify_callback(asio::ssl::host_name_verification(host));
@@ -134,8 +238,9 @@ connect_to(asio::any_io_executor ex, asio::ssl::context& tls, std::string host, 
                                    asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return co_await finish(ec);
     }
-    auto r = co_await finish({});
-    if (r.first) co_return r;
+    deadline.cancel();
+    co_await asio::post(ex, asio::use_awaitable);
+    if (expired) co_return co_await finish(std::make_error_code(std::errc::timed_out));
     co_return result{std::error_code{}, std::make_unique<registry_connection>(
                                             std::move(stream), http_limits{}, timeouts)};
 }

@@ -1,9 +1,10 @@
 // cz/oci/registry/detail/syntax.hpp — the small pieces of HTTP syntax (RFC 9110 section 5.6)
-// that the response parser and the challenge parser share.
+// that the response parser, the challenge parser and the proxy settings share.
 #pragma once
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace cz::oci::registry {
@@ -33,6 +34,13 @@ inline std::string_view trim_ows(std::string_view s) noexcept {
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
         s.remove_suffix(1);
     return s;
+}
+
+inline std::string lowercase(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
 }
 
 // Calls f(element) for each element of a comma-separated list, elements trimmed, empty ones

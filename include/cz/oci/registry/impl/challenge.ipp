@@ -80,13 +80,6 @@ private:
     std::size_t pos_ = 0;
 };
 
-inline std::string lowercase(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
 } // namespace detail
 
 CZ_DECL std::optional<std::string_view> auth_challenge::param(std::string_view name) const {

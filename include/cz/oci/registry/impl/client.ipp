@@ -142,7 +142,8 @@ CZ_DECL url follow_redirect(const url& from, std::string_view location, int redi
 } // namespace detail
 
 CZ_DECL registry_client::registry_client(executor_type ex, registry_options options)
-    : ex_(std::move(ex)), options_(std::move(options)), tls_(make_tls_context(options_.tls)) {}
+    : ex_(std::move(ex)), options_(std::move(options)), tls_(make_tls_context(options_.tls)),
+      proxies_(options_.proxy) {}
 
 CZ_DECL std::error_code registry_client::fail(std::error_code ec, std::string what) {
     last_error_ = std::move(what);
@@ -167,17 +168,17 @@ CZ_DECL url registry_client::registry_url(const reference& ref, std::string targ
 }
 
 CZ_DECL asio::awaitable<std::pair<std::error_code, std::unique_ptr<registry_connection>>>
-registry_client::checkout(const url& u) {
+registry_client::checkout(const url& u, std::string* why) {
     auto& idle = idle_[u.origin()];
     if (!idle.empty()) {
         auto c = std::move(idle.back());
         idle.pop_back();
         co_return std::pair{std::error_code{}, std::move(c)};
     }
-    auto [ec, c] = co_await async_connect_registry(
-        ex_, tls_, u.bare_host(), u.port, u.https, options_.timeouts,
-        asio::experimental::as_tuple(asio::use_awaitable));
-    co_return std::pair{ec, std::move(c)};
+    std::optional<proxy_server> proxy;
+    if (auto* p = proxies_.select(u)) proxy = *p;
+    co_return co_await detail::connect_to(ex_, tls_, u.bare_host(), u.port, u.https,
+                                          options_.timeouts, std::move(proxy), why);
 }
 
 CZ_DECL void registry_client::checkin(const url& u, std::unique_ptr<registry_connection> c) {
@@ -198,7 +199,8 @@ CZ_DECL asio::awaitable<registry_client::response> registry_client::send(url u, 
     int tries = 0, redirects = 0;
     bool authenticated = false;
     for (;;) {
-        auto [ec, conn] = co_await checkout(u);
+        std::string why; // what failed to connect, and how (the proxy, if it was the proxy)
+        auto [ec, conn] = co_await checkout(u, &why);
         if (!ec) {
             http_request req = r;
             req.host = u.authority();
@@ -257,11 +259,11 @@ CZ_DECL asio::awaitable<registry_client::response> registry_client::send(url u, 
             }
         }
         if (++tries >= options_.attempts)
-            co_return response{
-                fail(ec, fmt::format("{}: {}", detail::describe(r, u), ec.message())),
-                {},
-                nullptr,
-                u};
+            co_return response{fail(ec, fmt::format("{}: {}", detail::describe(r, u),
+                                                    why.empty() ? ec.message() : why)),
+                               {},
+                               nullptr,
+                               u};
         co_await detail::sleep_for(
             detail::retry_wait(options_.backoff, tries, std::nullopt, options_.max_retry_after));
     }
@@ -322,9 +324,9 @@ registry_client::authenticate(const url& u, std::string_view header, const std::
                      "Basic " + detail::base64(creds->username + ":" + creds->password)});
         }
         req.target = realm.target;
-        auto [cec, conn] = co_await checkout(realm);
-        if (cec)
-            co_return fail(cec, fmt::format("token service {}: {}", realm.origin(), cec.message()));
+        std::string why;
+        auto [cec, conn] = co_await checkout(realm, &why);
+        if (cec) co_return fail(cec, fmt::format("token service {}: {}", realm.origin(), why));
         auto [rec, head] =
             co_await conn->async_request(req, asio::experimental::as_tuple(asio::use_awaitable));
         if (rec)

@@ -37,6 +37,8 @@ public:
             return "malformed docker config file";
         case errc::credential_helper_failed:
             return "docker credential helper failed";
+        case errc::proxy_refused:
+            return "HTTP proxy refused the tunnel";
         }
         return "unknown cz.oci.registry error";
     }
