@@ -14,6 +14,7 @@
 // archive bytes; time/cz > 1 means cz is faster. Before the timing, the manifest digest cz stores
 // is checked against the one skopeo stores: a mismatch fails the run.
 #include "bench.hpp"
+#include "oci_bench.hpp"
 
 #include <cz/core/compression.hpp>
 #include <cz/oci/archive.hpp>
@@ -28,21 +29,8 @@
 
 namespace {
 
-std::uint64_t setting(const char* env, int argc, char** argv, int index, std::uint64_t fallback) {
-    if (const char* v = std::getenv(env)) return std::stoull(v);
-    return argc > index ? std::stoull(argv[index]) : fallback;
-}
-
-// Hashes what passes on to `inner` (the layer's diff_id); finish() leaves `inner` open.
-struct hashing_sink {
-    cz::sink_ref inner;
-    cz::sha256_hasher hasher;
-    void write(cz::bytes_view data, std::error_code& ec) {
-        hasher.update(data);
-        inner.write(data, ec);
-    }
-    void finish(std::error_code& ec) { ec.clear(); }
-};
+using cz::bench::hashing_sink;
+using cz::bench::setting;
 
 // Stores a gzip layer holding one file of `size` incompressible bytes; returns it and its diff_id.
 cz::oci::descriptor put_layer(const cz::oci::content_store& cs, std::uint64_t size, unsigned seed,

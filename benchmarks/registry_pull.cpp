@@ -26,6 +26,7 @@
 // Before the timing, cz's pull is checked against skopeo's: the same manifest digest, and `cz
 // store verify` clean; a mismatch fails the run.
 #include "bench.hpp"
+#include "oci_bench.hpp"
 
 #include <cz/core/compression.hpp>
 #include <cz/core/sha256.hpp>
@@ -57,22 +58,6 @@ namespace {
 
 using namespace cz::bench;
 namespace oci = cz::oci;
-
-std::uint64_t setting(const char* env, int argc, char** argv, int index, std::uint64_t fallback) {
-    if (const char* v = std::getenv(env)) return std::stoull(v);
-    return argc > index ? std::stoull(argv[index]) : fallback;
-}
-
-// Hashes what passes on to `inner` (the layer's diff_id); finish() leaves `inner` open.
-struct hashing_sink {
-    cz::sink_ref inner;
-    cz::sha256_hasher hasher;
-    void write(cz::bytes_view data, std::error_code& ec) {
-        hasher.update(data);
-        inner.write(data, ec);
-    }
-    void finish(std::error_code& ec) { ec.clear(); }
-};
 
 // Stores a gzip layer holding one file of `size` bytes, each MiB 7/8 random and 1/8 text;
 // returns it and its diff_id.
