@@ -59,52 +59,6 @@ namespace {
 using namespace cz::bench;
 namespace oci = cz::oci;
 
-// Stores a gzip layer holding one file of `size` bytes, each MiB 7/8 random and 1/8 text;
-// returns it and its diff_id.
-oci::descriptor put_layer(const oci::content_store& cs, std::uint64_t size, unsigned seed,
-                          cz::digest& diff_id) {
-    oci::descriptor unknown;
-    unknown.media_type = std::string(oci::media_type::oci_layer_gzip);
-    unknown.size = -1;
-    std::error_code ec;
-    auto blob = cs.begin_write(unknown, ec);
-    if (ec) throw cz::system_error(ec, "begin_write");
-    cz::compressing_sink gz(blob, cz::compression::gzip, 1);
-    hashing_sink hashed{gz, {}};
-    cz::tar::writer w(hashed, {.deterministic = true});
-    cz::tar::entry e;
-    e.name = fmt::format("data/{}.bin", seed);
-    e.mode = 0644;
-    e.size = size;
-    w.add(e);
-    std::mt19937_64 rng(seed);
-    constexpr std::size_t chunk_size = 1 << 20, text_size = chunk_size / 8;
-    std::vector<std::byte> chunk(chunk_size);
-    std::uint64_t line = 0;
-    for (std::uint64_t done = 0; done < size;) {
-        std::string text;
-        while (text.size() < text_size)
-            text += fmt::format("{:010} layer {} the quick brown fox jumps over the lazy dog\n",
-                                line++, seed);
-        std::memcpy(chunk.data(), text.data(), text_size);
-        for (std::size_t i = text_size; i < chunk_size; i += 8) {
-            auto x = rng();
-            std::memcpy(chunk.data() + i, &x, 8);
-        }
-        auto n = std::min<std::uint64_t>(size - done, chunk_size);
-        w.write(cz::bytes_view(chunk.data(), n));
-        done += n;
-    }
-    w.finish();
-    gz.finish(ec);
-    if (ec) throw cz::system_error(ec, "gzip");
-    diff_id = hashed.hasher.final();
-    auto d = blob.commit(ec);
-    if (ec) throw cz::system_error(ec, "commit");
-    d.media_type = unknown.media_type;
-    return d;
-}
-
 // The reference row's work, in a process of its own (so its peak RSS is measured as the
 // others'): `files` read in order, hashed each with BoringSSL's sha256 and appended to `out`,
 // fsynced at the end.
@@ -125,72 +79,6 @@ int hash_copy(const std::string& out, const std::vector<std::string>& files) {
     if (::fsync(o.get()) != 0) throw std::runtime_error("fsync of " + out);
     return 0;
 }
-
-// A TCP port on 127.0.0.1 that nothing listens on now.
-std::uint16_t free_port() {
-    cz::unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (!s || ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        throw std::runtime_error("no free port on 127.0.0.1");
-    return ntohs(a.sin_port);
-}
-
-bool accepts(std::uint16_t port) {
-    cz::unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    return s && ::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-}
-
-// docker-registry serving `dir`/data on 127.0.0.1 in plain HTTP, stopped with the object.
-class registry {
-public:
-    explicit registry(const std::string& dir) : port_(free_port()) {
-        std::ofstream(dir + "/config.yml") << "version: 0.1\nlog:\n  level: error\n"
-                                           << "storage:\n  filesystem:\n    rootdirectory: " << dir
-                                           << "/data\nhttp:\n  addr: 127.0.0.1:" << port_ << "\n";
-        pid_ = ::fork();
-        if (pid_ < 0) throw std::runtime_error("fork failed");
-        if (pid_ == 0) {
-            int fd = ::open((dir + "/registry.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd >= 0) {
-                ::dup2(fd, 1);
-                ::dup2(fd, 2);
-            }
-            std::string config = dir + "/config.yml";
-            ::execlp("docker-registry", "docker-registry", "serve", config.c_str(), nullptr);
-            ::_exit(127);
-        }
-        for (int i = 0; i < 200 && !accepts(port_); ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (!accepts(port_)) {
-            stop();
-            throw std::runtime_error("docker-registry did not start listening (see " + dir +
-                                     "/registry.log)");
-        }
-    }
-    ~registry() { stop(); }
-    registry(const registry&) = delete;
-    registry& operator=(const registry&) = delete;
-    std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
-
-private:
-    void stop() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGTERM);
-            ::waitpid(pid_, nullptr, 0);
-            pid_ = -1;
-        }
-    }
-    std::uint16_t port_;
-    pid_t pid_ = -1;
-};
 
 std::string verdict(bool met) {
     return met ? "met" : "NOT met";
@@ -246,7 +134,7 @@ int main(int argc, char** argv) try {
     fmt::print("image: {:.0f} MB of blobs (config and {} layers)\n", bytes / 1e6, layers);
 
     std::filesystem::create_directories(dir + "/registry");
-    registry reg(dir + "/registry");
+    docker_registry reg(dir + "/registry");
     const std::string ref = reg.host() + "/bench:1";
     run_command("skopeo copy -q --dest-tls-verify=false oci:" +
                 shell_quote(dir + "/src/content:bench") + " docker://" + ref);

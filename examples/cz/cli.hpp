@@ -13,15 +13,18 @@
 #include <cz/core/size.hpp>
 #include <cz/core/unique_fd.hpp>
 
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace cz::oci::registry {
 struct registry_options;
-}
+struct blob_progress;
+} // namespace cz::oci::registry
 
 namespace cz::cli {
 
@@ -91,8 +94,23 @@ bool is_run_command(const CLI::App& app);
 // outlive the requests.
 void use_docker_credentials(oci::registry::registry_options& options, std::string& error);
 
-// Pulls `ref` into the store for `cz run`, progress on stderr; throws on failure.
-void pull_image_for_run(const std::string& ref, const std::string& platform);
+// What a pull shows on `out`: a line per finished blob and, on a terminal, one line under them
+// for the whole pull (a bar, the bytes so far, the rate, the time left), rewritten in place.
+// Safe to call from two threads (`cz run` builds the root filesystem while the pull goes on).
+class pull_display {
+public:
+    explicit pull_display(std::FILE* out);
+    ~pull_display();
+    pull_display(const pull_display&) = delete;
+    pull_display& operator=(const pull_display&) = delete;
+    void blob(const oci::registry::blob_progress& p);
+    void line(std::string_view text); // a line of its own, above the pull's line
+    void clear();                     // the pull's line goes (before a result or an error)
+
+private:
+    struct state;
+    std::unique_ptr<state> s_;
+};
 void register_login_commands(context ctx);
 
 // A size option's value by cz's one size grammar (cz/core/size.hpp: 512, 64K, 1.5G, 2GiB); a

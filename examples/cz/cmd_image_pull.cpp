@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <unistd.h>
 
 namespace cz::cli {
@@ -39,46 +40,6 @@ struct image_pull_options {
     std::vector<std::string> insecure;
     bool quiet = false;
     std::FILE* out = stdout; // progress and result
-};
-
-std::string mebibytes(std::uint64_t bytes) {
-    return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
-}
-
-// The whole pull on one terminal line: the bytes of the blobs seen so far, a bar, the rate since
-// the first byte, and the time left at that rate.
-class pull_progress {
-public:
-    void update(const oci::registry::blob_progress& p) {
-        if (start_ == std::chrono::steady_clock::time_point{})
-            start_ = std::chrono::steady_clock::now();
-        auto& b = blobs_[p.digest.hex()];
-        b = {p.done, p.total};
-    }
-    std::string line() const {
-        std::uint64_t done = 0, total = 0;
-        for (const auto& [digest, b] : blobs_) {
-            done += b.first;
-            total += b.second;
-        }
-        constexpr int width = 24;
-        int filled = total ? static_cast<int>(width * done / total) : 0;
-        std::string bar = std::string(filled, '=') + std::string(width - filled, ' ');
-        double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-        double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
-        std::string left =
-            rate > 0 && total > done
-                ? fmt::format(", {:.0f}s left", static_cast<double>(total - done) / rate)
-                : "";
-        return fmt::format("[{}] {} of {} in {} blobs, {}/s{}", bar, mebibytes(done),
-                           mebibytes(total), blobs_.size(),
-                           mebibytes(static_cast<std::uint64_t>(rate)), left);
-    }
-
-private:
-    std::chrono::steady_clock::time_point start_{};
-    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> blobs_; // done, total
 };
 
 int run_image_pull(const image_pull_options& o) {
@@ -104,25 +65,8 @@ int run_image_pull(const image_pull_options& o) {
     std::string credentials_error;
     use_docker_credentials(options, credentials_error);
     oci::registry::registry_client client(io.get_executor(), options);
-    bool terminal = ::isatty(::fileno(o.out)) != 0;
-    pull_progress progress;
-    auto last_draw = std::chrono::steady_clock::now();
-    if (!o.quiet) {
-        client.on_progress([&](const oci::registry::blob_progress& p) {
-            progress.update(p);
-            auto name = p.digest.hex().substr(0, 12);
-            if (p.finished) {
-                fmt::print(o.out, "{}{}: done, {}\n", terminal ? "\r\033[K" : "", name,
-                           mebibytes(p.total));
-                if (terminal) fmt::print(o.out, "{}", progress.line());
-            } else if (terminal && std::chrono::steady_clock::now() - last_draw >
-                                       std::chrono::milliseconds(100)) {
-                last_draw = std::chrono::steady_clock::now();
-                fmt::print(o.out, "\r\033[K{}", progress.line());
-            }
-            std::fflush(o.out);
-        });
-    }
+    pull_display display(o.out);
+    if (!o.quiet) client.on_progress([&](const oci::registry::blob_progress& p) { display.blob(p); });
     std::pair<std::error_code, oci::descriptor> result;
     asio::co_spawn(
         io,
@@ -135,7 +79,7 @@ int run_image_pull(const image_pull_options& o) {
             if (e) std::rethrow_exception(e);
         });
     io.run();
-    if (terminal && !o.quiet) fmt::print(o.out, "\r\033[K"); // the progress line goes
+    display.clear();
     if (result.first && !credentials_error.empty())
         throw_error(result.first, "{}", credentials_error);
     if (result.first == oci::registry::errc::unauthorized)
@@ -152,6 +96,87 @@ int run_image_pull(const image_pull_options& o) {
 
 } // namespace
 
+// The whole pull as one line: the bytes of the blobs seen so far, a bar, the rate since the first
+// byte, and the time left at that rate.
+struct pull_display::state {
+    std::mutex mutex;
+    std::FILE* out;
+    bool terminal;
+    bool drawn = false; // the pull's line is on the terminal
+    std::chrono::steady_clock::time_point start{}, last_draw{};
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> blobs; // done, total
+
+    static std::string mebibytes(std::uint64_t bytes) {
+        return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+    }
+    std::string line() const {
+        std::uint64_t done = 0, total = 0;
+        for (const auto& [digest, b] : blobs) {
+            done += b.first;
+            total += b.second;
+        }
+        constexpr int width = 24;
+        int filled = total ? static_cast<int>(width * done / total) : 0;
+        std::string bar = std::string(filled, '=') + std::string(width - filled, ' ');
+        double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
+        std::string left =
+            rate > 0 && total > done
+                ? fmt::format(", {:.0f}s left", static_cast<double>(total - done) / rate)
+                : "";
+        return fmt::format("[{}] {} of {} in {} blobs, {}/s{}", bar, mebibytes(done),
+                           mebibytes(total), blobs.size(),
+                           mebibytes(static_cast<std::uint64_t>(rate)), left);
+    }
+    void erase() {
+        if (drawn) fmt::print(out, "\r\033[K");
+        drawn = false;
+    }
+    void draw() {
+        last_draw = std::chrono::steady_clock::now();
+        fmt::print(out, "\r\033[K{}", line());
+        drawn = true;
+    }
+};
+
+pull_display::pull_display(std::FILE* out) : s_(std::make_unique<state>()) {
+    s_->out = out;
+    s_->terminal = ::isatty(::fileno(out)) != 0;
+}
+
+pull_display::~pull_display() { clear(); }
+
+void pull_display::blob(const oci::registry::blob_progress& p) {
+    std::lock_guard lock(s_->mutex);
+    auto now = std::chrono::steady_clock::now();
+    if (s_->start == std::chrono::steady_clock::time_point{}) s_->start = now;
+    s_->blobs[p.digest.hex()] = {p.done, p.total};
+    if (p.finished) {
+        s_->erase();
+        fmt::print(s_->out, "{}: done, {}\n", p.digest.hex().substr(0, 12),
+                   state::mebibytes(p.total));
+        if (s_->terminal) s_->draw();
+    } else if (s_->terminal && now - s_->last_draw > std::chrono::milliseconds(100)) {
+        s_->draw();
+    }
+    std::fflush(s_->out);
+}
+
+void pull_display::line(std::string_view text) {
+    std::lock_guard lock(s_->mutex);
+    s_->erase();
+    fmt::print(s_->out, "{}\n", text);
+    if (s_->terminal && !s_->blobs.empty()) s_->draw();
+    std::fflush(s_->out);
+}
+
+void pull_display::clear() {
+    std::lock_guard lock(s_->mutex);
+    s_->erase();
+    std::fflush(s_->out);
+}
+
 void use_docker_credentials(oci::registry::registry_options& options, std::string& error) {
     options.credentials =
         [&error](std::string_view registry) -> std::optional<oci::registry::credentials> {
@@ -166,14 +191,6 @@ void use_docker_credentials(oci::registry::registry_options& options, std::strin
         error = fmt::format("credentials for {}: {} ({})", registry, to_string(why), ec.message());
         return std::nullopt;
     };
-}
-
-void pull_image_for_run(const std::string& ref, const std::string& platform) {
-    image_pull_options o;
-    o.ref = ref;
-    o.platform = platform;
-    o.out = stderr;
-    run_image_pull(o);
 }
 
 void register_image_pull_command(context ctx, CLI::App& image_cmd) {

@@ -5,16 +5,21 @@
 //          [--cpus N] [--memory SIZE] [--rootfs-size SIZE] [-p [IP:]HOSTPORT:GUESTPORT]... [--net
 //          user|none]
 //          [--read-only] [--kernel PATH|FLAVOUR] [--init PATH] [--name NAME] [--hostname NAME]
+//          [--ulimit NAME=SOFT[:HARD]]... [--pull missing|always|never] [--platform P]
 //          [--timings] IMAGE [CMD ARGS...]
 //
 // Exit codes are docker's: the container's own; 125 when cz fails (including bad options);
 // 126 when the command cannot be executed; 127 when it does not exist. An image missing from
-// the store is pulled first (progress on stderr).
+// the store is pulled first (--pull), its root filesystem built as the layers arrive; progress on
+// stderr.
 #include "cli.hpp"
 
 #include <cz/container/run.hpp>
 #include <cz/oci/error.hpp>
 #include <cz/oci/reference.hpp>
+#include <cz/oci/registry/client.hpp>
+#include <cz/oci/registry/error.hpp>
+#include <cz/oci/registry/proxy.hpp>
 #include <cz/vm/config.hpp>
 
 #include <fmt/format.h>
@@ -50,6 +55,8 @@ struct run_command_options {
     std::string name;
     std::string hostname;
     std::string platform;
+    std::string pull = "missing";
+    std::vector<std::string> ulimits;
     bool timings = false;
     std::vector<std::string> words; // IMAGE [CMD ARGS...]
 };
@@ -132,6 +139,18 @@ container::run_options make_options(const run_command_options& o) {
         usage("--name",
               "'" + o.name + "': 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit");
     r.name = o.name;
+    for (const auto& u : o.ulimits) {
+        std::error_code ec;
+        std::string why;
+        r.spec.rlimits.push_back(container::parse_ulimit(u, ec, &why));
+        if (ec) usage("--ulimit", why);
+    }
+    if (o.pull == "always")
+        r.pull = container::pull_policy::always;
+    else if (o.pull == "never")
+        r.pull = container::pull_policy::never;
+    else if (o.pull != "missing")
+        usage("--pull", "'" + o.pull + "': missing, always or never");
     r.kernel = o.kernel;
     r.init = o.init;
     if (!o.platform.empty()) {
@@ -146,26 +165,19 @@ container::run_options make_options(const run_command_options& o) {
     return r;
 }
 
-// Whether the store has `image` (so the run needs no pull).
-bool in_store(const std::filesystem::path& root, const std::string& image) {
-    std::error_code ec;
-    auto content = oci::content_store::open(root, ec);
-    if (ec) return false;
-    oci::image_store images(content);
-    images.find(image, ec);
-    return !ec;
-}
-
 int run_run(const run_command_options& o) {
     auto opts = make_options(o);
-    if (!in_store(opts.root, opts.image)) {
-        fmt::print(stderr, "Unable to find image '{}' in the store: pulling it\n", opts.image);
-        pull_image_for_run(opts.image, o.platform);
-    }
-    opts.on_progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); };
+    // A pull's progress and the run's own lines, on stderr.
+    pull_display display(stderr);
+    opts.registry.proxy = oci::registry::proxy_from_environment();
+    std::string credentials_error; // why docker's credentials could not be had
+    use_docker_credentials(opts.registry, credentials_error);
+    opts.on_pull_progress = [&](const oci::registry::blob_progress& p) { display.blob(p); };
+    opts.on_progress = [&](std::string_view line) { display.line(line); };
     std::error_code ec;
     std::string why;
     auto r = container::run(opts, ec, &why);
+    display.clear();
     if (o.timings) {
         fmt::print(stderr, "timings:");
         for (const auto& t : r.timings)
@@ -175,6 +187,10 @@ int run_run(const run_command_options& o) {
     }
     if (r.oom_killed) fmt::print(stderr, "cz: the container ran out of memory (OOM-killed)\n");
     if (!ec) return r.exit_code;
+    if (!credentials_error.empty() && ec == oci::registry::errc::unauthorized)
+        why = credentials_error;
+    else if (ec == oci::registry::errc::unauthorized)
+        why += " (log in with: cz login " + oci::parse_reference(opts.image).domain + ")";
     fmt::print(stderr, "cz: {}: {}\n", why, ec.message());
     if (!r.console_tail.empty())
         fmt::print(stderr, "the VM's console ended with:\n{}", r.console_tail);
@@ -236,6 +252,13 @@ void register_run_command(context ctx) {
             cmd.add_option("--name", o.name, "Container name (default: random)");
             cmd.add_option("--hostname", o.hostname, "Hostname (default: the name)");
             cmd.add_option("--platform", o.platform, "os/arch[/variant] of the image");
+            cmd.add_option("--pull", o.pull,
+                           "Pull the image first: missing (when not in the store), always, never")
+                ->type_name("WHEN");
+            cmd.add_option("--ulimit", o.ulimits,
+                           "A resource limit of the process (nofile=1024:4096, core=0)")
+                ->type_name("NAME=SOFT[:HARD]")
+                ->allow_extra_args(false);
             cmd.add_flag("--timings", o.timings, "Print how long each phase took, on stderr");
             // IMAGE and everything after it (the container's command, options included) are
             // left unparsed, and taken as they are.

@@ -1,8 +1,10 @@
 // cz/container.hpp — containers in VMs: from an image in cz's store to a process in a microVM of
 // its own (cz/container/run.hpp), with what that takes: the OCI runtime spec merged from the
 // image's config and the caller's options as docker merges them (spec.hpp), the image's cached
-// ext4 root filesystem (rootfs.hpp), and the guest's kernel and cz-init initramfs (guest.hpp).
-// Needs every other module: cz/oci (the store), cz/ext4, cz/vm, cz/agent, Asio.
+// ext4 root filesystem (rootfs.hpp), an image pulled from its registry while that is built
+// (pull.hpp), and the guest's kernel and cz-init initramfs (guest.hpp).
+// Needs every other module: cz/oci (the store and the registry client), cz/ext4, cz/vm,
+// cz/agent, Asio.
 //
 // Example: docker run --rm busybox echo hello, in a VM.
 //
@@ -17,6 +19,7 @@
 
 #include <cz/container/error.hpp>
 #include <cz/container/guest.hpp>
+#include <cz/container/pull.hpp>
 #include <cz/container/rootfs.hpp>
 #include <cz/container/run.hpp>
 #include <cz/container/spec.hpp>

@@ -6,6 +6,7 @@
 #include <cz/core/sha256_src.hpp>
 #include <cz/core/src.hpp>
 #include <cz/ext4/src.hpp>
+#include <cz/oci/registry_src.hpp>
 #include <cz/oci/src.hpp>
 #include <cz/tar/src.hpp>
 #include <cz/vm/src.hpp>

@@ -233,6 +233,48 @@ TEST_SUITE("container spec") {
         CHECK(ec == ct::errc::bad_option);
     }
 
+    TEST_CASE("--ulimit: docker's names and values; the last of a type wins") {
+        std::error_code ec;
+        std::string why;
+        auto r = ct::parse_ulimit("nofile=1024:4096", ec, &why);
+        REQUIRE_FALSE(ec);
+        CHECK(r.type == "RLIMIT_NOFILE");
+        CHECK(r.soft == 1024);
+        CHECK(r.hard == 4096);
+        r = ct::parse_ulimit("core=0", ec);
+        REQUIRE_FALSE(ec);
+        CHECK(r.type == "RLIMIT_CORE");
+        CHECK(r.hard == 0);
+        r = ct::parse_ulimit("stack=8388608:unlimited", ec);
+        REQUIRE_FALSE(ec);
+        CHECK(r.hard == ct::rlimit_unlimited);
+        r = ct::parse_ulimit("memlock=-1", ec);
+        REQUIRE_FALSE(ec);
+        CHECK(r.soft == ct::rlimit_unlimited);
+        CHECK(r.type == "RLIMIT_MEMLOCK");
+        for (const char* bad : {"nofile", "nofile=", "files=10", "nofile=10:5", "nofile=1x",
+                                "nofile=10:", "=10", "NOFILE=10", "nofile=-2"}) {
+            CAPTURE(bad);
+            ct::parse_ulimit(bad, ec, &why);
+            CHECK(ec == ct::errc::bad_option);
+            CHECK(why.find(bad) != std::string::npos);
+        }
+
+        ct::spec_options o;
+        for (const char* u : {"nofile=100:200", "nproc=50", "nofile=300"}) {
+            o.rlimits.push_back(ct::parse_ulimit(u, ec));
+            REQUIRE_FALSE(ec);
+        }
+        auto s = spec_of(image(std::nullopt, strings{"sh"}), o);
+        const auto& limits = s["process"]["rlimits"];
+        REQUIRE(limits.size() == 2);
+        CHECK(limits[0]["type"] == "RLIMIT_NOFILE");
+        CHECK(limits[0]["soft"] == 300);
+        CHECK(limits[0]["hard"] == 300);
+        CHECK(limits[1]["type"] == "RLIMIT_NPROC");
+        CHECK_FALSE(spec_of(image(std::nullopt, strings{"sh"}), {})["process"].contains("rlimits"));
+    }
+
     TEST_CASE("container names") {
         CHECK(ct::valid_container_name("web"));
         CHECK(ct::valid_container_name("a1_b.c-d"));

@@ -38,6 +38,10 @@ CZ_DECL std::filesystem::path rootfs_path(const std::filesystem::path& root,
 struct rootfs_options {
     // Called before each layer is applied: (layer index from 0, number of layers).
     std::function<void(std::size_t, std::size_t)> on_layer;
+    // Called before a layer is read from the store: returns once it is there, or sets `ec` when
+    // it never will be. A pull in progress sets it (cz/container/pull.hpp), so that each layer
+    // is applied as soon as it has arrived while later ones are still downloading.
+    std::function<void(const oci::descriptor& layer, std::error_code& ec)> wait_for_layer;
 };
 
 struct rootfs_result {

@@ -2,6 +2,9 @@
 // VM of its own, with stdio attached, and its exit code.
 //
 // What a run does, in order (each step a phase in run_result::timings):
+//   pull       only when the image is not in the store (or run_options::pull says so): pull it
+//              from its registry, building its root filesystem as the layers arrive
+//              (cz/container/pull.hpp)
 //   image      find the image in the store and resolve it to this platform's manifest and config
 //   rootfs     the image's read-only ext4 root filesystem (cz/container/rootfs.hpp: cached)
 //   guest      the kernel and cz-init's initramfs (cz/container/guest.hpp: cached)
@@ -31,6 +34,7 @@
 #pragma once
 
 #include <cz/container/spec.hpp>
+#include <cz/oci/registry/client.hpp>
 #include <cz/core/config.hpp>
 #include <cz/oci/platform.hpp>
 #include <cz/vm/config.hpp>
@@ -50,6 +54,13 @@ enum class network_mode {
     none, // loopback only
 };
 
+// When a run pulls its image first (docker's --pull).
+enum class pull_policy {
+    missing, // when the store has no image of that name
+    always,  // every time (the tag may have moved)
+    never,   // never: a missing image is an error (cz::oci::errc::not_found)
+};
+
 struct run_options {
     // The cz root: the store, caches, VM state.
     std::filesystem::path root;
@@ -57,6 +68,11 @@ struct run_options {
     std::string image;
     // The platform an index resolves to; default: this machine's.
     oci::platform platform = oci::host_platform();
+    // Pulling: when, and how (proxies, insecure registries, credentials); the bytes of each blob
+    // as they arrive (called from the pull's own thread).
+    pull_policy pull = pull_policy::missing;
+    oci::registry::registry_options registry;
+    std::function<void(const oci::registry::blob_progress&)> on_pull_progress;
     // The container's process, over the image's config. spec.hostname defaults to `name`.
     spec_options spec;
     // The container's name (its id in the guest, its hostname by default): at most 64 of

@@ -38,6 +38,22 @@ inline constexpr const char* default_path =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // What the caller of a run says about the container's process, over the image's config.
+// A resource limit of the container's process (setrlimit(2)), as docker's --ulimit gives it.
+struct rlimit_option {
+    std::string type; // the OCI spec's name: "RLIMIT_NOFILE"
+    std::uint64_t soft = 0, hard = 0;
+};
+
+// The value RLIM_INFINITY, which "unlimited" and -1 give.
+inline constexpr std::uint64_t rlimit_unlimited = ~std::uint64_t{0};
+
+// docker's --ulimit NAME=SOFT[:HARD] (nofile=1024:4096, core=0, stack=unlimited): NAME one of
+// as, core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio,
+// rttime, sigpending, stack; a value a number, -1 or "unlimited"; HARD defaults to SOFT and may
+// not be below it. errc::bad_option otherwise, with `*detail` saying what is wrong.
+CZ_DECL rlimit_option parse_ulimit(std::string_view text, std::error_code& ec,
+                                   std::string* detail = nullptr);
+
 struct spec_options {
     // Replaces the image's Entrypoint (an empty vector clears it); absent: the image's.
     std::optional<std::vector<std::string>> entrypoint;
@@ -56,6 +72,8 @@ struct spec_options {
     std::optional<std::int64_t> memory_limit;
     std::optional<double> cpus;
     std::optional<std::int64_t> pids_limit;
+    // Resource limits; a later one of the same type replaces an earlier one.
+    std::vector<rlimit_option> rlimits;
 };
 
 // The process's argv: the entrypoint and arguments as docker merges them. errc::no_command when

@@ -7,6 +7,7 @@
 
 #include <cz/container/impl/error.ipp>
 #include <cz/container/impl/guest.ipp>
+#include <cz/container/impl/pull.ipp>
 #include <cz/container/impl/rootfs.ipp>
 #include <cz/container/impl/run.ipp>
 #include <cz/container/impl/spec.ipp>

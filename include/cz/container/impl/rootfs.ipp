@@ -71,6 +71,10 @@ CZ_DECL rootfs_result ensure_rootfs(const oci::content_store& content, const oci
     ext4::layer_applier applier(image);
     for (std::size_t i = 0; i < m.layers.size(); ++i) {
         const auto& layer = m.layers[i];
+        if (opts.wait_for_layer) {
+            opts.wait_for_layer(layer, ec);
+            if (ec) return fail("layer " + layer.digest.str());
+        }
         if (opts.on_layer) opts.on_layer(i, m.layers.size());
         auto blob = content.open_blob(layer.digest, ec);
         if (ec) return fail("layer " + layer.digest.str());

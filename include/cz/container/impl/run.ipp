@@ -6,6 +6,7 @@
 #include <cz/agent/client.hpp>
 #include <cz/container/error.hpp>
 #include <cz/container/guest.hpp>
+#include <cz/container/pull.hpp>
 #include <cz/container/rootfs.hpp>
 #include <cz/ext4/formatter.hpp>
 #include <cz/oci/store.hpp>
@@ -136,6 +137,10 @@ public:
 
     void run() {
         auto t = clock::now();
+        if (needs_pull()) {
+            pull();
+            phase("pull", t);
+        }
         prepare_image();
         phase("image", t);
         prepare_rootfs();
@@ -175,6 +180,35 @@ private:
     }
 
     // --- before the VM ----------------------------------------------------------------------
+
+    bool needs_pull() const {
+        if (opts_.pull != pull_policy::missing) return opts_.pull == pull_policy::always;
+        std::error_code ec;
+        auto content = oci::content_store::open(opts_.root, ec);
+        if (ec) return true; // no store yet: the pull makes one
+        oci::image_store images(content);
+        images.find(opts_.image, ec);
+        return static_cast<bool>(ec);
+    }
+
+    // The image from its registry, its root filesystem built while the layers arrive.
+    void pull() {
+        progress("pulling " + opts_.image);
+        pull_options po;
+        po.platform = opts_.platform;
+        po.registry = opts_.registry;
+        po.on_blob = opts_.on_pull_progress;
+        po.on_layer = [this](std::size_t i, std::size_t n) { layer_progress(i, n); };
+        std::error_code ec;
+        std::string why;
+        pull_image(opts_.root, opts_.image, po, ec, &why);
+        if (ec) fail(ec, "pulling " + opts_.image + ": " + why);
+    }
+
+    void layer_progress(std::size_t i, std::size_t n) {
+        progress("building the root filesystem of " + opts_.image + ": layer " +
+                 std::to_string(i + 1) + " of " + std::to_string(n));
+    }
 
     void prepare_image() {
         std::error_code ec;
@@ -223,10 +257,7 @@ private:
 
     void prepare_rootfs() {
         rootfs_options ro;
-        ro.on_layer = [this](std::size_t i, std::size_t n) {
-            progress("building the root filesystem of " + opts_.image + ": layer " +
-                     std::to_string(i + 1) + " of " + std::to_string(n));
-        };
+        ro.on_layer = [this](std::size_t i, std::size_t n) { layer_progress(i, n); };
         std::error_code ec;
         std::string why;
         auto r = ensure_rootfs(content_, manifest_, manifest_digest_, ro, ec, &why);

@@ -5,7 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <iterator>
 
 namespace cz::container {
 
@@ -120,6 +123,43 @@ CZ_DECL std::vector<std::string> merge_env(const oci::container_config& image,
     return env;
 }
 
+CZ_DECL rlimit_option parse_ulimit(std::string_view text, std::error_code& ec,
+                                   std::string* detail) {
+    ec.clear();
+    static constexpr std::string_view names[] = {
+        "as",   "core",  "cpu",  "data",   "fsize",  "locks",      "memlock", "msgqueue",
+        "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"};
+    rlimit_option r;
+    auto bad = [&](std::string why) {
+        detail::fail(ec, detail, "ulimit \"" + std::string(text) + "\": " + why);
+        return rlimit_option{};
+    };
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos) return bad("not NAME=SOFT[:HARD]");
+    auto name = text.substr(0, eq);
+    if (std::find(std::begin(names), std::end(names), name) == std::end(names))
+        return bad("unknown limit \"" + std::string(name) + "\"");
+    auto value = [](std::string_view v, std::uint64_t& out) {
+        if (v == "-1" || v == "unlimited") {
+            out = rlimit_unlimited;
+            return true;
+        }
+        auto [end, err] = std::from_chars(v.data(), v.data() + v.size(), out);
+        return !v.empty() && err == std::errc() && end == v.data() + v.size();
+    };
+    auto values = text.substr(eq + 1);
+    auto colon = values.find(':');
+    if (!value(values.substr(0, colon), r.soft)) return bad("the soft limit is not a number");
+    r.hard = r.soft;
+    if (colon != std::string_view::npos && !value(values.substr(colon + 1), r.hard))
+        return bad("the hard limit is not a number");
+    if (r.soft > r.hard) return bad("the soft limit is above the hard limit");
+    r.type = "RLIMIT_";
+    for (char c : name)
+        r.type += static_cast<char>(c - 'a' + 'A');
+    return r;
+}
+
 CZ_DECL std::string make_runtime_spec(const oci::container_config& image, const spec_options& opts,
                                       std::error_code& ec, std::string* detail) {
     auto argv = merge_command(image, opts, ec);
@@ -155,6 +195,20 @@ CZ_DECL std::string make_runtime_spec(const oci::container_config& image, const 
         process["user"] = {{"uid", 0}, {"gid", 0}, {"username", user}};
     if (opts.terminal && opts.rows > 0 && opts.columns > 0)
         process["consoleSize"] = {{"height", opts.rows}, {"width", opts.columns}};
+    if (!opts.rlimits.empty()) {
+        std::vector<const rlimit_option*> last; // one per type, the last given
+        for (const auto& r : opts.rlimits) {
+            auto same = std::find_if(last.begin(), last.end(),
+                                     [&](const rlimit_option* l) { return l->type == r.type; });
+            if (same != last.end())
+                *same = &r;
+            else
+                last.push_back(&r);
+        }
+        auto& rlimits = process["rlimits"] = nlohmann::json::array();
+        for (const auto* r : last)
+            rlimits.push_back({{"type", r->type}, {"soft", r->soft}, {"hard", r->hard}});
+    }
 
     nlohmann::json resources = nlohmann::json::object();
     if (opts.memory_limit) {

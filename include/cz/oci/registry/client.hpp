@@ -103,6 +103,12 @@ public:
 
     executor_type get_executor() const noexcept { return ex_; }
     void on_progress(std::function<void(const blob_progress&)> f) { progress_ = std::move(f); }
+    // Called once a pull has chosen the manifest for its platform (`d` its descriptor, `m` its
+    // parsed form), before it fetches the config and layers that `m` lists: a caller can start
+    // on the layers as they arrive in the store (cz/container builds its root filesystem so).
+    void on_manifest(std::function<void(const descriptor& d, const manifest& m)> f) {
+        manifest_ = std::move(f);
+    }
 
     // The manifest or index `ref` names (by its digest when it has one, else its tag).
     // Completion: void(std::error_code, fetched_manifest).
@@ -189,6 +195,7 @@ private:
     asio::ssl::context tls_;
     proxy_selector proxies_;
     std::function<void(const blob_progress&)> progress_;
+    std::function<void(const descriptor&, const manifest&)> manifest_;
     // Idle connections by origin, and the Authorization to send by origin (+ scope for tokens).
     std::map<std::string, std::vector<std::unique_ptr<registry_connection>>> idle_;
     struct token {

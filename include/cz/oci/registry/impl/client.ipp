@@ -552,6 +552,7 @@ registry_client::pull(reference ref, platform want, const image_store& images) {
     }
     auto parsed = parse_manifest(chosen.bytes, ec, &detail_text);
     if (ec) co_return result{fail(ec, fmt::format("{}: manifest: {}", ref.str(), detail_text)), {}};
+    if (manifest_) manifest_(chosen.desc, parsed);
 
     // The config and layers, a few at once; then the documents that name them.
     pull_state state;
