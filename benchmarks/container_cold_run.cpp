@@ -6,7 +6,7 @@
 // their sum. Goal (issue 17): the pull phase at most 1.2x the longer of the two.
 //
 // usage: bench_container_cold_run [RUNS] [SIZE_MB] [LAYERS] [ROOT]
-//        (defaults: 5 runs, 320 MB, 5 data layers, the default cz root)
+//        (defaults: 5 runs, 360 MB, 5 data layers, the default cz root)
 //   ROOT: a cz root holding Debian's kernel (`cz kernel fetch`; scripts/demo makes one); only
 //   its kernels/ are used. CZ_BENCH_RUNS, CZ_BENCH_PULL_MB, CZ_BENCH_PULL_LAYERS override.
 //
@@ -54,7 +54,7 @@ oci::descriptor put_busybox_layer(const oci::content_store& cs, const std::strin
 
 int main(int argc, char** argv) try {
     int runs = int(setting("CZ_BENCH_RUNS", argc, argv, 1, 5));
-    auto mb = setting("CZ_BENCH_PULL_MB", argc, argv, 2, 320);
+    auto mb = setting("CZ_BENCH_PULL_MB", argc, argv, 2, 360);
     auto layers = setting("CZ_BENCH_PULL_LAYERS", argc, argv, 3, 5);
     const fs::path root = argc > 4 ? fs::path(argv[4]) : cz::vm::default_root();
     if (runs < 1 || mb < 1 || layers < 1) {
@@ -156,6 +156,7 @@ int main(int argc, char** argv) try {
     std::vector<std::string> order;
     std::istringstream lines(output_of("cat " + shell_quote(timings)));
     for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("timings:", 0) != 0) continue; // the pull's progress lines
         std::istringstream words(line);
         std::string word, name, unit;
         double value = 0;

@@ -47,6 +47,9 @@ int main(int argc, char** argv) try {
             cfg.initrd = floor_initrd;
             cfg.root = root;
             cfg.vsock.reset(); // cz run's VMs have none either (the agent is on virtio-serial)
+            // The same VM size as cz run's (run_options::memory_mib): under TCG the kernel's
+            // boot time grows with memory (it initialises a page struct for every 4 KiB).
+            cfg.memory_mib = 512;
             asio::io_context io;
             cz::vm::qemu_vm vm(io, cfg);
             vm.start();

@@ -48,8 +48,16 @@ public:
 
     // Writes the uncompressed archive to `out` and finishes it.
     CZ_DECL void write(sink_ref out, std::error_code& ec) const;
-    // Writes a gzip-compressed archive to `path` (write-to-temp, then rename).
-    CZ_DECL void write_gzip(const std::filesystem::path& path, std::error_code& ec) const;
+    // Writes the archive to `path`, under a temporary name of its own first, then renamed (a
+    // reader never sees half an archive; two writers of one path do not mix their bytes).
+    // Uncompressed is larger on disk but boots faster under TCG, where the guest kernel's gunzip
+    // of a few MiB takes a sizeable part of a second; gzip suits archives kept or shipped.
+    void write_gzip(const std::filesystem::path& path, std::error_code& ec) const {
+        write_file(path, true, ec);
+    }
+    void write_uncompressed(const std::filesystem::path& path, std::error_code& ec) const {
+        write_file(path, false, ec);
+    }
     void write_gzip(const std::filesystem::path& path) const {
         std::error_code ec;
         write_gzip(path, ec);
@@ -64,6 +72,8 @@ public:
     std::size_t size() const noexcept { return items_.size(); }
 
 private:
+    CZ_DECL void write_file(const std::filesystem::path& path, bool gzip,
+                            std::error_code& ec) const;
     struct item {
         cpio_entry entry;
         std::filesystem::path host_file; // regular file read from disk

@@ -418,7 +418,7 @@ private:
     }
 
     template <class Rpc>
-    asio::awaitable<agent::response> call(const Rpc& rpc, const std::string& what) {
+    asio::awaitable<agent::response> call(const Rpc& rpc, std::string what) {
         auto [ec, r] = co_await client_->async_call(rpc, tuple);
         if (ec && r.which_result == cz_agent_Response_error_tag)
             fail(ec, what + ": " + std::string(agent::get_string(r.result.error.message)));
@@ -433,31 +433,14 @@ private:
         if (ec) fail(errc::bad_option, "\"" + std::string(value) + "\" is too long for the agent");
     }
 
+    // The guest's network and name files. The RPCs go out at once, not one per round trip:
+    // cz-init handles requests in the order they arrive, so each still finds the ones before it
+    // done (the address before the route through it).
     asio::awaitable<void> setup_guest() {
+        using namespace asio::experimental::awaitable_operators;
         cz_agent_IpLinkSet lo{};
         put(lo.interface, "lo");
         lo.up = true;
-        co_await call(lo, "bringing up lo");
-        if (opts_.network == network_mode::user) {
-            // QEMU's user-mode network: the guest is 10.0.2.15/24, the host 10.0.2.2, DNS 10.0.2.3.
-            cz_agent_IpLinkSet eth{};
-            put(eth.interface, "eth0");
-            eth.up = true;
-            co_await call(eth, "bringing up eth0");
-            cz_agent_IpAddrAdd addr{};
-            put(addr.interface, "eth0");
-            put(addr.address, "10.0.2.15/24");
-            co_await call(addr, "adding 10.0.2.15/24 to eth0");
-            cz_agent_IpRouteAddDefault route{};
-            put(route.interface, "eth0");
-            put(route.gateway, "10.0.2.2");
-            co_await call(route, "adding the default route via 10.0.2.2");
-            cz_agent_ConfigureDns dns{};
-            put(dns.root, guest_rootfs_path);
-            put(dns.nameservers[0], "10.0.2.3");
-            dns.nameservers_count = 1;
-            co_await call(dns, "writing /etc/resolv.conf");
-        }
         cz_agent_ConfigureHosts hosts{};
         put(hosts.root, guest_rootfs_path);
         put(hosts.entries[0].address,
@@ -465,7 +448,34 @@ private:
         put(hosts.entries[0].names[0], hostname_);
         hosts.entries[0].names_count = 1;
         hosts.entries_count = 1;
-        co_await call(hosts, "writing /etc/hosts");
+        if (opts_.network != network_mode::user) {
+            auto lo_up = call(lo, "bringing up lo");
+            auto hosts_file = call(hosts, "writing /etc/hosts");
+            co_await (std::move(lo_up) && std::move(hosts_file));
+            co_return;
+        }
+        // QEMU's user-mode network: the guest is 10.0.2.15/24, the host 10.0.2.2, DNS 10.0.2.3.
+        cz_agent_IpLinkSet eth{};
+        put(eth.interface, "eth0");
+        eth.up = true;
+        cz_agent_IpAddrAdd addr{};
+        put(addr.interface, "eth0");
+        put(addr.address, "10.0.2.15/24");
+        cz_agent_IpRouteAddDefault route{};
+        put(route.interface, "eth0");
+        put(route.gateway, "10.0.2.2");
+        cz_agent_ConfigureDns dns{};
+        put(dns.root, guest_rootfs_path);
+        put(dns.nameservers[0], "10.0.2.3");
+        dns.nameservers_count = 1;
+        auto lo_up = call(lo, "bringing up lo");
+        auto eth_up = call(eth, "bringing up eth0");
+        auto address = call(addr, "adding 10.0.2.15/24 to eth0");
+        auto gateway = call(route, "adding the default route via 10.0.2.2");
+        auto resolv_conf = call(dns, "writing /etc/resolv.conf");
+        auto hosts_file = call(hosts, "writing /etc/hosts");
+        co_await (std::move(lo_up) && std::move(eth_up) && std::move(address) &&
+                  std::move(gateway) && std::move(resolv_conf) && std::move(hosts_file));
     }
 
     asio::awaitable<void> start_process() {

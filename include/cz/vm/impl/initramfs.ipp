@@ -5,6 +5,8 @@
 #include <cz/core/unique_fd.hpp>
 #include <cz/vm/initramfs.hpp>
 
+#include <random>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -163,18 +165,24 @@ CZ_DECL void initramfs_builder::write(sink_ref out, std::error_code& ec) const {
     w.finish(ec);
 }
 
-CZ_DECL void initramfs_builder::write_gzip(const std::filesystem::path& path,
+CZ_DECL void initramfs_builder::write_file(const std::filesystem::path& path, bool gzip,
                                            std::error_code& ec) const {
+    // A name of this writer's own: two processes building the same archive at once must not
+    // write into one temporary file.
     auto tmp = path;
-    tmp += ".tmp";
-    unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    tmp += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());
+    unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!fd) {
         ec = last_system_error();
         return;
     }
     fd_sink file(fd.get());
-    compressing_sink gz(file, compression::gzip, 6);
-    write(gz, ec);
+    if (gzip) {
+        compressing_sink gz(file, compression::gzip, 6);
+        write(gz, ec);
+    } else {
+        write(file, ec);
+    }
     if (!ec && ::fsync(fd.get()) != 0) ec = last_system_error();
     fd.reset();
     if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) ec = last_system_error();
