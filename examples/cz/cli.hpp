@@ -94,8 +94,9 @@ bool is_run_command(const CLI::App& app);
 // outlive the requests.
 void use_docker_credentials(oci::registry::registry_options& options, std::string& error);
 
-// What a pull shows on `out`: a line per finished blob and, on a terminal, one line under them
-// for the whole pull (a bar, the bytes so far, the rate, the time left), rewritten in place.
+// What a pull shows on `out`: on a terminal, a line per blob with its progress bar (bytes, rate,
+// time left; "done" once committed) and one for the whole pull, redrawn in place; elsewhere a
+// line per finished blob.
 // Safe to call from two threads (`cz run` builds the root filesystem while the pull goes on).
 class pull_display {
 public:
@@ -105,7 +106,7 @@ public:
     pull_display& operator=(const pull_display&) = delete;
     void blob(const oci::registry::blob_progress& p);
     void line(std::string_view text); // a line of its own, above the pull's line
-    void clear();                     // the pull's line goes (before a result or an error)
+    void clear();                     // the whole pull's line goes (before a result or an error)
 
 private:
     struct state;

@@ -5,9 +5,10 @@
 //
 // A registry on a loopback address is spoken to in plain HTTP; any other over HTTPS unless
 // --insecure names it. A registry that wants credentials gets those docker keeps for it (`cz
-// login`; cz/oci/registry/credentials.hpp), looked up when it asks. Each finished blob gets a
-// line; on a terminal, one more line under them shows the whole pull as it goes (a bar, bytes,
-// rate, time left), rewritten in place. --quiet prints only the digest pulled. https_proxy,
+// login`; cz/oci/registry/credentials.hpp), looked up when it asks. On a terminal, each blob has
+// a line with a progress bar (bytes, rate, time left; "done" once verified and committed) and one
+// more line shows the whole pull, all redrawn in place; elsewhere each finished blob gets a
+// line. --quiet prints only the digest pulled. https_proxy,
 // http_proxy and no_proxy (or HTTPS_PROXY...) from the environment name the proxy to go
 // through, as for docker.
 #include "cli.hpp"
@@ -24,11 +25,13 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <mutex>
-#include <unistd.h>
+#include <vector>
 
 namespace cz::cli {
 
@@ -96,47 +99,60 @@ int run_image_pull(const image_pull_options& o) {
 
 } // namespace
 
-// The whole pull as one line: the bytes of the blobs seen so far, a bar, the rate since the first
-// byte, and the time left at that rate.
+// On a terminal, a block of lines at the bottom, redrawn in place: one per blob (a bar, the bytes
+// so far, the rate, the time left; "done" once committed), and one for the whole pull. Elsewhere,
+// a line per finished blob.
 struct pull_display::state {
+    struct blob_state {
+        std::string name; // the digest's first 12 hex digits
+        std::uint64_t done = 0, total = 0;
+        bool finished = false;
+        std::chrono::steady_clock::time_point start;
+    };
     std::mutex mutex;
     std::FILE* out;
     bool terminal;
-    bool drawn = false; // the pull's line is on the terminal
+    int drawn = 0; // lines of the block now on the terminal
     std::chrono::steady_clock::time_point start{}, last_draw{};
-    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> blobs; // done, total
+    std::vector<blob_state> blobs; // in the order first seen
 
     static std::string mebibytes(std::uint64_t bytes) {
         return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
     }
-    std::string line() const {
-        std::uint64_t done = 0, total = 0;
-        for (const auto& [digest, b] : blobs) {
-            done += b.first;
-            total += b.second;
-        }
+    // "[=====>      ] 12.0 MiB of 64.0 MiB, 31.2 MiB/s, 2s left"
+    static std::string progress(std::uint64_t done, std::uint64_t total,
+                                std::chrono::steady_clock::time_point since) {
         constexpr int width = 24;
-        int filled = total ? static_cast<int>(width * done / total) : 0;
+        int filled = total ? static_cast<int>(width * std::min(done, total) / total) : 0;
         std::string bar = std::string(filled, '=') + std::string(width - filled, ' ');
         double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
         double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
         std::string left =
             rate > 0 && total > done
                 ? fmt::format(", {:.0f}s left", static_cast<double>(total - done) / rate)
                 : "";
-        return fmt::format("[{}] {} of {} in {} blobs, {}/s{}", bar, mebibytes(done),
-                           mebibytes(total), blobs.size(),
+        return fmt::format("[{}] {} of {}, {}/s{}", bar, mebibytes(done), mebibytes(total),
                            mebibytes(static_cast<std::uint64_t>(rate)), left);
     }
     void erase() {
-        if (drawn) fmt::print(out, "\r\033[K");
-        drawn = false;
+        if (drawn > 0) fmt::print(out, "\033[{}F\033[J", drawn); // up to the block's top, clear
+        drawn = 0;
     }
     void draw() {
+        erase();
         last_draw = std::chrono::steady_clock::now();
-        fmt::print(out, "\r\033[K{}", line());
-        drawn = true;
+        std::uint64_t done = 0, total = 0;
+        for (const auto& b : blobs) {
+            done += b.done;
+            total += b.total;
+            if (b.finished)
+                fmt::print(out, "{}: done, {}\n", b.name, mebibytes(b.total));
+            else
+                fmt::print(out, "{}: {}\n", b.name, progress(b.done, b.total, b.start));
+        }
+        fmt::print(out, "total: {} in {} blobs\n", progress(done, total, start), blobs.size());
+        drawn = static_cast<int>(blobs.size()) + 1;
     }
 };
 
@@ -145,19 +161,25 @@ pull_display::pull_display(std::FILE* out) : s_(std::make_unique<state>()) {
     s_->terminal = ::isatty(::fileno(out)) != 0;
 }
 
-pull_display::~pull_display() { clear(); }
+pull_display::~pull_display() = default;
 
 void pull_display::blob(const oci::registry::blob_progress& p) {
     std::lock_guard lock(s_->mutex);
     auto now = std::chrono::steady_clock::now();
     if (s_->start == std::chrono::steady_clock::time_point{}) s_->start = now;
-    s_->blobs[p.digest.hex()] = {p.done, p.total};
-    if (p.finished) {
-        s_->erase();
-        fmt::print(s_->out, "{}: done, {}\n", p.digest.hex().substr(0, 12),
-                   state::mebibytes(p.total));
-        if (s_->terminal) s_->draw();
-    } else if (s_->terminal && now - s_->last_draw > std::chrono::milliseconds(100)) {
+    auto name = p.digest.hex().substr(0, 12);
+    auto it = std::find_if(s_->blobs.begin(), s_->blobs.end(),
+                           [&](const state::blob_state& b) { return b.name == name; });
+    if (it == s_->blobs.end()) {
+        s_->blobs.push_back({name, 0, 0, false, now});
+        it = s_->blobs.end() - 1;
+    }
+    it->done = p.done;
+    it->total = p.total;
+    it->finished = p.finished;
+    if (!s_->terminal) {
+        if (p.finished) fmt::print(s_->out, "{}: done, {}\n", name, state::mebibytes(p.total));
+    } else if (p.finished || now - s_->last_draw > std::chrono::milliseconds(100)) {
         s_->draw();
     }
     std::fflush(s_->out);
@@ -165,6 +187,7 @@ void pull_display::blob(const oci::registry::blob_progress& p) {
 
 void pull_display::line(std::string_view text) {
     std::lock_guard lock(s_->mutex);
+    // Above the block: the block is drawn again under it.
     s_->erase();
     fmt::print(s_->out, "{}\n", text);
     if (s_->terminal && !s_->blobs.empty()) s_->draw();
@@ -173,7 +196,11 @@ void pull_display::line(std::string_view text) {
 
 void pull_display::clear() {
     std::lock_guard lock(s_->mutex);
-    s_->erase();
+    // The blobs' lines stay (finished ones as "done"); the whole pull's line goes.
+    if (s_->drawn > 0) {
+        fmt::print(s_->out, "\033[1F\033[J");
+        s_->drawn = 0;
+    }
     std::fflush(s_->out);
 }
 
