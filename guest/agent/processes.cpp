@@ -261,8 +261,7 @@ void process_table::start(const cz_agent_StartProcess& req, agent::response& res
         auto* init = find(p->container_id, p->container_id);
         if (!init || !init->owned)
             return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "the container is gone");
-        if (!init->owned->cgroup_path.empty())
-            p->oom_kills_at_start = oom_kill_count(init->owned->cgroup_path);
+        if (!init->owned->cgroup_path.empty()) p->oom_kills_at_start = oom_kills(*init);
         auto handle = exec(*init->owned, *p->exec_process, init->spec->seccomp, stdio, err);
         if (!err) {
             p->pid = handle.pid;
@@ -446,9 +445,9 @@ void process_table::on_child_exit(pid_t pid, int wait_status) {
     if (auto* init = container_init(p); init && init->owned && !init->owned->cgroup_path.empty()) {
         // The count is raised before the kill's signal is sent: an OOM kill of this process is
         // in it by now.
-        auto count = oom_kill_count(init->owned->cgroup_path);
+        auto count = oom_kills(*init);
         p.oom_killed = p.exit_status == 128 + SIGKILL && count > p.oom_kills_at_start;
-        report_oom(*init);
+        report_oom(*init, count);
     }
     // Its stdin has no reader any more.
     if (p.in.fd) {
@@ -505,6 +504,8 @@ process_table::process* process_table::container_init(const process& p) {
 void process_table::watch_oom(process& init) {
     const auto& cgroup = init.owned->cgroup_path;
     if (cgroup.empty()) return;
+    auto file = cgroup + "/memory.events";
+    init.memory_events.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
     if (!inotify_) {
         inotify_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
         if (!inotify_) {
@@ -514,7 +515,6 @@ void process_table::watch_oom(process& init) {
         }
         loop_.watch(inotify_.get(), EPOLLIN, [this](std::uint32_t) { on_inotify(); });
     }
-    auto file = cgroup + "/memory.events";
     init.oom_watch = ::inotify_add_watch(inotify_.get(), file.c_str(), IN_MODIFY);
     // Without the memory controller there is no such file, and no OOM kill to report.
     if (init.oom_watch < 0)
@@ -527,12 +527,16 @@ void process_table::on_inotify() {
     while (::read(inotify_.get(), buf, sizeof buf) > 0) {
     }
     for (auto& [k, p] : processes_)
-        if (p->oom_watch >= 0) report_oom(*p);
+        if (p->oom_watch >= 0) report_oom(*p, oom_kills(*p));
 }
 
-void process_table::report_oom(process& init) {
+std::uint64_t process_table::oom_kills(const process& init) const {
+    if (init.memory_events) return oom_kill_count(init.memory_events.get());
+    return oom_kill_count(init.owned->cgroup_path); // 0 without the memory controller
+}
+
+void process_table::report_oom(process& init, std::uint64_t count) {
     if (!link_ || !init.owned || init.owned->cgroup_path.empty()) return;
-    auto count = oom_kill_count(init.owned->cgroup_path);
     if (count <= init.oom_kills_reported) return;
     init.oom_kills_reported = count;
     log(log_level::info, "container {}: the OOM killer has killed {} of its processes so far",

@@ -149,6 +149,7 @@ private:
         // inotify watch on its memory.events (-1: none).
         std::uint64_t oom_kills_reported = 0;
         int oom_watch = -1;
+        unique_fd memory_events; // the cgroup's, kept open: read at every start and exit
         std::int64_t exited_at_ns = 0;
         std::vector<std::uint64_t> waiters;
         std::optional<container> owned; // a container's init holds its container
@@ -172,7 +173,8 @@ private:
     void answer_wait(std::uint64_t id, const process& p);
     process* container_init(const process& p);
     void watch_oom(process& init);
-    void report_oom(process& init);
+    std::uint64_t oom_kills(const process& init) const;
+    void report_oom(process& init, std::uint64_t count);
     void on_inotify();
 
     event_loop& loop_;
