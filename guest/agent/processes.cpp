@@ -319,10 +319,12 @@ void process_table::watch_output(process& p, output& o) {
 }
 
 void process_table::pump_output(process& p, output& o) {
-    std::byte buf[output_chunk];
+    // Read after room for the frame's head: the link sends head and data as they lie.
+    constexpr std::size_t room = agent::stream_data_head_max;
+    std::byte buf[room + output_chunk];
     while (link_ && link_->can_send() && o.fd && !o.eof_sent && o.credit->available() > 0) {
-        std::size_t want = std::min<std::size_t>(sizeof buf, o.credit->available());
-        ssize_t n = ::read(o.fd.get(), buf, want);
+        std::size_t want = std::min<std::size_t>(output_chunk, o.credit->available());
+        ssize_t n = ::read(o.fd.get(), buf + room, want);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;
         if (n <= 0) { // end of output (or a read error, which ends it too)
@@ -336,7 +338,7 @@ void process_table::pump_output(process& p, output& o) {
         }
         o.credit->take(static_cast<std::size_t>(n));
         if (p.copy) p.copy->bytes += static_cast<std::uint64_t>(n);
-        link_->send_stream_data(o.stream, bytes_view(buf, static_cast<std::size_t>(n)), false);
+        link_->send_output(o.stream, std::span(buf, room + static_cast<std::size_t>(n)));
     }
     // Out of credit or the link is full: stop watching until a grant or resume_outputs().
     if (link_ && !link_->can_send()) {

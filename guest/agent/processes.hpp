@@ -34,6 +34,7 @@
 #include "runtime/container.hpp"
 
 #include <cz/agent/credit.hpp>
+#include <cz/agent/frame.hpp>
 #include <cz/agent/protocol.hpp>
 #include <cz/core/bytes.hpp>
 
@@ -44,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,10 @@ public:
     // Whether more frames may be queued now (the host is reading what was queued).
     virtual bool can_send() const = 0;
     virtual void send_stream_data(std::uint32_t stream, bytes_view data, bool eof) = 0;
+    // StreamData{stream, data, no eof} where `buffer` is agent::stream_data_head_max bytes of
+    // room, which the link may overwrite, and then the data: the frame's head goes into that
+    // room, so that head and data go out in one write without a copy.
+    virtual void send_output(std::uint32_t stream, std::span<std::byte> buffer) = 0;
     virtual void send_stream_credit(std::uint32_t stream, std::uint32_t bytes) = 0;
     virtual void send(const agent::envelope& m) = 0;
 };
