@@ -197,6 +197,8 @@ private:
     // after the process exited, credit for output that has ended): such frames are dropped.
     // Bounded: the oldest are forgotten first.
     std::deque<std::uint32_t> retired_;
+    // Where outputs are read into (pump_output), allocated on first use.
+    std::unique_ptr<std::byte[]> output_buffer_;
     void retire(std::uint32_t stream);
     bool retired(std::uint32_t stream) const;
 };
