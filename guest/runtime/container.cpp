@@ -274,7 +274,15 @@ process_handle exec(const container& c, const process_spec& process,
         return {};
     }
     exec_hop hop{&c, &process, &seccomp, &stdio, ends[1].get()};
+    // No signal handler may run in the intermediate, on our memory: every signal stays blocked
+    // there (the process it clones unblocks them itself, exec_child), as posix_spawn does.
+    sigset_t all, saved;
+    sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, &saved);
     pid_t mid = ::clone(exec_hop_main, stack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &hop);
+    int clone_errno = errno;
+    ::sigprocmask(SIG_SETMASK, &saved, nullptr);
+    errno = clone_errno;
     if (mid < 0) {
         err.set(last_errno(), "clone for exec");
         return {};
