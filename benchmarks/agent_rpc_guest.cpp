@@ -12,7 +12,8 @@
 //   to-serial NAME                copies stdin to the virtio-serial port named NAME (found in
 //                                 /sys/class/virtio-ports): the raw virtio-serial figure
 //
-// The copies read stdin as cz-init reads a process's stdout (a pipe, 64 KiB at a time), so that
+// The copies read stdin as cz-init reads a process's stdout (a 256 KiB pipe, read up to 256 KiB at
+// a time), so that
 // `head -c N /dev/zero | agent_rpc_guest to-...` and `head -c N /dev/zero` as a process whose
 // stdout cz-init streams differ only in what moves the bytes to the transport.
 #include <fcntl.h>
@@ -95,9 +96,11 @@ int zeros(unsigned long long n) {
     return 0;
 }
 
-// Copies stdin to `fd` until eof.
+// Copies stdin to `fd` until eof, as cz-init copies a process's output: the pipe made 256 KiB
+// large and read up to 256 KiB at a time (guest/agent/processes.cpp's output_chunk).
 int copy_stdin_to(int fd) {
-    static char buf[64 << 10];
+    static char buf[256 << 10];
+    ::fcntl(0, F_SETPIPE_SZ, static_cast<int>(sizeof buf));
     for (;;) {
         ssize_t n = ::read(0, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;

@@ -27,7 +27,10 @@ namespace {
 using agent::get_string;
 
 // How much one read of a process's output takes: bounded by the stream's credit and the frame.
-constexpr std::size_t output_chunk = 64u << 10;
+// The output pipes are made this large too (F_SETPIPE_SZ; 64 KiB by default): a producer that
+// writes fast fills more of the pipe between two of our reads, so each read and each frame
+// carries more, for as many system calls.
+constexpr std::size_t output_chunk = 256u << 10;
 
 std::int64_t now_ns() {
     timespec ts{};
@@ -226,9 +229,10 @@ void process_table::create(const cz_agent_CreateProcess& req, agent::response& r
             p->child_in = devnull(O_RDONLY);
         for (auto [ours, theirs] :
              {std::pair{&p->out, &p->child_out}, std::pair{&p->err, &p->child_err}}) {
-            if (ours->stream)
+            if (ours->stream) {
                 ok = ok && make_pipe(ours->fd, *theirs);
-            else
+                if (ok) ::fcntl(ours->fd.get(), F_SETPIPE_SZ, static_cast<int>(output_chunk));
+            } else
                 *theirs = devnull(O_WRONLY);
         }
         if (!ok || !p->child_in || !p->child_out || !p->child_err)
@@ -261,8 +265,7 @@ void process_table::start(const cz_agent_StartProcess& req, agent::response& res
         auto* init = find(p->container_id, p->container_id);
         if (!init || !init->owned)
             return fail(resp, cz_agent_ErrorCode_ERROR_NOT_FOUND, "the container is gone");
-        if (!init->owned->cgroup_path.empty())
-            p->oom_kills_at_start = oom_kill_count(init->owned->cgroup_path);
+        if (!init->owned->cgroup_path.empty()) p->oom_kills_at_start = oom_kills(*init);
         auto handle = exec(*init->owned, *p->exec_process, init->spec->seccomp, stdio, err);
         if (!err) {
             p->pid = handle.pid;
@@ -320,10 +323,13 @@ void process_table::watch_output(process& p, output& o) {
 }
 
 void process_table::pump_output(process& p, output& o) {
-    std::byte buf[output_chunk];
+    // Read after room for the frame's head: the link sends head and data as they lie.
+    constexpr std::size_t room = agent::stream_data_head_max;
+    if (!output_buffer_) output_buffer_ = std::make_unique<std::byte[]>(room + output_chunk);
+    std::byte* buf = output_buffer_.get();
     while (link_ && link_->can_send() && o.fd && !o.eof_sent && o.credit->available() > 0) {
-        std::size_t want = std::min<std::size_t>(sizeof buf, o.credit->available());
-        ssize_t n = ::read(o.fd.get(), buf, want);
+        std::size_t want = std::min<std::size_t>(output_chunk, o.credit->available());
+        ssize_t n = ::read(o.fd.get(), buf + room, want);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) break;
         if (n <= 0) { // end of output (or a read error, which ends it too)
@@ -337,7 +343,10 @@ void process_table::pump_output(process& p, output& o) {
         }
         o.credit->take(static_cast<std::size_t>(n));
         if (p.copy) p.copy->bytes += static_cast<std::uint64_t>(n);
-        link_->send_stream_data(o.stream, bytes_view(buf, static_cast<std::size_t>(n)), false);
+        link_->send_output(o.stream, std::span(buf, room + static_cast<std::size_t>(n)));
+        // Less than asked for: the pipe is empty now, and epoll says when it is not (one read
+        // that would fail with EAGAIN saved per wake-up).
+        if (static_cast<std::size_t>(n) < want) break;
     }
     // Out of credit or the link is full: stop watching until a grant or resume_outputs().
     if (link_ && !link_->can_send()) {
@@ -446,9 +455,9 @@ void process_table::on_child_exit(pid_t pid, int wait_status) {
     if (auto* init = container_init(p); init && init->owned && !init->owned->cgroup_path.empty()) {
         // The count is raised before the kill's signal is sent: an OOM kill of this process is
         // in it by now.
-        auto count = oom_kill_count(init->owned->cgroup_path);
+        auto count = oom_kills(*init);
         p.oom_killed = p.exit_status == 128 + SIGKILL && count > p.oom_kills_at_start;
-        report_oom(*init);
+        report_oom(*init, count);
     }
     // Its stdin has no reader any more.
     if (p.in.fd) {
@@ -505,6 +514,8 @@ process_table::process* process_table::container_init(const process& p) {
 void process_table::watch_oom(process& init) {
     const auto& cgroup = init.owned->cgroup_path;
     if (cgroup.empty()) return;
+    auto file = cgroup + "/memory.events";
+    init.memory_events.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
     if (!inotify_) {
         inotify_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
         if (!inotify_) {
@@ -514,7 +525,6 @@ void process_table::watch_oom(process& init) {
         }
         loop_.watch(inotify_.get(), EPOLLIN, [this](std::uint32_t) { on_inotify(); });
     }
-    auto file = cgroup + "/memory.events";
     init.oom_watch = ::inotify_add_watch(inotify_.get(), file.c_str(), IN_MODIFY);
     // Without the memory controller there is no such file, and no OOM kill to report.
     if (init.oom_watch < 0)
@@ -527,12 +537,16 @@ void process_table::on_inotify() {
     while (::read(inotify_.get(), buf, sizeof buf) > 0) {
     }
     for (auto& [k, p] : processes_)
-        if (p->oom_watch >= 0) report_oom(*p);
+        if (p->oom_watch >= 0) report_oom(*p, oom_kills(*p));
 }
 
-void process_table::report_oom(process& init) {
+std::uint64_t process_table::oom_kills(const process& init) const {
+    if (init.memory_events) return oom_kill_count(init.memory_events.get());
+    return oom_kill_count(init.owned->cgroup_path); // 0 without the memory controller
+}
+
+void process_table::report_oom(process& init, std::uint64_t count) {
     if (!link_ || !init.owned || init.owned->cgroup_path.empty()) return;
-    auto count = oom_kill_count(init.owned->cgroup_path);
     if (count <= init.oom_kills_reported) return;
     init.oom_kills_reported = count;
     log(log_level::info, "container {}: the OOM killer has killed {} of its processes so far",

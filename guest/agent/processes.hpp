@@ -34,6 +34,7 @@
 #include "runtime/container.hpp"
 
 #include <cz/agent/credit.hpp>
+#include <cz/agent/frame.hpp>
 #include <cz/agent/protocol.hpp>
 #include <cz/core/bytes.hpp>
 
@@ -44,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,6 +58,10 @@ public:
     // Whether more frames may be queued now (the host is reading what was queued).
     virtual bool can_send() const = 0;
     virtual void send_stream_data(std::uint32_t stream, bytes_view data, bool eof) = 0;
+    // StreamData{stream, data, no eof} where `buffer` is agent::stream_data_head_max bytes of
+    // room, which the link may overwrite, and then the data: the frame's head goes into that
+    // room, so that head and data go out in one write without a copy.
+    virtual void send_output(std::uint32_t stream, std::span<std::byte> buffer) = 0;
     virtual void send_stream_credit(std::uint32_t stream, std::uint32_t bytes) = 0;
     virtual void send(const agent::envelope& m) = 0;
 };
@@ -149,6 +155,7 @@ private:
         // inotify watch on its memory.events (-1: none).
         std::uint64_t oom_kills_reported = 0;
         int oom_watch = -1;
+        unique_fd memory_events; // the cgroup's, kept open: read at every start and exit
         std::int64_t exited_at_ns = 0;
         std::vector<std::uint64_t> waiters;
         std::optional<container> owned; // a container's init holds its container
@@ -172,7 +179,8 @@ private:
     void answer_wait(std::uint64_t id, const process& p);
     process* container_init(const process& p);
     void watch_oom(process& init);
-    void report_oom(process& init);
+    std::uint64_t oom_kills(const process& init) const;
+    void report_oom(process& init, std::uint64_t count);
     void on_inotify();
 
     event_loop& loop_;
@@ -189,6 +197,8 @@ private:
     // after the process exited, credit for output that has ended): such frames are dropped.
     // Bounded: the oldest are forgotten first.
     std::deque<std::uint32_t> retired_;
+    // Where outputs are read into (pump_output), allocated on first use.
+    std::unique_ptr<std::byte[]> output_buffer_;
     void retire(std::uint32_t stream);
     bool retired(std::uint32_t stream) const;
 };

@@ -7,8 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 
 namespace cz::guest {
 
@@ -34,6 +36,32 @@ void session::send_stream_data(std::uint32_t stream, bytes_view data, bool eof) 
     std::error_code ec;
     writer_.write_stream_data(stream, eof, data, ec);
     if (ec) fail(ec, "encoding stream data");
+    update_interest();
+}
+
+void session::send_output(std::uint32_t stream, std::span<std::byte> buffer) {
+    auto data = buffer.subspan(agent::stream_data_head_max);
+    if (!writer_.empty() || data.empty() || done_) return send_stream_data(stream, data, false);
+    // Nothing queued: the frame goes out from where the data is, its head written into the room
+    // in front of it, in one write; only what the transport does not take now is copied into
+    // the queue.
+    std::error_code ec;
+    std::array<std::byte, agent::stream_data_head_max> h;
+    auto head_size =
+        agent::encode_stream_data_head(stream, false, data.size(), writer_.max_frame_size(), h, ec);
+    if (ec) {
+        fail(ec, "encoding stream data");
+        update_interest();
+        return;
+    }
+    auto frame = buffer.subspan(agent::stream_data_head_max - head_size);
+    std::memcpy(frame.data(), h.data(), head_size);
+    ssize_t n;
+    do
+        n = ::write(conn_.get(), frame.data(), frame.size());
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN) fail(std::error_code(errno, std::generic_category()), "write");
+    writer_.queue_unsent(frame.first(head_size), data, n < 0 ? 0 : static_cast<std::size_t>(n));
     update_interest();
 }
 
@@ -99,13 +127,17 @@ void session::fail(const std::error_code& ec, const char* what) {
 void session::update_interest() {
     if (done_) {
         loop_.unwatch(conn_.get());
+        watched_.reset();
         return;
     }
     // Back-pressure: with too many answers unsent, stop taking requests until the host reads.
-    std::uint32_t events = 0;
+    std::uint32_t events = EPOLLRDHUP;
     if (writer_.pending().size() < max_pending_output) events |= EPOLLIN;
     if (!writer_.empty()) events |= EPOLLOUT;
-    loop_.watch(conn_.get(), events | EPOLLRDHUP, [this](std::uint32_t ev) { on_ready(ev); });
+    // Called after every frame queued: the system call only when the interest changes.
+    if (watched_ == events) return;
+    loop_.watch(conn_.get(), events, [this](std::uint32_t ev) { on_ready(ev); });
+    watched_ = events;
 }
 
 void session::on_ready(std::uint32_t events) {

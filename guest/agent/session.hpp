@@ -47,6 +47,7 @@ private:
     // host_link: what the process table sends.
     bool can_send() const override { return writer_.pending().size() < max_pending_output; }
     void send_stream_data(std::uint32_t stream, bytes_view data, bool eof) override;
+    void send_output(std::uint32_t stream, std::span<std::byte> buffer) override;
     void send_stream_credit(std::uint32_t stream, std::uint32_t bytes) override;
     void send(const agent::envelope& m) override;
 
@@ -70,6 +71,7 @@ private:
     std::unique_ptr<agent::envelope> in_;
     std::unique_ptr<agent::envelope> out_;
     std::optional<outcome> done_;
+    std::optional<std::uint32_t> watched_; // the connection's epoll interest, once set
     bool shutdown_requested_ = false;
 };
 

@@ -229,6 +229,16 @@ std::uint64_t oom_kill_count(const std::string& cgroup_path) {
     return keyed_value(text, "oom_kill").value_or(0);
 }
 
+std::uint64_t oom_kill_count(int memory_events) {
+    char buf[1024]; // memory.events is a few short lines
+    ssize_t n;
+    do
+        n = ::pread(memory_events, buf, sizeof buf, 0);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return 0;
+    return keyed_value(std::string_view(buf, static_cast<std::size_t>(n)), "oom_kill").value_or(0);
+}
+
 cgroup_statistics read_cgroup_statistics(const std::string& cgroup_path) {
     cgroup_statistics st;
     std::string text;

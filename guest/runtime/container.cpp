@@ -12,6 +12,8 @@
 #include <csignal>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,6 +147,60 @@ void reap(pid_t pid) {
     }
 }
 
+// exec()'s intermediate process. It shares cz-init's memory and file table (CLONE_VM |
+// CLONE_FILES) while cz-init waits (CLONE_VFORK), as posix_spawn's child does: it only makes
+// system calls, on a stack of its own, and leaves its results here. The process it clones gets a
+// copy of that memory and continues on a copy of that stack.
+struct exec_hop {
+    const container* c;
+    const process_spec* process;
+    const std::optional<seccomp_spec>* seccomp;
+    const stdio_fds* stdio;
+    int report_sock;
+    pid_t child = -1;
+    int pidfd = -1;
+    const char* failed = nullptr; // the step that failed, with sys_errno
+    int sys_errno = 0;
+};
+
+int exec_hop_main(void* arg) {
+    auto& hop = *static_cast<exec_hop*>(arg);
+    if (sys::setns(hop.c->init.pidfd.get(), hop.c->namespace_flags) != 0) {
+        hop.sys_errno = errno;
+        hop.failed = "setns into the container";
+        return 1;
+    }
+    std::uint64_t flags = CLONE_PARENT | CLONE_PIDFD;
+    if (hop.c->cgroup_dir) flags |= CLONE_INTO_CGROUP;
+    int pidfd = -1;
+    pid_t child = sys::clone3(flags, &pidfd, hop.c->cgroup_dir.get());
+    if (child == 0) exec_child(*hop.process, *hop.seccomp, *hop.stdio, hop.report_sock);
+    if (child < 0) {
+        hop.sys_errno = errno;
+        hop.failed = "clone3 the exec'd process";
+        return 1;
+    }
+    hop.child = child;
+    hop.pidfd = pidfd; // in cz-init's file table, which this process shares
+    return 0;
+}
+
+// The top of the intermediate's stack: mapped once, used by one exec at a time (cz-init's agent
+// thread), with a guard page below it. The cloned process runs its whole setup on its copy of
+// this stack, up to its exec: 1 MiB, as much as that takes with room to spare.
+void* hop_stack() {
+    constexpr std::size_t size = 1u << 20, guard = 4096;
+    static void* top = nullptr; // mapped on first use; a failure is tried again next time
+    if (!top) {
+        void* base = ::mmap(nullptr, size + guard, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+        if (base == MAP_FAILED) return nullptr;
+        ::mprotect(base, guard, PROT_NONE);
+        top = static_cast<std::byte*>(base) + size + guard;
+    }
+    return top;
+}
+
 } // namespace
 
 container spawn(const runtime_spec& spec, const stdio_fds& stdio, const spawn_options& options,
@@ -209,43 +265,44 @@ process_handle exec(const container& c, const process_spec& process,
     unique_fd ends[2];
     if (!report::channel(ends, err)) return {};
     // setns into a pid namespace only moves the caller's future children, so an intermediate
-    // process enters the namespaces and clones the real one; CLONE_PARENT makes cz-init its
-    // parent, so that cz-init can wait for it like any other.
-    pid_t mid = sys::clone3(0, nullptr, -1);
-    if (mid < 0) {
-        err.set(last_errno(), "clone3 for exec");
+    // process enters the namespaces and clones the real one (CLONE_PARENT: cz-init is its parent
+    // and waits for it like any other). The intermediate shares our memory and fds while we wait
+    // for it (exec_hop_main), so it costs no copy of cz-init's memory.
+    auto* stack = hop_stack();
+    if (!stack) {
+        err.set(last_errno(), "mmap the stack of exec's intermediate process");
         return {};
     }
-    if (mid == 0) {
-        ends[0].reset();
-        int sock = ends[1].get();
-        error e;
-        if (sys::setns(c.init.pidfd.get(), c.namespace_flags) != 0) {
-            e.set(last_errno(), "setns into the container of pid " + std::to_string(c.init.pid));
-            report::send_failure(sock, e);
-            ::_exit(1);
-        }
-        std::uint64_t flags = CLONE_PARENT | CLONE_PIDFD;
-        if (c.cgroup_dir) flags |= CLONE_INTO_CGROUP;
-        int pidfd = -1;
-        pid_t child = sys::clone3(flags, &pidfd, c.cgroup_dir.get());
-        if (child < 0) {
-            e.set(last_errno(), "clone3 the exec'd process");
-            report::send_failure(sock, e);
-            ::_exit(1);
-        }
-        if (child == 0) exec_child(process, seccomp, stdio, sock);
-        report::send_fd(sock, report::kind::process, pidfd, child);
-        ::_exit(0);
+    exec_hop hop{&c, &process, &seccomp, &stdio, ends[1].get()};
+    // No signal handler may run in the intermediate, on our memory: every signal stays blocked
+    // there (the process it clones unblocks them itself, exec_child), as posix_spawn does.
+    sigset_t all, saved;
+    sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, &saved);
+    pid_t mid = ::clone(exec_hop_main, stack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &hop);
+    int clone_errno = errno;
+    ::sigprocmask(SIG_SETMASK, &saved, nullptr);
+    errno = clone_errno;
+    if (mid < 0) {
+        err.set(last_errno(), "clone for exec");
+        return {};
     }
-    ends[1].reset();
-    process_handle h;
-    collect(ends[0].get(), h, err);
+    // It has ended (CLONE_VFORK), after the clone of the process or a failure.
     reap(mid);
-    if (!err && h.pid <= 0)
-        err.set(errc::setup_failed, "exec: the intermediate process reported no pid");
+    ends[1].reset();
+    if (hop.failed) {
+        err.set({hop.sys_errno, std::system_category()}, std::string(hop.failed) +
+                                                             " (the container of pid " +
+                                                             std::to_string(c.init.pid) + ")");
+        return {};
+    }
+    process_handle h;
+    h.pid = hop.child;
+    h.pidfd.reset(hop.pidfd);
+    // Until the process has exec'd its program (the socket is close-on-exec) or failed.
+    collect(ends[0].get(), h, err);
     if (err) {
-        if (h.pid > 0) reap(h.pid);
+        reap(h.pid);
         return {};
     }
     return h;

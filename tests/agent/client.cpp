@@ -409,8 +409,9 @@ TEST_SUITE("agent") {
                  static cz::byte_buffer big(70000);
                  agent::frame_writer w;
                  std::error_code ec;
-                 for (int i = 0; i < 4; ++i)
-                     w.write_stream_data(5, false, big, ec); // 4 x 70000 > 256 KiB
+                 // One frame more than the window the client granted.
+                 for (std::size_t i = 0; i <= agent::default_host_stream_window / big.size(); ++i)
+                     w.write_stream_data(5, false, big, ec);
                  g.send_raw(w.pending());
              },
              agent::errc::credit_exceeded},

@@ -370,4 +370,45 @@ TEST_SUITE("agent") {
         CHECK(cz::as_chars(last->kind.stream_data.data.view()) == "tail");
     }
 
+    TEST_CASE("frame_writer: a StreamData sent from elsewhere, its unsent rest queued") {
+        // Whatever a writev of head + payload took (every split, the whole, nothing), what is
+        // queued completes the frame, and the frame queued after it follows intact.
+        std::array<std::byte, 300> data;
+        for (std::size_t i = 0; i < data.size(); ++i)
+            data[i] = std::byte(i * 13 + 1);
+        std::array<std::byte, agent::stream_data_head_max> h;
+        std::error_code ec;
+        auto head = std::span<const std::byte>(h).first(
+            agent::encode_stream_data_head(9, false, data.size(), 64 << 10, h, ec));
+        REQUIRE(!ec);
+        for (std::size_t sent = 0; sent <= head.size() + data.size(); ++sent) {
+            CAPTURE(sent);
+            agent::frame_writer writer(64 << 10);
+            writer.queue_unsent(head, data, sent);
+            writer.write_stream_data(9, true, cz::as_bytes("end"), ec);
+            REQUIRE(!ec);
+            cz::byte_buffer stream(head.begin(), head.end());
+            stream.insert(stream.end(), data.begin(), data.end());
+            stream.resize(sent); // what the transport took, then what the writer holds
+            auto rest = writer.pending();
+            stream.insert(stream.end(), rest.begin(), rest.end());
+            agent::frame_reader reader;
+            reader.feed(stream);
+            auto m = fresh();
+            agent::decode_message(reader.next(ec), *m);
+            REQUIRE(!ec);
+            CHECK(m->kind.stream_data.stream == 9);
+            CHECK(!m->kind.stream_data.eof);
+            CHECK(cz::byte_buffer(m->kind.stream_data.data.view().begin(),
+                                  m->kind.stream_data.data.view().end()) ==
+                  cz::byte_buffer(data.begin(), data.end()));
+            agent::decode_message(reader.next(ec), *m);
+            REQUIRE(!ec);
+            CHECK(m->kind.stream_data.eof);
+            CHECK(cz::as_chars(m->kind.stream_data.data.view()) == "end");
+            reader.next(ec);
+            CHECK(ec == agent::errc::need_more);
+        }
+    }
+
 } // TEST_SUITE

@@ -472,6 +472,11 @@ TEST_SUITE("guest") {
 
         REQUIRE(::write(in_wr.get(), "\n", 1) == 1);
         CHECK(wait(c.init) == 0);
+        // The container is gone: exec's intermediate cannot enter it, and the error says so.
+        r = run_exec({"true"});
+        CHECK(r.err);
+        CHECK_MESSAGE(r.err.message.find("setns into the container") != std::string::npos,
+                      describe(r.err));
     }
 
     TEST_CASE("runtime: cgroup v2 limits") {

@@ -152,6 +152,20 @@ public:
     CZ_DECL void write_stream_data(std::uint32_t stream, bool eof, bytes_view data,
                                    std::error_code& ec);
 
+    // Queues what a transport did not send of a frame it sent from elsewhere: the last
+    // head.size() + payload.size() - sent bytes of head then payload. For StreamData without a
+    // copy: while nothing is queued (empty()), the transport sends the head that
+    // encode_stream_data_head() made and the payload where it is, in one writev, and queues here
+    // only what the transport did not take.
+    //
+    //     std::array<std::byte, cz::agent::stream_data_head_max> h;
+    //     auto head = std::span(h).first(cz::agent::encode_stream_data_head(id, eof, data.size(),
+    //                                                                       writer.max_frame_size(),
+    //                                                                       h, ec));
+    //     auto sent = ::writev(fd, {head, data});      // when writer.empty()
+    //     writer.queue_unsent(head, data, sent);
+    CZ_DECL void queue_unsent(bytes_view head, bytes_view payload, std::size_t sent);
+
     // The bytes still to send, oldest first.
     bytes_view pending() const noexcept { return bytes_view(buf_).subspan(begin_); }
     bool empty() const noexcept { return begin_ == buf_.size(); }

@@ -217,6 +217,17 @@ CZ_DECL void frame_writer::write_stream_data(std::uint32_t stream, bool eof, byt
     buf_.insert(buf_.end(), data.begin(), data.end());
 }
 
+CZ_DECL void frame_writer::queue_unsent(bytes_view head, bytes_view payload, std::size_t sent) {
+    if (sent < head.size()) {
+        buf_.insert(buf_.end(), head.begin() + static_cast<std::ptrdiff_t>(sent), head.end());
+        sent = 0;
+    } else {
+        sent -= head.size();
+    }
+    if (sent < payload.size())
+        buf_.insert(buf_.end(), payload.begin() + static_cast<std::ptrdiff_t>(sent), payload.end());
+}
+
 CZ_DECL void frame_writer::consume(std::size_t size) noexcept {
     begin_ += std::min(size, buf_.size() - begin_);
     if (begin_ == buf_.size()) {
