@@ -43,8 +43,9 @@ oci::descriptor put_busybox_layer(const oci::content_store& cs, const std::strin
                 shell_quote(dir + "/bb/bin/true") + " && tar -C " + shell_quote(dir + "/bb") +
                 " -cf " + shell_quote(dir + "/bb.tar") + " . && gzip -1nf " +
                 shell_quote(dir + "/bb.tar"));
-    diff_id = cz::digest::parse("sha256:" + output_of("gzip -dc " + shell_quote(dir + "/bb.tar.gz") +
-                                                     " | sha256sum | cut -d' ' -f1"));
+    diff_id =
+        cz::digest::parse("sha256:" + output_of("gzip -dc " + shell_quote(dir + "/bb.tar.gz") +
+                                                " | sha256sum | cut -d' ' -f1"));
     std::ifstream in(dir + "/bb.tar.gz", std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     return cs.put(oci::media_type::oci_layer_gzip, bytes);
@@ -117,8 +118,8 @@ int main(int argc, char** argv) try {
                    " run --rm --timings --net none " + ref + " true 2>>" + shell_quote(timings);
     auto pull_cmd =
         shell_quote(CZ_EXE) + " --root " + shell_quote(pull_root) + " image pull -q " + ref;
-    std::string create_cmd = shell_quote(CZ_EXE) + " ext4 create " + shell_quote(image) +
-                             " --from-tar";
+    std::string create_cmd =
+        shell_quote(CZ_EXE) + " ext4 create " + shell_quote(image) + " --from-tar";
     for (const auto& f : layer_files)
         create_cmd += " " + shell_quote(f);
 

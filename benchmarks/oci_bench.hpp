@@ -56,8 +56,8 @@ struct hashing_sink {
 
 // Stores a gzip layer holding one file of `size` bytes, each MiB 7/8 random and 1/8 text;
 // returns it and its diff_id.
-inline cz::oci::descriptor put_layer(const cz::oci::content_store& cs, std::uint64_t size, unsigned seed,
-                          cz::digest& diff_id) {
+inline cz::oci::descriptor put_layer(const cz::oci::content_store& cs, std::uint64_t size,
+                                     unsigned seed, cz::digest& diff_id) {
     cz::oci::descriptor unknown;
     unknown.media_type = std::string(cz::oci::media_type::oci_layer_gzip);
     unknown.size = -1;

@@ -69,7 +69,8 @@ int run_image_pull(const image_pull_options& o) {
     use_docker_credentials(options, credentials_error);
     oci::registry::registry_client client(io.get_executor(), options);
     pull_display display(o.out);
-    if (!o.quiet) client.on_progress([&](const oci::registry::blob_progress& p) { display.blob(p); });
+    if (!o.quiet)
+        client.on_progress([&](const oci::registry::blob_progress& p) { display.blob(p); });
     std::pair<std::error_code, oci::descriptor> result;
     asio::co_spawn(
         io,

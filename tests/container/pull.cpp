@@ -219,8 +219,8 @@ TEST_CASE("a layer that is not a tar archive fails the build, naming the layer")
           server.host() + "/cz/junk:1");
     std::error_code ec;
     std::string why;
-    cz::container::pull_image(dir.path / "dest", server.host() + "/cz/junk:1", quick_options(),
-                              ec, &why);
+    cz::container::pull_image(dir.path / "dest", server.host() + "/cz/junk:1", quick_options(), ec,
+                              &why);
     CHECK(ec);
     INFO(why);
     CHECK(why.find("root filesystem") != std::string::npos);

@@ -179,8 +179,8 @@ TEST_SUITE("container guest files") {
         CHECK(first.parent_path() == root.path / "initramfs");
         // An uncompressed newc archive (it boots faster under TCG), only the file itself there.
         CHECK(cz_test::read_file(first).substr(0, 6) == "070701");
-        CHECK(std::distance(fs::directory_iterator(first.parent_path()), fs::directory_iterator()) ==
-              1);
+        CHECK(std::distance(fs::directory_iterator(first.parent_path()),
+                            fs::directory_iterator()) == 1);
         auto written = fs::last_write_time(first);
         CHECK(ct::ensure_initramfs(root.path, init, kernel, ec) == first);
         CHECK(fs::last_write_time(first) == written); // not rebuilt

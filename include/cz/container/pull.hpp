@@ -46,9 +46,9 @@ struct pull_options {
 };
 
 struct pull_result {
-    oci::descriptor tagged;   // what the image's name now points at (a manifest or an index)
-    digest manifest;          // the platform's manifest
-    rootfs_result rootfs;     // its root filesystem (built, or found in the cache)
+    oci::descriptor tagged; // what the image's name now points at (a manifest or an index)
+    digest manifest;        // the platform's manifest
+    rootfs_result rootfs;   // its root filesystem (built, or found in the cache)
 };
 
 // Pulls `image` (a reference: "busybox", "registry:5000/app@sha256:...") into the store under

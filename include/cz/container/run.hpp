@@ -34,9 +34,9 @@
 #pragma once
 
 #include <cz/container/spec.hpp>
-#include <cz/oci/registry/client.hpp>
 #include <cz/core/config.hpp>
 #include <cz/oci/platform.hpp>
+#include <cz/oci/registry/client.hpp>
 #include <cz/vm/config.hpp>
 
 #include <chrono>

@@ -33,8 +33,7 @@ struct pull_progress_state {
 } // namespace detail
 
 CZ_DECL pull_result pull_image(const std::filesystem::path& root, std::string_view image,
-                               const pull_options& opts, std::error_code& ec,
-                               std::string* detail) {
+                               const pull_options& opts, std::error_code& ec, std::string* detail) {
     ec.clear();
     pull_result r;
     std::string why;

@@ -417,6 +417,17 @@ private:
         fail(ec, what);
     }
 
+    // An RPC's answer as it came, error or not (call() turns errors into failures).
+    struct answer {
+        std::error_code ec;
+        agent::response r;
+    };
+    template <class Rpc>
+    asio::awaitable<answer> ask(const Rpc& rpc) {
+        auto [ec, r] = co_await client_->async_call(rpc, tuple);
+        co_return answer{ec, std::move(r)};
+    }
+
     template <class Rpc>
     asio::awaitable<agent::response> call(const Rpc& rpc, std::string what) {
         auto [ec, r] = co_await client_->async_call(rpc, tuple);
@@ -501,12 +512,23 @@ private:
             }
         }
         if (ec) fail(ec, "opening the stdio streams");
-        co_await call(create, "creating the container");
-
         cz_agent_StartProcess start{};
         put(start.container_id, name_);
         put(start.process_id, name_);
-        auto [sec, r] = co_await client_->async_call(start, tuple);
+        // Both in one round trip: cz-init takes requests in the order they arrive, so Start finds
+        // the process Create made (or fails after it, and Create's error is the one told).
+        using namespace asio::experimental::awaitable_operators;
+        auto creating = ask(create);
+        auto starting = ask(start);
+        auto [created, started] = co_await (std::move(creating) && std::move(starting));
+        if (created.ec) {
+            if (created.r.which_result == cz_agent_Response_error_tag)
+                fail(created.ec, "creating the container: " + std::string(agent::get_string(
+                                                                  created.r.result.error.message)));
+            check_vm_alive(created.ec, "creating the container");
+        }
+        const auto& sec = started.ec;
+        const auto& r = started.r;
         if (sec && r.which_result == cz_agent_Response_error_tag) {
             std::string message(agent::get_string(r.result.error.message));
             if (r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND)

@@ -127,8 +127,8 @@ CZ_DECL rlimit_option parse_ulimit(std::string_view text, std::error_code& ec,
                                    std::string* detail) {
     ec.clear();
     static constexpr std::string_view names[] = {
-        "as",   "core",  "cpu",  "data",   "fsize",  "locks",      "memlock", "msgqueue",
-        "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"};
+        "as",   "core",   "cpu",   "data", "fsize",  "locks",  "memlock",    "msgqueue",
+        "nice", "nofile", "nproc", "rss",  "rtprio", "rttime", "sigpending", "stack"};
     rlimit_option r;
     auto bad = [&](std::string why) {
         detail::fail(ec, detail, "ulimit \"" + std::string(text) + "\": " + why);
