@@ -20,3 +20,4 @@
 #include <cz/container/rootfs.hpp>
 #include <cz/container/run.hpp>
 #include <cz/container/spec.hpp>
+#include <cz/container/volume.hpp>
