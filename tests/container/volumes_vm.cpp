@@ -261,7 +261,7 @@ TEST_SUITE("cz run volumes") {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         INFO(cz_test::read_file(out));
         REQUIRE(fs::exists(dir / "ready"));
-        CHECK(virtiofsd_serving(dir.path) == 1);
+        CHECK(virtiofsd_serving(dir.path) > 0); // with its sandboxed child
         ::kill(pid, SIGKILL);
         ::waitpid(pid, nullptr, 0);
         // virtiofsd dies with cz (PR_SET_PDEATHSIG), as QEMU does.

@@ -132,7 +132,7 @@ TEST_SUITE("vm") {
             REQUIRE_FALSE(d.error());
             auto socket = state.path / "virtiofsd-3.sock";
             CHECK(words == cz::vm::qemu_virtiofs_args(socket, "czvol3", "czfs3"));
-            CHECK(cz::vm::test::processes_with_arg("source=" + shared.str()) == 1);
+            CHECK(cz::vm::test::processes_with_arg("source=" + shared.str()) > 0);
             CHECK(can_connect(socket));
             for (auto& f : d.exit_handlers())
                 f();
