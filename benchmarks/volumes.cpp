@@ -36,7 +36,7 @@ namespace {
 
 // The container's script: each piece on the volume (/vol) and on the root (/work), timed with
 // /proc/uptime, printed as "<piece> <side> <seconds>". $1 files, $2 MiB.
-constexpr const char* script = R"(
+constexpr const char* script = R"sh(
 set -e
 now() { cut -d' ' -f1 /proc/uptime; }
 piece() { # name side dir
@@ -57,7 +57,7 @@ do
   piece $p root /work
 done
 rm -rf /vol/small /vol/big
-)";
+)sh";
 
 } // namespace
 
