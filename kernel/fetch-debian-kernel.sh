@@ -24,8 +24,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 meta=${CZ_KERNEL_PACKAGE:-linux-image-cloud-amd64}
 # virtio_console: virtio-serial ports, for VMs that add one through qemu_options::devices (a guest
 # agent's channel; the vsock benchmark's comparison). It binds only to such a device.
+# fuse, virtiofs: host folders (cz run -v) through virtio-fs. The guest loads them only in runs
+# that have volumes.
 wanted="virtio_ring virtio virtio_mmio virtio_blk virtio_net vsock
-        vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport overlay virtio_console"
+        vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport overlay virtio_console
+        fuse virtiofs"
+# Taken when the kernel has them: virtio-9p, the volumes' fallback where the host has no
+# virtiofsd. Debian's cloud kernel has none (CONFIG_NET_9P is not set); its generic kernel
+# (CZ_KERNEL_PACKAGE=linux-image-amd64) has them.
+optional="9pnet 9pnet_virtio 9p"
 
 root=${CZ_ROOT:-${XDG_DATA_HOME:-$HOME/.local/share}/cz}
 dest=${1:-$root/kernels/debian}
@@ -105,6 +112,9 @@ visit() {
     echo "$name.ko" >> "$out/modules.order"
 }
 for m in $wanted; do visit "$m"; done
+for m in $optional; do
+    if [ -n "$(module_file "$m")" ]; then visit "$m"; fi
+done
 
 mkdir -p "$(dirname "$dest")"
 rm -rf "$dest.new"

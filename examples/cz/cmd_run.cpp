@@ -4,14 +4,16 @@
 //   cz run [--rm] [-i] [-t] [-e K=V]... [--env-file F]... [-w DIR] [-u USER] [--entrypoint CMD]
 //          [--cpus N] [--memory SIZE] [--rootfs-size SIZE] [-p [IP:]HOSTPORT:GUESTPORT]... [--net
 //          user|none]
-//          [--read-only] [--kernel PATH|FLAVOUR] [--init PATH] [--name NAME] [--hostname NAME]
-//          [--ulimit NAME=SOFT[:HARD]]... [--pull missing|always|never] [--platform P]
+//          [-v HOSTDIR:GUESTDIR[:ro]]... [--read-only] [--kernel PATH|FLAVOUR] [--init PATH]
+//          [--name NAME] [--hostname NAME] [--ulimit NAME=SOFT[:HARD]]...
+//          [--pull missing|always|never] [--platform P]
 //          [--timings] IMAGE [CMD ARGS...]
 //
 // Exit codes are docker's: the container's own; 125 when cz fails (including bad options);
 // 126 when the command cannot be executed; 127 when it does not exist. An image missing from
 // the store is pulled first (--pull), its root filesystem built as the layers arrive; progress on
-// stderr.
+// stderr. Volumes (-v) reach the guest through virtio-fs when cz is root and virtiofsd is
+// installed, else through virtio-9p; CZ_VOLUME_TRANSPORT=virtiofs or 9p forces one.
 #include "cli.hpp"
 
 #include <cz/container/run.hpp>
@@ -48,6 +50,7 @@ struct run_command_options {
     std::string memory;
     std::string rootfs_size;
     std::vector<std::string> publish;
+    std::vector<std::string> volumes;
     std::string net = "user";
     bool read_only = false;
     std::string kernel;
@@ -128,6 +131,17 @@ container::run_options make_options(const run_command_options& o) {
         std::error_code ec;
         r.ports.push_back(vm::parse_port_forward(p, ec));
         if (ec) usage("--publish", "'" + p + "' is not [IP:]HOSTPORT:GUESTPORT");
+    }
+    for (const auto& v : o.volumes) {
+        std::error_code ec;
+        std::string why;
+        r.volumes.push_back(container::parse_volume(v, ec, &why));
+        if (ec) usage("--volume", why);
+    }
+    if (const char* t = std::getenv("CZ_VOLUME_TRANSPORT")) {
+        std::error_code ec;
+        r.volume_mode = container::parse_volume_transport(t, ec);
+        if (ec) usage("CZ_VOLUME_TRANSPORT", std::string("'") + t + "': virtiofs, 9p or auto");
     }
     if (o.net == "none")
         r.network = container::network_mode::none;
@@ -238,6 +252,10 @@ void register_run_command(context ctx) {
             cmd.add_option("-p,--publish", o.publish,
                            "Publish a container port on the host's loopback")
                 ->type_name("[IP:]HOSTPORT:PORT")
+                ->allow_extra_args(false);
+            cmd.add_option("-v,--volume", o.volumes,
+                           "Mount a host directory in the container (ro: read-only)")
+                ->type_name("HOSTDIR:DIR[:ro]")
                 ->allow_extra_args(false);
             cmd.add_option("--net,--network", o.net, "Network: user (NAT, the default) or none");
             cmd.add_flag("--read-only", o.read_only, "Mount the root filesystem read-only");

@@ -23,3 +23,4 @@
 #include <cz/container/rootfs.hpp>
 #include <cz/container/run.hpp>
 #include <cz/container/spec.hpp>
+#include <cz/container/volume.hpp>

@@ -32,3 +32,4 @@
 #include <cz/vm/qemu.hpp>
 #include <cz/vm/qmp.hpp>
 #include <cz/vm/run.hpp>
+#include <cz/vm/shared_dir.hpp>

@@ -21,6 +21,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -131,6 +133,25 @@ private:
     asio::executor_work_guard<asio::io_context::executor_type> work_;
     std::thread thread_;
 };
+
+// How many processes have `arg` as one of their arguments (a virtiofsd serving a directory has
+// "source=<dir>"). Reads /proc, so the search never finds itself as `pgrep -f` in a shell would.
+inline int processes_with_arg(const std::string& arg) {
+    int n = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc", ec);
+         !ec && it != std::filesystem::end(it); it.increment(ec)) {
+        std::ifstream in(it->path() / "cmdline", std::ios::binary);
+        std::string args{std::istreambuf_iterator<char>(in), {}};
+        for (std::size_t i = 0; i < args.size();) {
+            auto end = args.find('\0', i);
+            if (end == std::string::npos) end = args.size();
+            if (args.compare(i, end - i, arg) == 0) ++n;
+            i = end + 1;
+        }
+    }
+    return n;
+}
 
 // vsock_guest's byte pattern: byte i of every "source"/"sink"/"dial" transfer.
 inline std::uint8_t pattern_byte(std::uint64_t i) {

@@ -8,7 +8,8 @@
 //   image      find the image in the store and resolve it to this platform's manifest and config
 //   rootfs     the image's read-only ext4 root filesystem (cz/container/rootfs.hpp: cached)
 //   guest      the kernel and cz-init's initramfs (cz/container/guest.hpp: cached)
-//   boot       start QEMU (cz/vm) with the rootfs as /dev/vda and the agent on a virtio-serial port
+//   boot       start QEMU (cz/vm) with the rootfs as /dev/vda and the agent on a virtio-serial
+//              port; with volumes, a virtiofsd per volume first (cz/container/volume.hpp)
 //   agent      cz-init's agent answers (cz/agent) — the guest has booted
 //   setup      the guest's network (QEMU user-mode NAT: 10.0.2.15, gateway 10.0.2.2, DNS
 //              10.0.2.3), /etc/resolv.conf and /etc/hosts in the container's root
@@ -34,6 +35,7 @@
 #pragma once
 
 #include <cz/container/spec.hpp>
+#include <cz/container/volume.hpp>
 #include <cz/core/config.hpp>
 #include <cz/oci/platform.hpp>
 #include <cz/oci/registry/client.hpp>
@@ -86,6 +88,10 @@ struct run_options {
     // The container's writable layer: on tmpfs in the VM's memory (0), or on a scratch ext4 disk
     // of this many bytes, made for the run under <root>/scratch/ and removed after it.
     std::uint64_t scratch_bytes = 0;
+    // Host directories mounted in the container (cz/container/volume.hpp), and how they reach
+    // the guest. The run checks them (check_volumes) before anything else.
+    std::vector<volume> volumes;
+    volume_transport volume_mode = volume_transport::automatic;
     std::string kernel;         // a file, or a cached flavour ("debian", "minimal"); see guest.hpp
     std::filesystem::path init; // empty: find_init()'s search
     vm::accel_mode accel = vm::accel_mode::automatic;

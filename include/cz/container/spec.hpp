@@ -37,6 +37,16 @@ inline constexpr const char* guest_rootfs_path = "/run/cz/rootfs/merged";
 inline constexpr const char* default_path =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+// A mount the caller adds to the container (a volume: cz/container/volume.hpp), after docker's
+// defaults, as an OCI spec mount: cz-init mounts `source` of `type` at `destination` (inside the
+// container's root, creating it there) with `options` ("ro", or file-system data).
+struct spec_mount {
+    std::string destination;
+    std::string type;
+    std::string source;
+    std::vector<std::string> options;
+};
+
 // What the caller of a run says about the container's process, over the image's config.
 // A resource limit of the container's process (setrlimit(2)), as docker's --ulimit gives it.
 struct rlimit_option {
@@ -74,6 +84,8 @@ struct spec_options {
     std::optional<std::int64_t> pids_limit;
     // Resource limits; a later one of the same type replaces an earlier one.
     std::vector<rlimit_option> rlimits;
+    // Mounts after docker's defaults (a destination must be absolute and not "/").
+    std::vector<spec_mount> mounts;
 };
 
 // The process's argv: the entrypoint and arguments as docker merges them. errc::no_command when
@@ -88,7 +100,8 @@ CZ_DECL std::vector<std::string> merge_env(const oci::container_config& image,
                                            std::string* detail = nullptr);
 
 // The whole config.json for cz-init. Errors as merge_command and merge_env, and errc::bad_option
-// for a hostname cz-init would refuse or a limit out of range.
+// for a hostname cz-init would refuse, a limit out of range or a mount whose destination is not
+// an absolute path other than "/".
 CZ_DECL std::string make_runtime_spec(const oci::container_config& image, const spec_options& opts,
                                       std::error_code& ec, std::string* detail = nullptr);
 

@@ -11,3 +11,4 @@
 #include <cz/container/impl/rootfs.ipp>
 #include <cz/container/impl/run.ipp>
 #include <cz/container/impl/spec.ipp>
+#include <cz/container/impl/volume.ipp>

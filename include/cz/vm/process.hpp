@@ -7,7 +7,8 @@
 //   - inherits only fds 0-2 and the fds named in spawn_options::keep_fds: every other fd is
 //     marked close-on-exec in the child (close_range), also fds the caller inherited from its own
 //     parent without O_CLOEXEC;
-//   - starts with default signal dispositions and an empty signal mask.
+//   - starts with default signal dispositions and an empty signal mask;
+//   - with spawn_options::read_only_dirs, runs in a mount namespace of its own.
 // The parent gets a pidfd (pidfd_open, Linux 5.3+), readable when the child exits, which Asio can
 // wait on; reaping uses waitid on the pid. A child_process that is destroyed while its child
 // runs kills it with SIGKILL and reaps it: no zombie outlives its owner.
@@ -32,6 +33,10 @@ struct spawn_options {
     int stderr_fd = -1;
     // Further fds the child inherits under the same numbers (must be > 2).
     std::vector<int> keep_fds;
+    // When not empty, the child runs in a mount namespace of its own (needs CAP_SYS_ADMIN) in
+    // which each of these directories is a read-only bind mount of itself: what it serves from
+    // them it cannot change, whatever it is asked (virtiofsd for a read-only shared directory).
+    std::vector<std::string> read_only_dirs;
 };
 
 // How a child ended.

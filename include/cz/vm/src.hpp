@@ -16,3 +16,4 @@
 #include <cz/vm/impl/qemu.ipp>
 #include <cz/vm/impl/qmp.ipp>
 #include <cz/vm/impl/run.ipp>
+#include <cz/vm/impl/shared_dir.ipp>

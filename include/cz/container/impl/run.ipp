@@ -137,6 +137,7 @@ public:
 
     void run() {
         auto t = clock::now();
+        prepare_volumes();
         if (needs_pull()) {
             pull();
             phase("pull", t);
@@ -250,6 +251,8 @@ private:
                 spec.columns = ws.ws_col;
             }
         }
+        auto mounts = volume_mounts(volumes_, volume_transport_);
+        spec.mounts.insert(spec.mounts.end(), mounts.begin(), mounts.end());
         hostname_ = spec.hostname;
         spec_json_ = make_runtime_spec(config_.config, spec, ec, &why);
         if (ec) fail(ec, why);
@@ -277,11 +280,32 @@ private:
         // The agent talks over virtio-serial: loading the vsock drivers would only cost boot
         // time (each module is a few tens of milliseconds under TCG).
         auto guest_kernel = kernel_;
-        std::erase_if(guest_kernel.modules, [](const std::filesystem::path& m) {
-            return m.filename().string().find("vsock") != std::string::npos;
+        // Nor those of volumes the run does not have.
+        std::erase_if(guest_kernel.modules, [this](const std::filesystem::path& m) {
+            return m.filename().string().find("vsock") != std::string::npos ||
+                   (is_volume_module(m) &&
+                    (volumes_.empty() || !is_transport_module(m, volume_transport_)));
         });
+        if (!volumes_.empty()) {
+            check_kernel_supports(kernel_, volume_transport_, ec, &why);
+            if (ec) fail(ec, why);
+        }
         initramfs_ = ensure_initramfs(opts_.root, init, guest_kernel, ec, &why);
         if (ec) fail(ec, "initramfs: " + why);
+    }
+
+    // The volumes, checked against the host, and how they reach the guest.
+    void prepare_volumes() {
+        if (opts_.volumes.empty()) return;
+        std::error_code ec;
+        std::string why;
+        volumes_ = check_volumes(opts_.volumes, ec, &why);
+        if (ec) fail(ec, why);
+        virtiofsd_ = vm::find_virtiofsd();
+        volume_transport_ = resolve_volume_transport(opts_.volume_mode, virtiofsd_);
+        if (volume_transport_ == vm::shared_dir_transport::virtiofs && virtiofsd_.empty())
+            fail(errc::bad_option, std::string("volumes through virtio-fs: no virtiofsd (") +
+                                       vm::debian_virtiofsd + ", $CZ_VIRTIOFSD)");
     }
 
     // The scratch disk, when the run asks for one: an empty ext4 image of that size, named by
@@ -325,8 +349,12 @@ private:
         return c;
     }
 
-    static vm::qemu_options qemu_options() {
+    vm::qemu_options qemu_options() const {
         vm::qemu_options q;
+        for (std::size_t i = 0; i < volumes_.size(); ++i)
+            q.devices.push_back(vm::qemu_shared_dir_device(
+                {volumes_[i].host, volume_tag(i), volumes_[i].read_only}, volume_transport_, i,
+                virtiofsd_));
         q.devices.push_back([](vm::device_context& d) -> std::vector<std::string> {
             auto socket = (d.state_dir() / (std::string(agent_port) + ".sock")).string();
             return {"-device",  "virtio-serial-device",
@@ -674,6 +702,9 @@ private:
     std::string name_, hostname_, spec_json_;
     std::filesystem::path rootfs_, initramfs_;
     vm::kernel_info kernel_;
+    std::vector<volume> volumes_; // checked: canonical host directories
+    vm::shared_dir_transport volume_transport_ = vm::shared_dir_transport::virtiofs;
+    std::string virtiofsd_;
     removed_file scratch_; // declared before vm_: outlives the VM that uses it
     std::optional<vm::qemu_vm> vm_;
     std::optional<agent::client> client_;

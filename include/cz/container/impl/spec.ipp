@@ -231,12 +231,25 @@ CZ_DECL std::string make_runtime_spec(const oci::container_config& image, const 
     }
     if (opts.pids_limit) resources["pids"] = {{"limit", *opts.pids_limit}};
 
+    auto mounts = detail::default_mounts();
+    for (const auto& m : opts.mounts) {
+        if (m.destination.empty() || m.destination.front() != '/' || m.destination == "/") {
+            detail::fail(ec, detail,
+                         "mount destination \"" + m.destination + "\" is not an absolute path "
+                         "below /");
+            return {};
+        }
+        nlohmann::json j = {{"destination", m.destination}, {"type", m.type}, {"source", m.source}};
+        if (!m.options.empty()) j["options"] = m.options;
+        mounts.push_back(std::move(j));
+    }
+
     nlohmann::json spec = {
         {"ociVersion", "1.0.2"},
         {"process", process},
         {"root", {{"path", guest_rootfs_path}, {"readonly", opts.read_only}}},
         {"hostname", opts.hostname},
-        {"mounts", detail::default_mounts()},
+        {"mounts", mounts},
         {"linux",
          {{"namespaces",
            {{{"type", "pid"}}, {{"type", "mount"}}, {{"type", "ipc"}}, {{"type", "uts"}}}},

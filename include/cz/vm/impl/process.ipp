@@ -7,7 +7,10 @@
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -97,6 +100,8 @@ CZ_DECL child_process child_process::spawn(const spawn_options& opts, std::error
                     opts.stdout_fd >= 0 ? opts.stdout_fd : devnull.get(),
                     opts.stderr_fd >= 0 ? opts.stderr_fd : devnull.get()};
     pid_t parent = ::getpid();
+    std::vector<const char*> read_only;
+    for (const auto& d : opts.read_only_dirs) read_only.push_back(d.c_str());
 
     pid_t pid = ::fork();
     if (pid < 0) {
@@ -117,6 +122,26 @@ CZ_DECL child_process child_process::spawn(const spawn_options& opts, std::error
         ::sigemptyset(&all);
         ::sigprocmask(SIG_SETMASK, &all, nullptr);
         for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+        if (!read_only.empty()) {
+            // Private, so that nothing here reaches the parent's namespace.
+            if (::unshare(CLONE_NEWNS) != 0 ||
+                ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+                fail(errno);
+            for (const char* dir : read_only) {
+                if (::mount(dir, dir, nullptr, MS_BIND | MS_REC, nullptr) != 0) fail(errno);
+                // A bind remount keeps only the flags it is given: keep nosuid, nodev, noexec.
+                struct statvfs st {};
+                unsigned long keep = 0;
+                if (::statvfs(dir, &st) == 0) {
+                    if (st.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+                    if (st.f_flag & ST_NODEV) keep |= MS_NODEV;
+                    if (st.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+                }
+                if (::mount(nullptr, dir, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | keep,
+                            nullptr) != 0)
+                    fail(errno);
+            }
+        }
         // Move the stdio sources above 2 first, so dup2 never clobbers one with another.
         int moved[3];
         for (int i = 0; i < 3; ++i)
