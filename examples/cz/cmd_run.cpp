@@ -13,6 +13,7 @@
 #include "cli.hpp"
 
 #include <cz/container/run.hpp>
+#include <cz/container/supervisor.hpp>
 #include <cz/oci/error.hpp>
 #include <cz/oci/reference.hpp>
 #include <cz/vm/config.hpp>
@@ -30,7 +31,8 @@ namespace cz::cli {
 namespace {
 
 struct run_command_options {
-    bool rm = false; // accepted for docker's sake: every cz run leaves nothing behind
+    bool rm = false; // with -d: remove the container once it exits; else nothing is left anyway
+    bool detach = false;
     bool interactive = false;
     bool tty = false;
     std::vector<std::string> env;
@@ -141,7 +143,7 @@ container::run_options make_options(const run_command_options& o) {
         if (ec) usage("--platform", o.platform + ": " + why);
     }
     r.stdin_fd = o.interactive ? STDIN_FILENO : -1;
-    if (o.tty && ::isatty(STDIN_FILENO) == 0 && o.interactive)
+    if (o.tty && !o.detach && ::isatty(STDIN_FILENO) == 0 && o.interactive)
         throw std::runtime_error("the input device is not a TTY (leave out -t)");
     return r;
 }
@@ -156,6 +158,27 @@ bool in_store(const std::filesystem::path& root, const std::string& image) {
     return !ec;
 }
 
+// cz run -d: the container under a supervisor of its own (cz/container/supervisor.hpp); prints
+// its id once its process has started.
+int run_detached(const run_command_options& o, container::run_options opts) {
+    container::detached_options d;
+    d.name = opts.name;
+    d.auto_remove = o.rm;
+    d.open_stdin = o.interactive;
+    opts.on_progress = nullptr;
+    d.run = std::move(opts);
+    std::error_code ec;
+    std::string why;
+    int code = exit_cz_failed;
+    auto id = container::start_detached(d, ec, &why, &code);
+    if (ec) {
+        fmt::print(stderr, "cz: {}: {}\n", why, ec.message());
+        return code;
+    }
+    fmt::print("{}\n", id);
+    return 0;
+}
+
 int run_run(const run_command_options& o) {
     auto opts = make_options(o);
     if (!in_store(opts.root, opts.image)) {
@@ -165,6 +188,7 @@ int run_run(const run_command_options& o) {
     opts.on_progress = [](std::string_view line) { fmt::print(stderr, "{}\n", line); };
     std::error_code ec;
     std::string why;
+    if (o.detach) return run_detached(o, std::move(opts));
     auto r = container::run(opts, ec, &why);
     if (o.timings) {
         fmt::print(stderr, "timings:");
@@ -198,7 +222,10 @@ void register_run_command(context ctx) {
         "125 cz failed, 126 cannot execute, 127 not found)",
         [](CLI::App& cmd, run_command_options& o) {
             cmd.add_flag("--rm", o.rm,
-                         "Accepted for docker's sake: a container leaves nothing behind anyway");
+                         "With -d: remove the container once it exits (without -d a container "
+                         "leaves nothing behind anyway)");
+            cmd.add_flag("-d,--detach", o.detach,
+                         "Run in the background under a supervisor; print the container's id");
             cmd.add_flag("-i,--interactive", o.interactive, "Pass standard input to the container");
             cmd.add_flag("-t,--tty", o.tty, "Give the container a terminal");
             cmd.add_option("-e,--env", o.env,
