@@ -155,10 +155,12 @@ CZ_DECL exec_request exec_request_from_json(std::string_view text, std::error_co
         r.terminal = j.at("terminal").get<bool>();
         field = "interactive";
         r.interactive = j.at("interactive").get<bool>();
-        field = "rows";
-        r.rows = j.at("rows").get<std::uint16_t>();
-        field = "columns";
-        r.columns = j.at("columns").get<std::uint16_t>();
+        for (auto [name, out] : {std::pair{"rows", &r.rows}, std::pair{"columns", &r.columns}}) {
+            field = name;
+            auto v = j.at(name).get<std::int64_t>();
+            if (v < 0 || v > 65535) throw std::out_of_range("size");
+            *out = static_cast<std::uint16_t>(v);
+        }
     } catch (const std::exception&) {
         ec = make_error_code(errc::bad_frame);
         if (detail) *detail = std::string("exec request: field \"") + field + "\" is wrong";
