@@ -9,6 +9,7 @@
 //   cz wait CONTAINER...
 //   cz rm [-f] CONTAINER...
 //   cz inspect CONTAINER...
+//   cz stats [--no-stream] [--format json] [CONTAINER...]
 //   cz exec [-i] [-t] [-e K=V]... [-w DIR] [-u USER] CONTAINER CMD [ARGS...]
 //
 // Exit codes: 0, 1 (an error: one line on stderr), 2 (usage); cz exec exits as docker exec does
@@ -22,7 +23,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 namespace cz::cli {
 
@@ -273,6 +276,95 @@ int run_inspect(const inspect_options& o) {
     return rc;
 }
 
+// --- stats ------------------------------------------------------------------------------------
+
+struct stats_options {
+    bool no_stream = false;
+    std::string format;
+    std::vector<std::string> containers; // empty: every running one
+};
+
+std::string human_bytes(std::uint64_t b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(b);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
+    return u == 0 ? fmt::format("{}B", b) : fmt::format("{:.2f}{}", v, units[u]);
+}
+
+int run_stats(const stats_options& o) {
+    if (!o.format.empty() && o.format != "json" && o.format != "table")
+        throw CLI::ValidationError("--format", "'" + o.format + "': json or table");
+    auto root = state_root();
+    std::error_code ec;
+    std::string why;
+    std::vector<container::container_state> targets;
+    if (o.containers.empty()) {
+        for (auto& s : container::list_containers(root, ec, &why))
+            if (s.status == container::container_status::running) targets.push_back(s);
+        if (ec) fail(ec, why);
+    } else {
+        for (const auto& c : o.containers) {
+            targets.push_back(container::find_container(root, c, ec, &why));
+            if (ec) fail(ec, why);
+        }
+    }
+    // CPU % needs two readings: the first is taken a second before the first line.
+    std::vector<container::container_stats> before(targets.size());
+    for (std::size_t i = 0; i < targets.size(); ++i)
+        before[i] = container::stats_container(root, targets[i].id, ec, &why);
+    for (;;) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        std::string out;
+        if (o.format != "json") {
+            if (!o.no_stream) out += "\033[2J\033[H";
+            out += fmt::format("{:<14}{:<20}{:>8}  {:<24}{:>8}  {:<22}{:<22}{}\n", "CONTAINER ID",
+                               "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
+                               "BLOCK I/O", "PIDS");
+        }
+        bool any = false;
+        for (std::size_t i = 0; i < targets.size(); ++i) {
+            auto now = container::stats_container(root, targets[i].id, ec, &why);
+            if (ec) {
+                if (!o.containers.empty()) fail(ec, why);
+                continue; // exited meanwhile
+            }
+            any = true;
+            double wall = static_cast<double>(now.time - before[i].time) / 1e3; // usec
+            double cpu = wall > 0 && now.cpu_usec >= before[i].cpu_usec
+                             ? 100.0 * static_cast<double>(now.cpu_usec - before[i].cpu_usec) / wall
+                             : 0.0;
+            before[i] = now;
+            if (o.format == "json") {
+                auto j = nlohmann::json::parse(container::to_json(now));
+                j["id"] = targets[i].id;
+                j["name"] = targets[i].name;
+                j["cpu_percent"] = cpu;
+                out += j.dump() + "\n";
+                continue;
+            }
+            std::string limit = now.memory_max ? human_bytes(now.memory_max) : "unlimited";
+            std::string mem_pct =
+                now.memory_max
+                    ? fmt::format("{:.2f}%", 100.0 * static_cast<double>(now.memory_current) /
+                                                 static_cast<double>(now.memory_max))
+                    : "--";
+            out += fmt::format("{:<14}{:<20}{:>7.2f}%  {:<24}{:>8}  {:<22}{:<22}{}\n",
+                               targets[i].id.substr(0, 12), targets[i].name, cpu,
+                               human_bytes(now.memory_current) + " / " + limit, mem_pct,
+                               human_bytes(now.net_rx) + " / " + human_bytes(now.net_tx),
+                               human_bytes(now.block_read) + " / " + human_bytes(now.block_write),
+                               now.pids_current);
+        }
+        write_out(1, out);
+        if (o.no_stream || (!any && !targets.empty())) break;
+    }
+    return exit_ok;
+}
+
 // --- exec -------------------------------------------------------------------------------------
 
 struct exec_options {
@@ -371,6 +463,16 @@ void register_container_commands(context ctx) {
             cmd.add_option("CONTAINER", o.containers, "Ids, id prefixes or names")->required();
         },
         run_inspect);
+    add_command<stats_options>(
+        ctx, ctx.app, "stats", "Show containers' CPU, memory, network, block I/O and pids",
+        [](CLI::App& cmd, stats_options& o) {
+            cmd.add_flag("--no-stream", o.no_stream, "Print one reading and exit");
+            cmd.add_option("--format", o.format, "json: one JSON object per container and line");
+            cmd.add_option("CONTAINER", o.containers,
+                           "Ids, id prefixes or names (default: all "
+                           "running)");
+        },
+        run_stats);
     add_command<exec_options>(
         ctx, ctx.app, "exec",
         "Run a command in a running container (exit code: the command's; 125 cz failed, 126 "

@@ -303,7 +303,7 @@ TEST_SUITE("container") {
         // Length 0, a length past the limit, a type the client never receives.
         for (const auto& bad :
              {bytes({0, 0, 0, 0, 64}), bytes({2, 0, 0x10, 0, 64}), bytes({0xff, 0xff, 0xff, 0xff}),
-              bytes({1, 0, 0, 0, 1}), bytes({1, 0, 0, 0, 70})}) {
+              bytes({1, 0, 0, 0, 1}), bytes({1, 0, 0, 0, 71})}) {
             CHECK(ct::decode_control_frame(cz::as_bytes(bad), true, f, ec, &why) == 0);
             CHECK(ec == ct::errc::bad_frame);
         }
@@ -336,6 +336,28 @@ TEST_SUITE("container") {
         CHECK(cols == 80);
         ct::decode_resize(cz::as_bytes(bytes({0, 0, 80, 0})), rows, cols, ec);
         CHECK(ec == ct::errc::bad_frame);
+    }
+
+    TEST_CASE("detached: stats figures") {
+        ct::container_stats s;
+        s.time = 7;
+        s.cpu_usec = std::uint64_t{1} << 40;
+        s.pids_current = 3;
+        std::error_code ec;
+        std::string why;
+        auto back = ct::stats_from_json(ct::to_json(s), ec, &why);
+        REQUIRE_FALSE(ec);
+        CHECK(back.time == 7);
+        CHECK(back.cpu_usec == (std::uint64_t{1} << 40));
+        CHECK(back.pids_current == 3);
+        auto j = ct::to_json(s);
+        for (const auto& bad :
+             {std::string("[]"), std::string("{\"time\":1}"),
+              j.replace(j.find("\"pids_current\":3"), 16, "\"pids_current\":-3")}) {
+            ct::stats_from_json(bad, ec, &why);
+            CHECK(ec == ct::errc::bad_frame);
+        }
+        CHECK(why.find("pids_current") != std::string::npos);
     }
 
     TEST_CASE("detached: exec requests and signal names") {

@@ -1,8 +1,8 @@
 // Detached containers end to end (suite vm): `cz run -d` and the commands that follow it, with
 // the cz tool, cz-init, Debian's kernel and QEMU. Two test cases, four VMs: one container for
-// exec (20 in sequence, 5 at once), logs (while running, -f, after the exit), names, prefixes and
-// a stop that has to SIGKILL; then two containers at once, a supervisor killed with SIGKILL, a
-// start that fails, and rm.
+// exec (20 in sequence, 5 at once), logs (while running, -f, after the exit), stats, names,
+// prefixes and a stop that has to SIGKILL; then two containers at once, a supervisor killed with
+// SIGKILL, a start that fails, and rm.
 #include "busybox_root.hpp"
 
 #include <cz/container/state.hpp>
@@ -204,6 +204,16 @@ TEST_SUITE("cz run -d") {
         CHECK(eventually([&] { return contains(cz_test::read_file(follow_out), "fresh-line"); }));
         int status = 0;
         CHECK(::waitpid(follower, &status, WNOHANG) == 0); // still following
+
+        // Its figures, from the guest's cgroup: the shell and its sleep, some memory.
+        auto stats = run_cz("stats --no-stream box");
+        CHECK(stats.rc == 0);
+        CHECK(contains(stats.out, "box"));
+        stats = run_cz("stats --no-stream --format json box");
+        REQUIRE(stats.rc == 0);
+        auto figures = nlohmann::json::parse(stats.out);
+        CHECK(figures["pids_current"].get<int>() >= 1);
+        CHECK(figures["memory_current"].get<std::uint64_t>() > 0);
 
         // Stop: SIGTERM is ignored, SIGKILL after a second ends it.
         auto t0 = std::chrono::steady_clock::now();

@@ -50,6 +50,12 @@ void check_payload(const ct::control_frame& f) {
         if (!ec && r.args.empty()) __builtin_trap();
         break;
     }
+    case ct::control_type::stats_result: {
+        std::string why;
+        ct::stats_from_json(cz::as_chars(f.payload), ec, &why);
+        if (ec && (ec != ct::errc::bad_frame || why.empty())) __builtin_trap();
+        break;
+    }
     default:
         break;
     }

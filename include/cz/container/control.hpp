@@ -12,6 +12,7 @@
 //   kill   (i32 LE signal)      -> ok | error
 //   stop   (u32 LE seconds)     -> ok | error; the supervisor then sends the stop signal, SIGKILL
 //                                  after the seconds, and powers the VM off 10 s after that
+//   stats  (no payload)         -> stats_result (JSON container_stats) | error
 // `cz wait` needs no request: the supervisor's process ends once the container's exit is
 // recorded, and with it every connection (end of stream).
 //
@@ -41,13 +42,15 @@ enum class control_type : std::uint8_t {
     resize = 4, // u16 LE rows, u16 LE columns
     kill = 5,
     stop = 6,
+    stats = 7,
     // supervisor -> client
     ok = 64,
     error = 65,       // i32 LE exit code for the CLI (125, 126, 127), then the message (UTF-8)
     started = 66,     // the exec's process has started
     stdout_data = 67, // bytes of the exec's stdout (or its terminal)
     stderr_data = 68,
-    exit = 69, // i32 LE: the exec's exit code (128 + signal when a signal ended it)
+    exit = 69,         // i32 LE: the exec's exit code (128 + signal when a signal ended it)
+    stats_result = 70, // JSON container_stats
 };
 
 // The largest frame (type byte and payload) either side sends or accepts.
@@ -99,6 +102,21 @@ CZ_DECL std::string to_json(const exec_request& r);
 // errc::bad_frame for JSON that is no exec request (the detail names the field).
 CZ_DECL exec_request exec_request_from_json(std::string_view text, std::error_code& ec,
                                             std::string* detail = nullptr);
+
+// The container's cgroup and network figures at one moment (the agent's Statistics), as `cz stats`
+// shows them. A figure the guest does not have is 0.
+struct container_stats {
+    std::int64_t time = 0; // nanoseconds since the epoch, when read
+    std::uint64_t cpu_usec = 0;
+    std::uint64_t memory_current = 0, memory_max = 0; // max 0: no limit
+    std::uint64_t pids_current = 0, pids_max = 0;
+    std::uint64_t net_rx = 0, net_tx = 0;
+    std::uint64_t block_read = 0, block_write = 0;
+};
+CZ_DECL std::string to_json(const container_stats& s);
+// errc::bad_frame for JSON that is not container_stats.
+CZ_DECL container_stats stats_from_json(std::string_view text, std::error_code& ec,
+                                        std::string* detail = nullptr);
 
 // Incremental reading: bytes in, frames out, with the offset of each error.
 class control_reader {

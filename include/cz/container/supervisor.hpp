@@ -90,6 +90,10 @@ CZ_DECL int exec_in_container(const std::filesystem::path& root, std::string_vie
                               const exec_request& r, int stdin_fd, int stdout_fd, int stderr_fd,
                               std::error_code& ec, std::string* detail = nullptr);
 
+// The container's figures now (cgroup v2 in the guest, the VM's network counters).
+CZ_DECL container_stats stats_container(const std::filesystem::path& root, std::string_view ref,
+                                        std::error_code& ec, std::string* detail = nullptr);
+
 // Removes the container; with `force`, one that runs is killed (SIGKILL) first.
 CZ_DECL void rm_container(const std::filesystem::path& root, std::string_view ref, bool force,
                           std::error_code& ec, std::string* detail = nullptr);

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
+#include <iterator>
+#include <stdexcept>
 
 namespace cz::container {
 
@@ -28,8 +30,8 @@ inline void store_le32(std::string& out, std::uint32_t v) {
 }
 
 inline bool known_type(std::uint8_t t, bool from_supervisor) {
-    if (from_supervisor) return t >= 64 && t <= 69;
-    return t >= 1 && t <= 6;
+    if (from_supervisor) return t >= 64 && t <= 70;
+    return t >= 1 && t <= 7;
 }
 
 } // namespace detail
@@ -167,6 +169,54 @@ CZ_DECL exec_request exec_request_from_json(std::string_view text, std::error_co
         return {};
     }
     return r;
+}
+
+namespace detail {
+
+inline constexpr const char* stats_fields[] = {"cpu_usec",     "memory_current", "memory_max",
+                                               "pids_current", "pids_max",       "net_rx",
+                                               "net_tx",       "block_read",     "block_write"};
+
+inline std::uint64_t* stats_field(container_stats& s, std::size_t i) {
+    std::uint64_t* fields[] = {&s.cpu_usec,     &s.memory_current, &s.memory_max,
+                               &s.pids_current, &s.pids_max,       &s.net_rx,
+                               &s.net_tx,       &s.block_read,     &s.block_write};
+    return fields[i];
+}
+
+} // namespace detail
+
+CZ_DECL std::string to_json(const container_stats& s) {
+    nlohmann::json j = {{"time", s.time}};
+    auto copy = s;
+    for (std::size_t i = 0; i < std::size(detail::stats_fields); ++i)
+        j[detail::stats_fields[i]] = *detail::stats_field(copy, i);
+    return j.dump();
+}
+
+CZ_DECL container_stats stats_from_json(std::string_view text, std::error_code& ec,
+                                        std::string* detail) {
+    ec.clear();
+    container_stats s;
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    const char* field = "the figures";
+    try {
+        if (j.is_discarded() || !j.is_object()) throw std::invalid_argument("not an object");
+        field = "time";
+        s.time = j.at("time").get<std::int64_t>();
+        for (std::size_t i = 0; i < std::size(detail::stats_fields); ++i) {
+            field = detail::stats_fields[i];
+            const auto& v = j.at(field);
+            if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<std::int64_t>() >= 0))
+                throw std::invalid_argument("not a count");
+            *detail::stats_field(s, i) = v.get<std::uint64_t>();
+        }
+    } catch (const std::exception&) {
+        ec = make_error_code(errc::bad_frame);
+        if (detail) *detail = std::string("stats: field \"") + field + "\" is wrong";
+        return {};
+    }
+    return s;
 }
 
 CZ_DECL std::optional<control_frame> control_reader::next(std::error_code& ec,

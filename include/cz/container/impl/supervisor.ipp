@@ -341,6 +341,8 @@ private:
                     asio::co_spawn(live_.io, stop(std::chrono::seconds(secs)), asio::detached);
                 }
             }
+        } else if (type == control_type::stats) {
+            co_await c->send(co_await stats());
         } else {
             co_await c->send(encode_control_error(125, "not a request"));
         }
@@ -362,6 +364,36 @@ private:
             co_return encode_control_error(125, "kill: " + m);
         }
         co_return encode_control_frame(control_type::ok);
+    }
+
+    // The agent's Statistics, as a stats_result frame.
+    asio::awaitable<std::string> stats() {
+        cz_agent_Statistics q{};
+        put(q.container_id, live_.id);
+        auto [ec, r] = co_await live_.agent.async_call(q, sv_tuple);
+        if (ec) co_return encode_control_error(125, "stats: " + describe(ec, r));
+        const auto& st = r.result.statistics;
+        container_stats s;
+        s.time = now_ns();
+        if (st.has_cpu) s.cpu_usec = st.cpu.usage_usec;
+        if (st.has_memory) {
+            s.memory_current = st.memory.current;
+            s.memory_max = st.memory.max;
+        }
+        if (st.has_pids) {
+            s.pids_current = st.pids.current;
+            s.pids_max = st.pids.max;
+        }
+        for (pb_size_t i = 0; i < st.io_count && i < 16; ++i) {
+            s.block_read += st.io[i].rbytes;
+            s.block_write += st.io[i].wbytes;
+        }
+        for (pb_size_t i = 0; i < st.links_count && i < 8; ++i) {
+            if (std::string_view(st.links[i].interface) == "lo") continue;
+            s.net_rx += st.links[i].rx_bytes;
+            s.net_tx += st.links[i].tx_bytes;
+        }
+        co_return encode_control_frame(control_type::stats_result, as_bytes(to_json(s)));
     }
 
     // docker stop: the stop signal, SIGKILL after the timeout, then the VM's power. The run ends
@@ -806,6 +838,38 @@ CZ_DECL container_state stop_container(const std::filesystem::path& root, std::s
     while (supervisor_alive(dir))
         ::usleep(20000);
     return load_container(dir, ec, detail);
+}
+
+CZ_DECL container_stats stats_container(const std::filesystem::path& root, std::string_view ref,
+                                        std::error_code& ec, std::string* detail) {
+    auto s = detail::running_container(root, ref, ec, detail);
+    if (ec) return {};
+    auto c = detail::connect_control(container_dir(root, s.id), ec);
+    if (ec) return {};
+    detail::send_all(c.get(), encode_control_frame(control_type::stats), ec);
+    if (ec) return {};
+    control_reader reader(true);
+    auto f = detail::receive_frame(c.get(), reader, ec, detail);
+    if (ec) return {};
+    if (!f) {
+        ec = make_error_code(errc::not_running);
+        if (detail) *detail = s.name;
+        return {};
+    }
+    if (f->type == control_type::error) {
+        auto e = decode_control_error(f->payload, ec);
+        if (!ec) {
+            ec = make_error_code(errc::not_running);
+            if (detail) *detail = e.message;
+        }
+        return {};
+    }
+    if (f->type != control_type::stats_result) {
+        ec = make_error_code(errc::bad_frame);
+        if (detail) *detail = "answer of type " + std::to_string(int(f->type)) + ", not stats";
+        return {};
+    }
+    return stats_from_json(as_chars(f->payload), ec, detail);
 }
 
 CZ_DECL void rm_container(const std::filesystem::path& root, std::string_view ref, bool force,
