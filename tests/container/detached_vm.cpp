@@ -1,8 +1,8 @@
 // Detached containers end to end (suite vm): `cz run -d` and the commands that follow it, with
-// the cz tool, cz-init, Debian's kernel and QEMU. Two test cases, four VMs: one container for
+// the cz tool, cz-init, Debian's kernel and QEMU. Two test cases, five VMs: one container for
 // exec (20 in sequence, 5 at once), logs (while running, -f, after the exit), stats, names,
 // prefixes and a stop that has to SIGKILL; then two containers at once, a supervisor killed with
-// SIGKILL, a start that fails, and rm.
+// SIGKILL, a start that fails, a supervisor's SIGTERM, and rm.
 #include "busybox_root.hpp"
 
 #include <cz/container/state.hpp>
@@ -288,6 +288,20 @@ TEST_SUITE("cz run -d") {
         CHECK(state["status"] == "exited");
         CHECK(state["exit_code"] == 127);
         CHECK(run_cz("rm bad").rc == 0);
+
+        // SIGTERM to a supervisor stops its container as cz stop does (sleep dies of the TERM).
+        auto three = run_cz("run -d --net none --name three busybox sleep 1000");
+        REQUIRE(three.rc == 0);
+        pid_t supervisor3 = inspect("three")["supervisor_pid"].get<int>();
+        auto qemu3 = children_of(supervisor3);
+        REQUIRE(::kill(supervisor3, SIGTERM) == 0);
+        CHECK(eventually([&] { return inspect("three")["status"] == "exited"; }));
+        state = inspect("three");
+        CHECK(state["exit_code"] == 143);
+        CHECK(state["error"] == "");
+        for (auto q : qemu3)
+            CHECK(eventually([&] { return process_gone(q); }, std::chrono::seconds(20)));
+        CHECK(run_cz("rm three").rc == 0);
 
         // rm without -f refuses a running container; with -f it goes, VM and all.
         auto refused = run_cz("rm two");

@@ -9,6 +9,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/read.hpp>
+#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -288,7 +289,16 @@ public:
         acceptor_.assign(asio::local::stream_protocol(), listen_fd);
     }
 
-    void start() { asio::co_spawn(live_.io, accept_loop(), asio::detached); }
+    // Serves the socket; SIGTERM, SIGINT or SIGHUP to the supervisor stop the container as
+    // `cz stop` does (10 s), rather than killing its VM.
+    void start() {
+        asio::co_spawn(live_.io, accept_loop(), asio::detached);
+        signals_.async_wait([this](std::error_code ec, int) {
+            if (ec || stopping_) return;
+            stopping_ = true;
+            asio::co_spawn(live_.io, stop(std::chrono::seconds(10)), asio::detached);
+        });
+    }
 
 private:
     template <std::size_t N>
@@ -559,6 +569,7 @@ private:
 
     live_container& live_;
     asio::local::stream_protocol::acceptor acceptor_;
+    asio::signal_set signals_{live_.io, SIGTERM, SIGINT, SIGHUP};
     std::uint32_t next_stream_ = 16;
     unsigned execs_ = 0;
     bool stopping_ = false;
@@ -706,7 +717,20 @@ CZ_DECL std::string start_detached(const detached_options& o, std::error_code& e
         if (detail) *detail = "name \"" + s.name + "\"";
         return {};
     }
-    auto lock = create_container(o.run.root, s, ec, detail);
+    // Relative paths would not survive the supervisor's chdir("/").
+    detached_options absolute = o;
+    absolute.run.root = std::filesystem::absolute(o.run.root, ec);
+    if (!ec && !o.run.init.empty()) absolute.run.init = std::filesystem::absolute(o.run.init, ec);
+    std::error_code exists_ec;
+    if (!ec && !o.run.kernel.empty() &&
+        (o.run.kernel.find('/') != std::string::npos ||
+         std::filesystem::exists(o.run.kernel, exists_ec)))
+        absolute.run.kernel = std::filesystem::absolute(o.run.kernel, ec).string();
+    if (ec) {
+        if (detail) *detail = "the current directory";
+        return {};
+    }
+    auto lock = create_container(absolute.run.root, s, ec, detail);
     if (ec) return {};
     int ready[2];
     if (::pipe2(ready, O_CLOEXEC) != 0) {
@@ -734,6 +758,8 @@ CZ_DECL std::string start_detached(const detached_options& o, std::error_code& e
             if (null > 2) ::close(null);
         }
         detail::close_other_fds({ready[1], lock.get()});
+        // The supervisor holds no directory busy; its paths were made absolute for that.
+        if (::chdir("/") != 0) ::_exit(1);
         ::signal(SIGPIPE, SIG_IGN);
         for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH})
             ::signal(sig, SIG_DFL);
@@ -742,7 +768,7 @@ CZ_DECL std::string start_detached(const detached_options& o, std::error_code& e
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
         int rc = 1;
         try {
-            rc = detail::supervise(o, s.id, ready[1]);
+            rc = detail::supervise(absolute, s.id, ready[1]);
         } catch (...) {
         }
         ::_exit(rc);
