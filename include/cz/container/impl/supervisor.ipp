@@ -682,7 +682,13 @@ inline int supervise(const detached_options& o, const std::string& id, int ready
     };
     auto result = run(ro, ec, &why);
     ::unlink((dir / "control.sock").c_str());
-    if (!started) return fail_start(exit_code_for(ec), why.empty() ? ec.message() : why);
+    // The caller's error for 126 and 127 says what ec says; for 125 it is start_failed, so the
+    // reason goes into the message.
+    if (!started)
+        return fail_start(exit_code_for(ec), why.empty() ? ec.message()
+                                             : exit_code_for(ec) != 125
+                                                 ? why
+                                                 : why + ": " + ec.message());
     update_state(
         dir,
         [&](container_state& s) {
