@@ -84,7 +84,7 @@ int run_ps(const ps_options& o) {
     auto all = container::list_containers(state_root(), ec, &why);
     if (ec) fail(ec, why);
     if (o.format != "json")
-        fmt::print("{:<14}{:<20}{:<24}{:<18}{:<32}{}\n", "CONTAINER ID", "IMAGE", "COMMAND",
+        fmt::print("{:<14}{:<20}{:<24}{:<18}{:<35} {}\n", "CONTAINER ID", "IMAGE", "COMMAND",
                    "CREATED", "STATUS", "NAMES");
     for (const auto& s : all) {
         if (!o.all && s.status == container::container_status::exited) continue;
@@ -94,7 +94,7 @@ int run_ps(const ps_options& o) {
             fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
             continue;
         }
-        fmt::print("{:<14}{:<20}{:<24}{:<18}{:<32}{}\n", s.id.substr(0, 12), s.image,
+        fmt::print("{:<14}{:<20}{:<24}{:<18}{:<35} {}\n", s.id.substr(0, 12), s.image,
                    command_text(s.command),
                    human_duration(container::now_ns() - s.created) + " ago", status_text(s),
                    s.name);
