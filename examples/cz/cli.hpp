@@ -88,6 +88,9 @@ void register_store_commands(context ctx);
 void register_run_command(context ctx);
 // Whether the command line selected `cz run` (whose failures exit 125, as docker's do).
 bool is_run_command(const CLI::App& app);
+void register_container_commands(context ctx);
+// Whether the command line selected `cz exec` (whose failures exit 125 too).
+bool is_exec_command(const CLI::App& app);
 
 // Registry requests ask docker's credentials (`cz login`) when a registry wants some; why they
 // could not be had (a malformed config file, a failing helper) goes to `error`, which must

@@ -16,12 +16,15 @@
 // installed, else through virtio-9p; CZ_VOLUME_TRANSPORT=virtiofs or 9p forces one.
 #include "cli.hpp"
 
+#include <cz/container/pull.hpp>
 #include <cz/container/run.hpp>
+#include <cz/container/supervisor.hpp>
 #include <cz/oci/error.hpp>
 #include <cz/oci/reference.hpp>
 #include <cz/oci/registry/client.hpp>
 #include <cz/oci/registry/error.hpp>
 #include <cz/oci/registry/proxy.hpp>
+#include <cz/oci/store.hpp>
 #include <cz/vm/config.hpp>
 
 #include <fmt/format.h>
@@ -37,7 +40,8 @@ namespace cz::cli {
 namespace {
 
 struct run_command_options {
-    bool rm = false; // accepted for docker's sake: every cz run leaves nothing behind
+    bool rm = false; // with -d: remove the container once it exits; else nothing is left anyway
+    bool detach = false;
     bool interactive = false;
     bool tty = false;
     std::vector<std::string> env;
@@ -174,9 +178,59 @@ container::run_options make_options(const run_command_options& o) {
         if (ec) usage("--platform", o.platform + ": " + why);
     }
     r.stdin_fd = o.interactive ? STDIN_FILENO : -1;
-    if (o.tty && ::isatty(STDIN_FILENO) == 0 && o.interactive)
+    if (o.tty && !o.detach && ::isatty(STDIN_FILENO) == 0 && o.interactive)
         throw std::runtime_error("the input device is not a TTY (leave out -t)");
     return r;
+}
+
+// Whether the store has `image` (so the run needs no pull).
+bool in_store(const std::filesystem::path& root, const std::string& image) {
+    std::error_code ec;
+    auto content = oci::content_store::open(root, ec);
+    if (ec) return false;
+    oci::image_store images(content);
+    images.find(image, ec);
+    return !ec;
+}
+
+// cz run -d: the container under a supervisor of its own (cz/container/supervisor.hpp); prints
+// its id once its process has started. A pull happens here first, where its progress shows.
+int run_detached(const run_command_options& o, container::run_options opts, pull_display& display) {
+    std::error_code ec;
+    std::string why;
+    if (opts.pull == container::pull_policy::always ||
+        (opts.pull == container::pull_policy::missing && !in_store(opts.root, opts.image))) {
+        container::pull_options p;
+        p.platform = opts.platform;
+        p.registry = opts.registry;
+        p.on_blob = opts.on_pull_progress;
+        p.on_layer = [&](std::size_t i, std::size_t n) {
+            display.line(fmt::format("building the root filesystem of {}: layer {} of {}",
+                                     opts.image, i + 1, n));
+        };
+        container::pull_image(opts.root, opts.image, p, ec, &why);
+        display.clear();
+        if (ec) {
+            fmt::print(stderr, "cz: pulling {}: {}: {}\n", opts.image, why, ec.message());
+            return exit_cz_failed;
+        }
+    }
+    opts.pull = container::pull_policy::never;
+    opts.on_pull_progress = nullptr;
+    opts.on_progress = nullptr;
+    container::detached_options d;
+    d.name = opts.name;
+    d.auto_remove = o.rm;
+    d.open_stdin = o.interactive;
+    d.run = std::move(opts);
+    int code = exit_cz_failed;
+    auto id = container::start_detached(d, ec, &why, &code);
+    if (ec) {
+        fmt::print(stderr, "cz: {}: {}\n", why, ec.message());
+        return code;
+    }
+    fmt::print("{}\n", id);
+    return 0;
 }
 
 int run_run(const run_command_options& o) {
@@ -190,6 +244,7 @@ int run_run(const run_command_options& o) {
     opts.on_progress = [&](std::string_view line) { display.line(line); };
     std::error_code ec;
     std::string why;
+    if (o.detach) return run_detached(o, std::move(opts), display);
     auto r = container::run(opts, ec, &why);
     display.clear();
     if (o.timings) {
@@ -228,7 +283,10 @@ void register_run_command(context ctx) {
         "125 cz failed, 126 cannot execute, 127 not found)",
         [](CLI::App& cmd, run_command_options& o) {
             cmd.add_flag("--rm", o.rm,
-                         "Accepted for docker's sake: a container leaves nothing behind anyway");
+                         "With -d: remove the container once it exits (without -d a container "
+                         "leaves nothing behind anyway)");
+            cmd.add_flag("-d,--detach", o.detach,
+                         "Run in the background under a supervisor; print the container's id");
             cmd.add_flag("-i,--interactive", o.interactive, "Pass standard input to the container");
             cmd.add_flag("-t,--tty", o.tty, "Give the container a terminal");
             cmd.add_option("-e,--env", o.env,

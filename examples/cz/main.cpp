@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
 
     std::function<int()> run;
     cz::cli::context ctx{app, run};
+    auto docker_codes = [](const CLI::App& a) {
+        return cz::cli::is_run_command(a) || cz::cli::is_exec_command(a);
+    };
 
     cz::cli::add_command<cz::cli::version_options>(
         ctx, app, "version", "Print cz's version", [](CLI::App&, cz::cli::version_options&) {},
@@ -81,6 +84,7 @@ int main(int argc, char** argv) {
     cz::cli::register_image_push_command(ctx, *app.get_subcommand("image"));
     cz::cli::register_store_commands(ctx);
     cz::cli::register_run_command(ctx);
+    cz::cli::register_container_commands(ctx);
     cz::cli::register_login_commands(ctx);
 
     try {
@@ -91,11 +95,11 @@ int main(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         app.exit(e);
-        return cz::cli::is_run_command(app) ? 125 : cz::cli::exit_usage;
+        return docker_codes(app) ? 125 : cz::cli::exit_usage;
     }
-    // `cz run` fails as docker run does: 125 for cz's own errors, usage errors included.
-    const int exit_error = cz::cli::is_run_command(app) ? 125 : cz::cli::exit_error;
-    const int exit_usage = cz::cli::is_run_command(app) ? 125 : cz::cli::exit_usage;
+    // `cz run` and `cz exec` fail as docker's do: 125 for cz's own errors, usage errors included.
+    const int exit_error = docker_codes(app) ? 125 : cz::cli::exit_error;
+    const int exit_usage = docker_codes(app) ? 125 : cz::cli::exit_usage;
 
     try {
         int rc = run ? run() : cz::cli::exit_ok;

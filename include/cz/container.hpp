@@ -2,7 +2,9 @@
 // its own (cz/container/run.hpp), with what that takes: the OCI runtime spec merged from the
 // image's config and the caller's options as docker merges them (spec.hpp), the image's cached
 // ext4 root filesystem (rootfs.hpp), an image pulled from its registry while that is built
-// (pull.hpp), and the guest's kernel and cz-init initramfs (guest.hpp).
+// (pull.hpp), host folders (volume.hpp), and the guest's kernel and cz-init initramfs (guest.hpp);
+// and detached containers (supervisor.hpp): a supervisor process per container with its state
+// (state.hpp), its log (log.hpp) and its control socket (control.hpp).
 // Needs every other module: cz/oci (the store and the registry client), cz/ext4, cz/vm,
 // cz/agent, Asio.
 //
@@ -17,10 +19,15 @@
 //   return ec ? 125 : r.exit_code;
 #pragma once
 
+#include <cz/container/control.hpp>
 #include <cz/container/error.hpp>
 #include <cz/container/guest.hpp>
+#include <cz/container/live.hpp>
+#include <cz/container/log.hpp>
 #include <cz/container/pull.hpp>
 #include <cz/container/rootfs.hpp>
 #include <cz/container/run.hpp>
 #include <cz/container/spec.hpp>
+#include <cz/container/state.hpp>
+#include <cz/container/supervisor.hpp>
 #include <cz/container/volume.hpp>

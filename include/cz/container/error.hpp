@@ -31,6 +31,21 @@ enum class errc {
     start_failed,
     // The run was interrupted (SIGINT, SIGTERM) before the container's process started.
     interrupted,
+    // No container has this id, id prefix or name (detached containers, cz/container/state.hpp).
+    no_such_container,
+    // An id prefix that more than one container's id starts with.
+    ambiguous_container,
+    // Another container already has this name.
+    name_in_use,
+    // The container is not running (exec, kill, stop of one that has exited).
+    not_running,
+    // The container is running (rm without force).
+    still_running,
+    // A container's state or log file does not parse; the detail names the file and where.
+    bad_state,
+    // The supervisor's control socket sent bytes that break the control protocol
+    // (cz/container/control.hpp); the detail says how.
+    bad_frame,
 };
 
 // The category of cz::container::errc; a function-local static so the header defines no globals.

@@ -44,6 +44,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -62,6 +63,9 @@ enum class pull_policy {
     always,  // every time (the tag may have moved)
     never,   // never: a missing image is an error (cz::oci::errc::not_found)
 };
+
+// The container while it runs, for a caller that acts on it (cz/container/live.hpp).
+struct live_container;
 
 struct run_options {
     // The cz root: the store, caches, VM state.
@@ -109,6 +113,13 @@ struct run_options {
     bool forward_signals = true;
     // Progress of long steps, one line each ("building the root filesystem: layer 2 of 5").
     std::function<void(std::string_view)> on_progress;
+    // Once the container's process has started, on the run's thread: the agent, the VM and the
+    // run's io_context, to act on the container while it runs (a supervisor's exec, kill, stop).
+    // What it is given lives until run() returns.
+    std::function<void(live_container&)> on_started;
+    // The container's output, instead of stdout_fd and stderr_fd when set: stream 1 is stdout
+    // (the terminal's output with spec.terminal), 2 stderr. Called on the run's thread.
+    std::function<void(int stream, std::span<const std::byte> data)> on_output;
 };
 
 struct phase_timing {

@@ -5,10 +5,14 @@
 #error "cz/container/src.hpp is for builds that define CZ_SEPARATE_COMPILATION"
 #endif
 
+#include <cz/container/impl/control.ipp>
 #include <cz/container/impl/error.ipp>
 #include <cz/container/impl/guest.ipp>
+#include <cz/container/impl/log.ipp>
 #include <cz/container/impl/pull.ipp>
 #include <cz/container/impl/rootfs.ipp>
 #include <cz/container/impl/run.ipp>
 #include <cz/container/impl/spec.ipp>
+#include <cz/container/impl/state.ipp>
+#include <cz/container/impl/supervisor.ipp>
 #include <cz/container/impl/volume.ipp>

@@ -32,6 +32,20 @@ public:
             return "the container could not be started";
         case errc::interrupted:
             return "interrupted";
+        case errc::no_such_container:
+            return "no such container";
+        case errc::ambiguous_container:
+            return "more than one container matches";
+        case errc::name_in_use:
+            return "the name is already in use by another container";
+        case errc::not_running:
+            return "the container is not running";
+        case errc::still_running:
+            return "the container is running (stop it first, or force the removal)";
+        case errc::bad_state:
+            return "a container's state does not parse";
+        case errc::bad_frame:
+            return "the supervisor broke the control protocol";
         }
         return "unknown cz.container error " + std::to_string(value);
     }

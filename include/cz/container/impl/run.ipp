@@ -6,6 +6,7 @@
 #include <cz/agent/client.hpp>
 #include <cz/container/error.hpp>
 #include <cz/container/guest.hpp>
+#include <cz/container/live.hpp>
 #include <cz/container/pull.hpp>
 #include <cz/container/rootfs.hpp>
 #include <cz/ext4/formatter.hpp>
@@ -386,6 +387,11 @@ private:
         phase("setup", t);
         co_await start_process();
         phase("start", t);
+        if (opts_.on_started) {
+            live_.emplace(live_container{io_, *client_, *vm_, name_, spec_json_,
+                                         config_.config.stop_signal, nullptr});
+            opts_.on_started(*live_);
+        }
         co_await run_process();
         phase("exit", t);
         co_await teardown();
@@ -575,10 +581,10 @@ private:
             asio::co_spawn(io_, pump_stdin(opts_.spec.terminal ? stdout_stream : stdin_stream),
                            asio::detached);
         if (opts_.spec.terminal) {
-            co_await pump_output(stdout_stream, opts_.stdout_fd);
+            co_await pump_output(stdout_stream, opts_.stdout_fd, 1);
         } else {
-            co_await (pump_output(stdout_stream, opts_.stdout_fd) &&
-                      pump_output(stderr_stream, opts_.stderr_fd));
+            co_await (pump_output(stdout_stream, opts_.stdout_fd, 1) &&
+                      pump_output(stderr_stream, opts_.stderr_fd, 2));
         }
         cz_agent_WaitProcess wait{};
         put(wait.container_id, name_);
@@ -596,13 +602,17 @@ private:
         co_await call(del, "deleting the container");
     }
 
-    // Guest -> host: one stream to one host fd, until the guest ends the stream.
-    asio::awaitable<void> pump_output(std::uint32_t stream, int fd) {
+    // Guest -> host: one stream to one host fd (or to on_output as `which`), until the guest
+    // ends the stream.
+    asio::awaitable<void> pump_output(std::uint32_t stream, int fd, int which) {
         std::vector<std::byte> buf(64 * 1024);
-        bool broken = fd < 0;
+        bool broken = fd < 0 && !opts_.on_output;
         for (;;) {
             auto [ec, n] = co_await client_->async_read_stream(stream, buf, tuple);
-            if (n > 0 && !broken) write_all(fd, bytes_view(buf.data(), n), broken);
+            if (n > 0 && opts_.on_output)
+                opts_.on_output(which, bytes_view(buf.data(), n));
+            else if (n > 0 && !broken)
+                write_all(fd, bytes_view(buf.data(), n), broken);
             if (ec == asio::error::eof) co_return;
             if (ec) check_vm_alive(ec, "reading the container's output");
         }
@@ -710,6 +720,7 @@ private:
     std::optional<agent::client> client_;
     std::optional<asio::signal_set> signals_;
     std::optional<asio::posix::stream_descriptor> stdin_reader_;
+    std::optional<live_container> live_;
     asio::steady_timer vm_gone_{io_, asio::steady_timer::time_point::max()};
     asio::steady_timer boot_deadline_{io_};
     terminal_guard stdin_guard_;
