@@ -5,9 +5,8 @@
 // symlinks that point out of the folder. Then two containers at once, and what a run leaves
 // (no virtiofsd) when it ends and when cz is killed.
 #include "../vm/support.hpp"
+#include "busybox_root.hpp"
 
-#include <cz/oci/archive.hpp>
-#include <cz/oci/store.hpp>
 #include <cz/vm/shared_dir.hpp>
 
 #include <doctest/doctest.h>
@@ -27,43 +26,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The cz root of these tests: a store with `busybox` (busybox-static, /etc/passwd with root and
-// alice), and the test root's kernels (Debian's with the virtio-fs modules). Made once.
-const fs::path& cz_root() {
-    static const fs::path root = [] {
-        cz::vm::test::debian_kernel(
-            {"overlay.ko", "virtio_blk.ko", "virtio_console.ko", "fuse.ko", "virtiofs.ko"});
-        fs::path r = cz::vm::test::test_root() / ("cz-volumes-root." + std::to_string(::getpid()));
-        fs::remove_all(r);
-        fs::create_directories(r);
-        fs::create_directory_symlink(cz::vm::test::test_root() / "kernels", r / "kernels");
-        auto tree = r / "tree";
-        cz_test::sh_ok("mkdir -p " + cz_test::quote((tree / "bin").string()) + " " +
-                       cz_test::quote((tree / "etc").string()) + " && cp /bin/busybox " +
-                       cz_test::quote((tree / "bin").string()) + " && cd " +
-                       cz_test::quote((tree / "bin").string()) +
-                       " && for a in $(./busybox --list); do [ -e $a ] || ln -s busybox $a; done");
-        cz_test::write_file(
-            tree / "etc" / "passwd",
-            "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n");
-        auto tar = r / "busybox.tar";
-        cz_test::sh_ok("tar -C " + cz_test::quote(tree.string()) + " -cf " +
-                       cz_test::quote(tar.string()) + " .");
-        auto content = cz::oci::content_store::open(r);
-        cz::oci::image_store images(content);
-        cz::oci::rootfs_options o;
-        o.config.env = {"PATH=/bin"};
-        o.config.cmd = std::vector<std::string>{"sh"};
-        cz::oci::import_rootfs(images, tar, "busybox", o);
-        fs::remove_all(tree);
-        fs::remove(tar);
-        return r;
-    }();
+// The cz root of these tests (busybox_root.hpp), with Debian's kernel's virtio-fs modules.
+const fs::path& volumes_root() {
+    static const fs::path root =
+        make_busybox_root("cz-volumes-root", {"overlay.ko", "virtio_blk.ko", "virtio_console.ko",
+                                              "fuse.ko", "virtiofs.ko"});
     return root;
-}
-
-std::string cz_tool() {
-    return cz::vm::test::required_env_path("CZ_BUILD_ROOT").string() + "/examples/cz";
 }
 
 struct outcome {
@@ -78,8 +46,8 @@ outcome cz_run(const std::string& args, const std::string& env = "") {
     outcome o;
     auto err = tmp / "stderr";
     o.rc = cz_test::sh(env + " " + cz_test::quote(cz_tool()) + " --root " +
-                           cz_test::quote(cz_root().string()) + " run " + args + " </dev/null 2>" +
-                           cz_test::quote(err),
+                           cz_test::quote(volumes_root().string()) + " run " + args +
+                           " </dev/null 2>" + cz_test::quote(err),
                        &o.out);
     o.err = cz_test::read_file(err);
     return o;
@@ -256,7 +224,7 @@ TEST_SUITE("cz run volumes") {
         REQUIRE(pid >= 0);
         if (pid == 0) {
             std::string cmd = "CZ_VOLUME_TRANSPORT=virtiofs exec " + cz_test::quote(cz_tool()) +
-                              " --root " + cz_test::quote(cz_root().string()) + " run -v " +
+                              " --root " + cz_test::quote(volumes_root().string()) + " run -v " +
                               cz_test::quote(dir.str() + ":/v") +
                               " --net none busybox sh -c 'echo ready > /v/ready; echo ready; "
                               "sleep 600' >" +
@@ -283,7 +251,7 @@ TEST_SUITE("cz run volumes") {
         CHECK(o.rc == 0);
         std::size_t vm_dirs = 0;
         std::error_code ec;
-        for (auto it = fs::directory_iterator(cz_root() / "vms", ec); !ec && it != fs::end(it);
+        for (auto it = fs::directory_iterator(volumes_root() / "vms", ec); !ec && it != fs::end(it);
              it.increment(ec))
             ++vm_dirs;
         CHECK(vm_dirs == 0);
