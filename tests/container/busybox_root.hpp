@@ -15,16 +15,19 @@
 #include <filesystem>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 namespace {
 
-// A directory removed when the program ends (by a static's destructor: the children the tests
+// Directories removed when the program ends (by a static's destructor: the children the tests
 // fork exec or _exit, and never run it).
 struct removed_at_exit {
-    std::filesystem::path path;
+    std::vector<std::filesystem::path> paths;
     ~removed_at_exit() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
+        for (const auto& p : paths) {
+            std::error_code ignored;
+            std::filesystem::remove_all(p, ignored);
+        }
     }
 };
 
@@ -40,8 +43,8 @@ inline std::filesystem::path make_busybox_root(const std::string& name,
     fs::path r = cz::vm::test::test_root() / (name + "." + std::to_string(::getpid()));
     fs::remove_all(r);
     fs::create_directories(r);
-    static std::vector<removed_at_exit> made;
-    made.push_back({r});
+    static removed_at_exit made;
+    made.paths.push_back(r);
     fs::create_directory_symlink(cz::vm::test::test_root() / "kernels", r / "kernels");
     auto tree = r / "tree";
     cz_test::sh_ok("mkdir -p " + cz_test::quote((tree / "bin").string()) + " " +
