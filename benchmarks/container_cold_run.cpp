@@ -22,9 +22,6 @@
 
 #include <fmt/format.h>
 
-#include <map>
-#include <sstream>
-
 #ifndef CZ_EXE
 #error "CZ_EXE: the cz tool"
 #endif
@@ -152,26 +149,14 @@ int main(int argc, char** argv) try {
                             std::lround(bytes / 1e6), layers + 1, runs, kernel.version),
                 results, bytes);
 
-    // The cold runs' phases, "timings: pull 2345.6 ms image 0.8 ms ...".
-    std::map<std::string, std::vector<double>> phases;
-    std::vector<std::string> order;
-    std::istringstream lines(output_of("cat " + shell_quote(timings)));
-    for (std::string line; std::getline(lines, line);) {
-        if (line.rfind("timings:", 0) != 0) continue; // the pull's progress lines
-        std::istringstream words(line);
-        std::string word, name, unit;
-        double value = 0;
-        words >> word; // "timings:"
-        while (words >> name >> value >> unit) {
-            if (!phases.count(name)) order.push_back(name);
-            phases[name].push_back(value);
-        }
-    }
+    auto phases = phase_medians(timings);
+    double pull_phase = 0;
     fmt::print("  cold run phases (median ms):");
-    for (const auto& name : order)
-        fmt::print(" {} {:.1f}", name, median(phases[name]));
+    for (const auto& [name, ms] : phases) {
+        fmt::print(" {} {:.1f}", name, ms);
+        if (name == "pull") pull_phase = ms / 1000;
+    }
     fmt::print("\n");
-    double pull_phase = median(phases["pull"]) / 1000;
     double longer = std::max(results[1].seconds, results[2].seconds);
     double sum = results[1].seconds + results[2].seconds;
     double ratio = pull_phase / longer;

@@ -12,9 +12,6 @@
 
 #include <fmt/format.h>
 
-#include <map>
-#include <sstream>
-
 #ifndef CZ_EXE
 #error "CZ_EXE: the cz tool"
 #endif
@@ -67,24 +64,9 @@ int main(int argc, char** argv) try {
     fmt::print("  cz run / floor: {:.2f}x (goal: at most 1.25x)\n",
                results[0].seconds / results[1].seconds);
 
-    // Phases: every run's --timings line, "timings: image 0.8 ms rootfs 0.1 ms ...".
-    std::map<std::string, std::vector<double>> phases;
-    std::vector<std::string> order;
-    std::istringstream lines(
-        cz::bench::output_of("cat " + cz::bench::shell_quote(tmp.path + "/timings")));
-    for (std::string line; std::getline(lines, line);) {
-        std::istringstream words(line);
-        std::string word, name, unit;
-        double value = 0;
-        words >> word; // "timings:"
-        while (words >> name >> value >> unit) {
-            if (!phases.count(name)) order.push_back(name);
-            phases[name].push_back(value);
-        }
-    }
     fmt::print("  phases (median ms):");
-    for (const auto& name : order)
-        fmt::print(" {} {:.1f}", name, cz::bench::median(phases[name]));
+    for (const auto& [name, ms] : cz::bench::phase_medians(tmp.path + "/timings"))
+        fmt::print(" {} {:.1f}", name, ms);
     fmt::print("\n");
     return 0;
 } catch (const std::exception& e) {

@@ -33,8 +33,8 @@ using cz::bench::hashing_sink;
 using cz::bench::setting;
 
 // Stores a gzip layer holding one file of `size` incompressible bytes; returns it and its diff_id.
-cz::oci::descriptor put_layer(const cz::oci::content_store& cs, std::uint64_t size, unsigned seed,
-                              cz::digest& diff_id) {
+cz::oci::descriptor put_random_layer(const cz::oci::content_store& cs, std::uint64_t size,
+                                     unsigned seed, cz::digest& diff_id) {
     cz::oci::descriptor unknown;
     unknown.media_type = std::string(cz::oci::media_type::oci_layer_gzip);
     unknown.size = -1;
@@ -94,7 +94,7 @@ int main(int argc, char** argv) try {
         m.media_type = std::string(oci::media_type::oci_manifest);
         for (unsigned i = 0; i < layers; ++i) {
             cz::digest diff_id;
-            m.layers.push_back(put_layer(cs, (mb * 1000000) / layers, i + 1, diff_id));
+            m.layers.push_back(put_random_layer(cs, (mb * 1000000) / layers, i + 1, diff_id));
             config.diff_ids.push_back(diff_id);
         }
         m.config = cs.put(oci::media_type::oci_config, oci::serialize(config));
