@@ -24,7 +24,6 @@
 #include <cz/oci/registry/client.hpp>
 #include <cz/oci/registry/error.hpp>
 #include <cz/oci/registry/proxy.hpp>
-#include <cz/oci/store.hpp>
 #include <cz/vm/config.hpp>
 
 #include <fmt/format.h>
@@ -183,23 +182,12 @@ container::run_options make_options(const run_command_options& o) {
     return r;
 }
 
-// Whether the store has `image` (so the run needs no pull).
-bool in_store(const std::filesystem::path& root, const std::string& image) {
-    std::error_code ec;
-    auto content = oci::content_store::open(root, ec);
-    if (ec) return false;
-    oci::image_store images(content);
-    images.find(image, ec);
-    return !ec;
-}
-
 // cz run -d: the container under a supervisor of its own (cz/container/supervisor.hpp); prints
 // its id once its process has started. A pull happens here first, where its progress shows.
 int run_detached(const run_command_options& o, container::run_options opts, pull_display& display) {
     std::error_code ec;
     std::string why;
-    if (opts.pull == container::pull_policy::always ||
-        (opts.pull == container::pull_policy::missing && !in_store(opts.root, opts.image))) {
+    if (container::needs_pull(opts)) {
         container::pull_options p;
         p.platform = opts.platform;
         p.registry = opts.registry;

@@ -140,6 +140,10 @@ struct run_result {
 // Whether `name` can name a container (see run_options::name).
 CZ_DECL bool valid_container_name(std::string_view name) noexcept;
 
+// Whether a run with `opts` pulls its image first: always, never, or (pull_policy::missing) when
+// the store under opts.root has no image named opts.image.
+CZ_DECL bool needs_pull(const run_options& opts);
+
 // Runs the container to its end. ec: why there is no exit code (the image is not in the store,
 // the guest failed, errc::command_not_found, ...), with `*detail` saying what and where; the
 // result's timings and console tail are filled as far as the run got.

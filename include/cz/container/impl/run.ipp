@@ -41,6 +41,16 @@
 
 namespace cz::container {
 
+CZ_DECL bool needs_pull(const run_options& opts) {
+    if (opts.pull != pull_policy::missing) return opts.pull == pull_policy::always;
+    std::error_code ec;
+    auto content = oci::content_store::open(opts.root, ec);
+    if (ec) return true; // no store yet: the pull makes one
+    oci::image_store images(content);
+    images.find(opts.image, ec);
+    return static_cast<bool>(ec);
+}
+
 CZ_DECL bool valid_container_name(std::string_view name) noexcept {
     if (name.empty() || name.size() > 64) return false;
     auto alnum = [](char c) {
@@ -139,7 +149,7 @@ public:
     void run() {
         auto t = clock::now();
         prepare_volumes();
-        if (needs_pull()) {
+        if (needs_pull(opts_)) {
             pull();
             phase("pull", t);
         }
@@ -182,16 +192,6 @@ private:
     }
 
     // --- before the VM ----------------------------------------------------------------------
-
-    bool needs_pull() const {
-        if (opts_.pull != pull_policy::missing) return opts_.pull == pull_policy::always;
-        std::error_code ec;
-        auto content = oci::content_store::open(opts_.root, ec);
-        if (ec) return true; // no store yet: the pull makes one
-        oci::image_store images(content);
-        images.find(opts_.image, ec);
-        return static_cast<bool>(ec);
-    }
 
     // The image from its registry, its root filesystem built while the layers arrive.
     void pull() {
@@ -353,9 +353,9 @@ private:
     vm::qemu_options qemu_options() const {
         vm::qemu_options q;
         for (std::size_t i = 0; i < volumes_.size(); ++i)
-            q.devices.push_back(vm::qemu_shared_dir_device(
-                {volumes_[i].host, volume_tag(i), volumes_[i].read_only}, volume_transport_, i,
-                virtiofsd_));
+            q.devices.push_back(
+                vm::qemu_shared_dir_device({volumes_[i].host, volume_tag(i), volumes_[i].read_only},
+                                           volume_transport_, i, virtiofsd_));
         q.devices.push_back([](vm::device_context& d) -> std::vector<std::string> {
             auto socket = (d.state_dir() / (std::string(agent_port) + ".sock")).string();
             return {"-device",  "virtio-serial-device",
