@@ -54,10 +54,16 @@ struct hashing_sink {
     void finish(std::error_code& ec) { ec.clear(); }
 };
 
-// Stores a gzip layer holding one file of `size` bytes, each MiB 7/8 random and 1/8 text;
-// returns it and its diff_id.
+// How much of a layer's data put_layer makes compressible.
+enum class layer_data {
+    mostly_random, // each MiB 7/8 random and 1/8 text: compresses little, as real binaries do
+    random,        // incompressible
+};
+
+// Stores a gzip layer holding one file of `size` bytes of `data`; returns it and its diff_id.
 inline cz::oci::descriptor put_layer(const cz::oci::content_store& cs, std::uint64_t size,
-                                     unsigned seed, cz::digest& diff_id) {
+                                     unsigned seed, cz::digest& diff_id,
+                                     layer_data data = layer_data::mostly_random) {
     cz::oci::descriptor unknown;
     unknown.media_type = std::string(cz::oci::media_type::oci_layer_gzip);
     unknown.size = -1;
@@ -73,7 +79,8 @@ inline cz::oci::descriptor put_layer(const cz::oci::content_store& cs, std::uint
     e.size = size;
     w.add(e);
     std::mt19937_64 rng(seed);
-    constexpr std::size_t chunk_size = 1 << 20, text_size = chunk_size / 8;
+    constexpr std::size_t chunk_size = 1 << 20;
+    const std::size_t text_size = data == layer_data::random ? 0 : chunk_size / 8;
     std::vector<std::byte> chunk(chunk_size);
     std::uint64_t line = 0;
     for (std::uint64_t done = 0; done < size;) {

@@ -27,49 +27,6 @@
 #include <string>
 #include <vector>
 
-namespace {
-
-using cz::bench::hashing_sink;
-using cz::bench::setting;
-
-// Stores a gzip layer holding one file of `size` incompressible bytes; returns it and its diff_id.
-cz::oci::descriptor put_random_layer(const cz::oci::content_store& cs, std::uint64_t size,
-                                     unsigned seed, cz::digest& diff_id) {
-    cz::oci::descriptor unknown;
-    unknown.media_type = std::string(cz::oci::media_type::oci_layer_gzip);
-    unknown.size = -1;
-    std::error_code ec;
-    auto blob = cs.begin_write(unknown, ec);
-    if (ec) throw cz::system_error(ec, "begin_write");
-    cz::compressing_sink gz(blob, cz::compression::gzip, 1);
-    hashing_sink hashed{gz, {}};
-    cz::tar::writer w(hashed, {.deterministic = true});
-    cz::tar::entry e;
-    e.name = fmt::format("data/{}.bin", seed);
-    e.mode = 0644;
-    e.size = size;
-    w.add(e);
-    std::mt19937_64 rng(seed);
-    std::vector<std::uint64_t> chunk((1 << 20) / 8);
-    for (std::uint64_t done = 0; done < size;) {
-        for (auto& x : chunk)
-            x = rng();
-        auto n = std::min<std::uint64_t>(size - done, chunk.size() * 8);
-        w.write(cz::bytes_view(reinterpret_cast<const std::byte*>(chunk.data()), n));
-        done += n;
-    }
-    w.finish();
-    gz.finish(ec);
-    if (ec) throw cz::system_error(ec, "gzip");
-    diff_id = hashed.hasher.final();
-    auto d = blob.commit(ec);
-    if (ec) throw cz::system_error(ec, "commit");
-    d.media_type = unknown.media_type;
-    return d;
-}
-
-} // namespace
-
 int main(int argc, char** argv) try {
     using namespace cz::bench;
     namespace oci = cz::oci;
@@ -94,7 +51,8 @@ int main(int argc, char** argv) try {
         m.media_type = std::string(oci::media_type::oci_manifest);
         for (unsigned i = 0; i < layers; ++i) {
             cz::digest diff_id;
-            m.layers.push_back(put_random_layer(cs, (mb * 1000000) / layers, i + 1, diff_id));
+            m.layers.push_back(
+                put_layer(cs, (mb * 1000000) / layers, i + 1, diff_id, layer_data::random));
             config.diff_ids.push_back(diff_id);
         }
         m.config = cs.put(oci::media_type::oci_config, oci::serialize(config));
