@@ -243,6 +243,8 @@ int run_run(const run_command_options& o) {
         fmt::print(stderr, "\n");
     }
     if (r.oom_killed) fmt::print(stderr, "cz: the container ran out of memory (OOM-killed)\n");
+    for (const auto& warning : r.warnings)
+        fmt::print(stderr, "cz: warning: {}\n", warning);
     if (!ec) return r.exit_code;
     if (!credentials_error.empty() && ec == oci::registry::errc::unauthorized)
         why = credentials_error;

@@ -128,6 +128,61 @@ TEST_SUITE("container rootfs") {
         CHECK(fs::is_empty(root.path / "rootfs"));
     }
 
+    TEST_CASE("defer_publish: the image is complete under its temporary name until published") {
+        cz_test::temp_dir root;
+        store_with_image s(root.path);
+        std::error_code ec;
+        std::string why;
+        ct::rootfs_options opts;
+        opts.defer_publish = true;
+        auto r =
+            ct::ensure_rootfs(s.content, s.manifest, s.manifest_descriptor.digest, opts, ec, &why);
+        INFO(why);
+        REQUIRE_FALSE(ec);
+        CHECK(r.built);
+        const auto name = ct::rootfs_path(root.path, s.manifest_descriptor.digest);
+        CHECK(r.pending_name == name);
+        CHECK(r.path != name);
+        CHECK(r.path.parent_path() == name.parent_path());
+        CHECK_FALSE(fs::exists(name)); // not found by another run yet
+        CHECK(read_from_image(r.path, "/etc/greeting") == "hello");
+
+        const auto temporary = r.path;
+        ct::publish_rootfs(r, ec);
+        REQUIRE_FALSE(ec);
+        CHECK(r.path == name);
+        CHECK(r.pending_name.empty());
+        CHECK_FALSE(fs::exists(temporary));
+        CHECK(read_from_image(name, "/etc/greeting") == "hello");
+        ct::publish_rootfs(r, ec); // nothing pending: nothing to do
+        CHECK_FALSE(ec);
+        CHECK(r.path == name);
+
+        // Found in the cache now: nothing pending, nothing built.
+        auto again =
+            ct::ensure_rootfs(s.content, s.manifest, s.manifest_descriptor.digest, opts, ec, &why);
+        REQUIRE_FALSE(ec);
+        CHECK_FALSE(again.built);
+        CHECK(again.pending_name.empty());
+        CHECK(again.path == name);
+    }
+
+    TEST_CASE("defer_publish: a publish that cannot rename removes the temporary image") {
+        cz_test::temp_dir root;
+        store_with_image s(root.path);
+        std::error_code ec;
+        ct::rootfs_options opts;
+        opts.defer_publish = true;
+        auto r = ct::ensure_rootfs(s.content, s.manifest, s.manifest_descriptor.digest, opts, ec);
+        REQUIRE_FALSE(ec);
+        const auto temporary = r.path;
+        // The final name is taken by a directory that is not empty: rename(2) refuses.
+        fs::create_directories(r.pending_name / "in-the-way");
+        ct::publish_rootfs(r, ec);
+        CHECK(ec);
+        CHECK_FALSE(fs::exists(temporary));
+    }
+
     TEST_CASE("an image a killed run left half-written is removed; one being written is not") {
         cz_test::temp_dir root;
         store_with_image s(root.path);

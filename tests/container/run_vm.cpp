@@ -31,7 +31,6 @@ struct outcome {
     std::string err;
 };
 
-
 // `cz --root ROOT run ARGS`, stdin from `input` (a shell redirection), stdout and stderr apart.
 outcome cz_run(const std::string& args, const std::string& input = "</dev/null") {
     cz_test::temp_dir tmp;
@@ -96,7 +95,7 @@ TEST_SUITE("cz run") {
         CHECK(o.rc == 0);
         CHECK(o.out == "hello from a microVM\n");
         for (const char* phase :
-             {"image", "rootfs", "guest", "boot", "agent", "setup", "start", "exit", "teardown"})
+             {"image", "rootfs", "guest", "boot", "agent", "start", "exit", "teardown"})
             CHECK(contains(o.err, std::string(" ") + phase + " "));
         CHECK(vm_dirs() == 0);
     }

@@ -43,6 +43,8 @@ struct pull_options {
     std::function<void(const oci::registry::blob_progress&)> on_blob;
     // Before each layer is applied: (layer index from 0, number of layers), on the calling thread.
     std::function<void(std::size_t, std::size_t)> on_layer;
+    // The root filesystem is left for the caller to publish (rootfs_options::defer_publish).
+    bool defer_publish = false;
 };
 
 struct pull_result {

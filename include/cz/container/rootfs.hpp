@@ -42,12 +42,24 @@ struct rootfs_options {
     // it never will be. A pull in progress sets it (cz/container/pull.hpp), so that each layer
     // is applied as soon as it has arrived while later ones are still downloading.
     std::function<void(const oci::descriptor& layer, std::error_code& ec)> wait_for_layer;
+    // Leaves a built image under its temporary name, complete but not yet flushed to disk nor
+    // renamed: publish_rootfs() does both. A run boots its VM from the image meanwhile, so the
+    // flush (seconds for a large image on a slow disk) overlaps the boot instead of preceding it.
+    bool defer_publish = false;
 };
 
 struct rootfs_result {
-    std::filesystem::path path;
-    bool built = false; // false: it was in the cache
+    std::filesystem::path path; // the image to use
+    bool built = false;         // false: it was in the cache
+    // Where the image goes once published; empty unless it was built with `defer_publish`.
+    std::filesystem::path pending_name;
 };
+
+// Flushes a deferred image to disk and renames it to `r.pending_name`, so later runs find it.
+// On failure the temporary file is removed (a process that has it open keeps reading it) and
+// `ec` says why; the image is then simply built again next time. Does nothing when nothing is
+// pending.
+CZ_DECL void publish_rootfs(rootfs_result& r, std::error_code& ec);
 
 // The cached image for the manifest `manifest_digest` (whose parsed form is `m`), built from the
 // layers in `content` when it is not there yet. Errors: the store's (a missing layer), the

@@ -135,6 +135,8 @@ struct run_result {
     std::vector<phase_timing> timings;
     // The VM console's last lines, when the run failed in the guest (empty otherwise).
     std::string console_tail;
+    // What went wrong without failing the run (a root filesystem that could not be cached).
+    std::vector<std::string> warnings;
 };
 
 // Whether `name` can name a container (see run_options::name).

@@ -8,6 +8,8 @@
 
 #include <asio/io_context.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -96,6 +98,7 @@ CZ_DECL pull_result pull_image(const std::filesystem::path& root, std::string_vi
     if (state.have_manifest) {
         rootfs_options ro;
         ro.on_layer = opts.on_layer;
+        ro.defer_publish = opts.defer_publish;
         ro.wait_for_layer = [&](const oci::descriptor& layer, std::error_code& e) {
             std::unique_lock lock(state.mutex);
             // Polled as well as signalled: a blob another process stored meanwhile is not
@@ -123,6 +126,7 @@ CZ_DECL pull_result pull_image(const std::filesystem::path& root, std::string_vi
     puller.join();
 
     if (state.ec) {
+        if (!r.rootfs.pending_name.empty()) ::unlink(r.rootfs.path.c_str()); // of no use now
         ec = state.ec;
         return say(client.last_error().empty() ? ref.str() : client.last_error());
     }

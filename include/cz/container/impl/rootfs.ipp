@@ -85,16 +85,35 @@ CZ_DECL rootfs_result ensure_rootfs(const oci::content_store& content, const oci
     }
     image.finish(ec);
     if (ec) return fail(tmp.string());
-    // On disk before it gets its name: a crash must not leave a named image with holes.
-    if (unique_fd sync(::open(tmp.c_str(), O_RDONLY | O_CLOEXEC));
-        !sync || ::fsync(sync.get()) != 0) {
-        ec = last_system_error();
-        return fail(tmp.string());
-    }
-    std::filesystem::rename(tmp, r.path, ec);
-    if (ec) return fail(r.path.string());
     r.built = true;
+    r.pending_name = r.path;
+    r.path = tmp;
+    if (!opts.defer_publish) {
+        publish_rootfs(r, ec);
+        if (ec) {
+            r.path = r.pending_name;
+            r.pending_name.clear();
+            r.built = false;
+            if (detail) *detail = tmp.string();
+        }
+    }
     return r;
+}
+
+CZ_DECL void publish_rootfs(rootfs_result& r, std::error_code& ec) {
+    ec.clear();
+    if (r.pending_name.empty()) return;
+    // On disk before it gets its name: a crash must not leave a named image with holes.
+    if (unique_fd sync(::open(r.path.c_str(), O_RDONLY | O_CLOEXEC));
+        !sync || ::fsync(sync.get()) != 0)
+        ec = last_system_error();
+    if (!ec) std::filesystem::rename(r.path, r.pending_name, ec);
+    if (ec) {
+        ::unlink(r.path.c_str());
+        return;
+    }
+    r.path = std::move(r.pending_name);
+    r.pending_name.clear();
 }
 
 } // namespace cz::container

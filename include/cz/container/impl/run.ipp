@@ -38,6 +38,8 @@
 #include <optional>
 #include <random>
 #include <stdexcept>
+#include <thread>
+#include <utility>
 
 namespace cz::container {
 
@@ -171,6 +173,18 @@ public:
         if (failure) std::rethrow_exception(failure);
     }
 
+    // Why a root filesystem built for this run could not be kept for later ones (empty if it
+    // was, or was not built). Known once the run is over.
+    std::string rootfs_warning() {
+        if (publisher_.joinable())
+            publisher_.join();
+        else if (!rootfs_.pending_name.empty()) // the VM never started: publish it now
+            publish_rootfs(rootfs_, publish_error_);
+        return publish_error_ ? "the root filesystem of " + opts_.image +
+                                    " is not kept for later runs: " + publish_error_.message()
+                              : std::string();
+    }
+
     // The VM console's last lines (empty before the VM started).
     std::string console_tail() const {
         return vm_ ? vm::console_tail(vm_->console(), 20) : std::string();
@@ -203,8 +217,10 @@ private:
         po.on_layer = [this](std::size_t i, std::size_t n) { layer_progress(i, n); };
         std::error_code ec;
         std::string why;
-        pull_image(opts_.root, opts_.image, po, ec, &why);
+        po.defer_publish = true; // see publish_rootfs_meanwhile
+        auto pulled = pull_image(opts_.root, opts_.image, po, ec, &why);
         if (ec) fail(ec, "pulling " + opts_.image + ": " + why);
+        rootfs_ = std::move(pulled.rootfs);
     }
 
     void layer_progress(std::size_t i, std::size_t n) {
@@ -260,13 +276,24 @@ private:
     }
 
     void prepare_rootfs() {
+        if (!rootfs_.path.empty()) return; // the pull built it
         rootfs_options ro;
+        ro.defer_publish = true;
         ro.on_layer = [this](std::size_t i, std::size_t n) { layer_progress(i, n); };
         std::error_code ec;
         std::string why;
         auto r = ensure_rootfs(content_, manifest_, manifest_digest_, ro, ec, &why);
         if (ec) fail(ec, "the root filesystem of " + opts_.image + ": " + why);
-        rootfs_ = r.path;
+        rootfs_ = std::move(r);
+    }
+
+    // A root filesystem just built goes to disk and into the cache on a thread of its own while
+    // the VM boots from it: the flush is the disk's work and the boot the CPU's, so they
+    // overlap. QEMU has opened the file by then and keeps it under whichever name it has.
+    void publish_rootfs_meanwhile() {
+        if (rootfs_.pending_name.empty()) return;
+        published_ = std::exchange(rootfs_, {}); // the thread's own
+        publisher_ = std::jthread([this] { publish_rootfs(published_, publish_error_); });
     }
 
     void prepare_guest() {
@@ -338,7 +365,7 @@ private:
         c.memory_mib = opts_.memory_mib;
         c.accel = opts_.accel;
         c.keep_state = opts_.keep_state;
-        c.disks = {{rootfs_, true}};
+        c.disks = {{rootfs_.path, true}};
         // The agent talks over virtio-serial: no vsock device needed.
         c.vsock.reset();
         c.append = std::string("cz.rootfs=/dev/vda cz.log=warn cz.agent=serial:") + agent_port;
@@ -378,14 +405,19 @@ private:
         }
         auto [start_ec] = co_await vm_->async_start(tuple);
         if (start_ec) fail(start_ec, "starting the VM: " + to_string(vm_->error_detail()));
+        publish_rootfs_meanwhile(); // QEMU has the image open now, whatever its name becomes
         asio::co_spawn(io_, watch_vm(), asio::detached);
         phase("boot", t);
 
         co_await connect_agent();
         phase("agent", t);
-        co_await setup_guest();
-        phase("setup", t);
-        co_await start_process();
+        // The guest's setup and the process's start in one go: cz-init takes requests in the
+        // order they arrive, so the process starts in a finished setup, and a setup that fails
+        // is the error told (its answer comes first).
+        {
+            using namespace asio::experimental::awaitable_operators;
+            co_await (setup_guest() && start_process());
+        }
         phase("start", t);
         if (opts_.on_started) {
             live_.emplace(live_container{io_, *client_, *vm_, name_, spec_json_,
@@ -580,26 +612,33 @@ private:
         if (opts_.stdin_fd >= 0)
             asio::co_spawn(io_, pump_stdin(opts_.spec.terminal ? stdout_stream : stdin_stream),
                            asio::detached);
-        if (opts_.spec.terminal) {
-            co_await pump_output(stdout_stream, opts_.stdout_fd, 1);
-        } else {
-            co_await (pump_output(stdout_stream, opts_.stdout_fd, 1) &&
-                      pump_output(stderr_stream, opts_.stderr_fd, 2));
-        }
+        // Asked now and answered when the process exits, so that the exit code needs no round
+        // trip of its own once the output has ended.
         cz_agent_WaitProcess wait{};
         put(wait.container_id, name_);
         put(wait.process_id, name_);
-        auto r = co_await call(wait, "waiting for the container's process");
+        auto waiting = ask(wait);
+        answer waited;
+        if (opts_.spec.terminal) {
+            waited =
+                co_await (pump_output(stdout_stream, opts_.stdout_fd, 1) && std::move(waiting));
+        } else {
+            waited =
+                co_await (pump_output(stdout_stream, opts_.stdout_fd, 1) &&
+                          pump_output(stderr_stream, opts_.stderr_fd, 2) && std::move(waiting));
+        }
+        const auto& r = waited.r;
+        if (waited.ec && r.which_result == cz_agent_Response_error_tag)
+            fail(waited.ec, "waiting for the container's process: " +
+                                std::string(agent::get_string(r.result.error.message)));
+        if (waited.ec) check_vm_alive(waited.ec, "waiting for the container's process");
         result_.exit_code = r.result.wait_process.status;
         // The answer says so since cz-init reports OOM kills; the OomKilled event covers a kill
         // of another process of the container.
         if (r.result.wait_process.oom_killed) result_.oom_killed = true;
         exited_ = true;
         if (stdin_reader_) stdin_reader_->cancel();
-        cz_agent_DeleteProcess del{};
-        put(del.container_id, name_);
-        put(del.process_id, name_);
-        co_await call(del, "deleting the container");
+        // No DeleteProcess: the VM ends next, and everything of the container with it.
     }
 
     // Guest -> host: one stream to one host fd (or to on_output as `which`), until the guest
@@ -690,8 +729,18 @@ private:
         co_await client_->async_call(r, tuple);
     }
 
-    // cz-init powers off after Shutdown; a guest that does not within 10 s is stopped.
+    // With volumes, what the container wrote to them may still be in the guest's caches:
+    // cz-init syncs and powers off after Shutdown (a guest that does not within 10 s is
+    // stopped). Without, nothing of the guest outlives the VM (the root filesystem is read-only,
+    // the writable layer goes with it), so QEMU is simply told to quit: the guest's power-off
+    // would only cost time.
     asio::awaitable<void> teardown() {
+        if (volumes_.empty()) {
+            client_->close();
+            co_await vm_->async_stop(vm::stop_options{std::chrono::milliseconds(0)}, tuple);
+            if (signals_) signals_->cancel();
+            co_return;
+        }
         cz_agent_Shutdown shutdown{};
         co_await client_->async_call(shutdown, tuple);
         if (!vm_ended_) {
@@ -710,7 +759,11 @@ private:
     oci::manifest manifest_;
     oci::image_config config_;
     std::string name_, hostname_, spec_json_;
-    std::filesystem::path rootfs_, initramfs_;
+    rootfs_result rootfs_;
+    rootfs_result published_;
+    std::error_code publish_error_;
+    std::jthread publisher_; // declared after what it uses: joined before they go
+    std::filesystem::path initramfs_;
     vm::kernel_info kernel_;
     std::vector<volume> volumes_; // checked: canonical host directories
     vm::shared_dir_transport volume_transport_ = vm::shared_dir_transport::virtiofs;
@@ -755,6 +808,7 @@ CZ_DECL run_result run(const run_options& opts, std::error_code& ec, std::string
         ec = e.code();
         if (detail) *detail = e.what();
     }
+    if (auto warning = r.rootfs_warning(); !warning.empty()) result.warnings.push_back(warning);
     return result;
 }
 
