@@ -91,6 +91,12 @@ TEST_SUITE("cz run") {
         CHECK(o.rc == 0);
         o = cz_run("--net none busybox false");
         CHECK(o.rc == 1);
+        // Without a network, its drivers are not even loaded (boot time).
+        o = cz_run("--net none busybox cat /proc/modules");
+        CHECK(o.rc == 0);
+        CHECK(contains(o.out, "virtio_blk "));
+        CHECK_FALSE(contains(o.out, "virtio_net "));
+        CHECK_FALSE(contains(o.out, "failover "));
         o = cz_run("--net none --timings busybox echo hello from a microVM");
         CHECK(o.rc == 0);
         CHECK(o.out == "hello from a microVM\n");
@@ -217,12 +223,13 @@ TEST_SUITE("cz run") {
             cz_test::sh("pkill -f 'busybox httpd -p 127.0.0.1:" + http_port + "'");
         };
         auto o = cz_run("busybox sh -c 'wget -q -O - http://10.0.2.2:" + http_port +
-                        "/index.html; cat /etc/resolv.conf'");
+                        "/index.html; cat /etc/resolv.conf /proc/modules'");
         stop_httpd();
         INFO(o.err);
         CHECK(o.rc == 0);
         CHECK(contains(o.out, "served by the host\n"));
         CHECK(contains(o.out, "nameserver 10.0.2.3"));
+        CHECK(contains(o.out, "virtio_net "));
 
         auto published = free_port();
         published.pop_back();

@@ -308,9 +308,13 @@ private:
         // The agent talks over virtio-serial: loading the vsock drivers would only cost boot
         // time (each module is a few tens of milliseconds under TCG).
         auto guest_kernel = kernel_;
-        // Nor those of volumes the run does not have.
-        std::erase_if(guest_kernel.modules, [this](const std::filesystem::path& m) {
-            return m.filename().string().find("vsock") != std::string::npos ||
+        // Nor those of volumes the run does not have, nor the network's without a network.
+        const bool network = opts_.network != network_mode::none;
+        std::erase_if(guest_kernel.modules, [&](const std::filesystem::path& m) {
+            auto name = m.filename().string();
+            return name.find("vsock") != std::string::npos ||
+                   (!network && (name.starts_with("virtio_net.") ||
+                                 name.find("failover.") != std::string::npos)) ||
                    (is_volume_module(m) &&
                     (volumes_.empty() || !is_transport_module(m, volume_transport_)));
         });
