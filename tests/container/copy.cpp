@@ -230,8 +230,11 @@ TEST_SUITE("container") {
         fs::create_symlink("missing", src / "dangling");
         fs::permissions(src / "sub dir", fs::perms(0705));
 
-        for (const auto& [name, rename] : std::vector<std::pair<std::string, ct::copy_rename>>{
+        for (const auto& item : std::vector<std::pair<std::string, ct::copy_rename>>{
                  {"src", {"src", "copy"}}, {"", {"", "copy"}}, {"src", {"src", "src"}}}) {
+            // Not a structured binding: clang 14 cannot capture one (CAPTURE and INFO do).
+            const std::string& name = item.first;
+            const ct::copy_rename& rename = item.second;
             CAPTURE(name);
             cz::byte_buffer bytes;
             cz::buffer_sink sink(bytes);
