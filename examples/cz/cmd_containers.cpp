@@ -11,11 +11,13 @@
 //   cz inspect CONTAINER...
 //   cz stats [--no-stream] [--format json] [CONTAINER...]
 //   cz exec [-i] [-t] [-e K=V]... [-w DIR] [-u USER] CONTAINER CMD [ARGS...]
+//   cz cp [-a] [-L] CONTAINER:SRC HOSTDEST|-   and   cz cp [-a] [-L] HOSTSRC|- CONTAINER:DEST
 //
 // Exit codes: 0, 1 (an error: one line on stderr), 2 (usage); cz exec exits as docker exec does
 // (the command's code; 125 when cz fails, 126 cannot execute, 127 not found).
 #include "cli.hpp"
 
+#include <cz/container/copy.hpp>
 #include <cz/container/supervisor.hpp>
 
 #include <fmt/format.h>
@@ -404,6 +406,55 @@ int run_exec(const exec_options& o) {
     return code;
 }
 
+// --- cp ---------------------------------------------------------------------------------------
+
+struct cp_options {
+    bool archive = false;
+    bool follow_link = false;
+    std::string src, dest;
+};
+
+// docker's reading of a cp argument: CONTAINER:PATH, unless it is an absolute path, has no ':',
+// or starts with '.' before the ':' (a local path such as ./a:b).
+std::pair<std::string, std::string> split_cp_arg(const std::string& arg) {
+    auto colon = arg.find(':');
+    if (arg.empty() || arg.front() == '/' || colon == std::string::npos || arg.front() == '.')
+        return {"", arg};
+    return {arg.substr(0, colon), arg.substr(colon + 1)};
+}
+
+int run_cp(const cp_options& o) {
+    auto [src_container, src] = split_cp_arg(o.src);
+    auto [dest_container, dest] = split_cp_arg(o.dest);
+    if (src_container.empty() == dest_container.empty())
+        throw CLI::ValidationError("SRC", src_container.empty()
+                                              ? "one of SRC and DEST must be CONTAINER:PATH"
+                                              : "copying between containers is not supported");
+    if (src_container.empty() ? dest.empty() : src.empty())
+        throw CLI::ValidationError("SRC", "the container's path is empty");
+    auto root = state_root();
+    container::copy_options co;
+    co.archive = o.archive;
+    co.follow_link = o.follow_link;
+    std::error_code ec;
+    std::string why;
+    if (!src_container.empty()) {
+        if (dest == "-") {
+            fd_sink out(STDOUT_FILENO);
+            container::copy_out_archive(root, src_container, src, out, ec, &why);
+        } else {
+            container::copy_from_container(root, src_container, src, dest, co, ec, &why);
+        }
+    } else if (src == "-") {
+        fd_source in(STDIN_FILENO);
+        container::copy_in_archive(root, dest_container, dest, in, ec, &why);
+    } else {
+        container::copy_to_container(root, dest_container, src, dest, co, ec, &why);
+    }
+    if (ec) fail(ec, why.empty() ? o.src + " " + o.dest : why);
+    return exit_ok;
+}
+
 } // namespace
 
 bool is_exec_command(const CLI::App& app) {
@@ -473,6 +524,18 @@ void register_container_commands(context ctx) {
                            "running)");
         },
         run_stats);
+    add_command<cp_options>(
+        ctx, ctx.app, "cp",
+        "Copy files between a running container and the host (CONTAINER:PATH on one side; - "
+        "for a tar archive on stdin or stdout)",
+        [](CLI::App& cmd, cp_options& o) {
+            cmd.add_flag("-a,--archive", o.archive,
+                         "Keep the owners of files copied in (else they are root's)");
+            cmd.add_flag("-L,--follow-link", o.follow_link, "Follow a symlink given as SRC");
+            cmd.add_option("SRC", o.src, "CONTAINER:PATH, a host path, or -")->required();
+            cmd.add_option("DEST", o.dest, "CONTAINER:PATH, a host path, or -")->required();
+        },
+        run_cp);
     add_command<exec_options>(
         ctx, ctx.app, "exec",
         "Run a command in a running container (exit code: the command's; 125 cz failed, 126 "

@@ -53,12 +53,17 @@ std::pair<std::string, std::string> split_last(const std::string& rel) {
 
 class extractor {
 public:
-    explicit extractor(const std::string& target) : target_(target) {
+    // `target` is made (with its parents) inside `root`, resolved there as if `root` were "/".
+    extractor(const std::string& target, const std::string& root) : target_(target) {
+        root_.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root_) fail_errno("open the root " + root);
         std::error_code ec;
-        std::filesystem::create_directories(target, ec);
-        if (ec) fail_errno("create the target " + target, ec.value());
-        root_.reset(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (!root_) fail_errno("open the target " + target);
+        std::string rel = tar::normalize_path(target, tar::dotdot_policy::clamp, ec);
+        if (ec)
+            fail(cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT, 0,
+                 "the target " + target + ": " + ec.message());
+        // From here on, the target is the root that members resolve in.
+        root_ = directory(rel);
     }
 
     void run(source_ref archive) {
@@ -105,7 +110,7 @@ private:
     unique_fd directory(const std::string& rel) {
         unique_fd fd(open_in_root(rel, O_PATH | O_DIRECTORY));
         if (fd || errno != ENOENT || rel.empty()) {
-            if (!fd) fail_errno("open the directory " + rel);
+            if (!fd) fail_errno("open the directory " + (rel.empty() ? target_ : rel));
             return fd;
         }
         auto [dir, base] = split_last(rel);
@@ -378,12 +383,13 @@ private:
 
 } // namespace
 
-bool extract_tar(source_ref archive, const std::string& target, copy_error& err) {
+bool extract_tar(source_ref archive, const std::string& target, copy_error& err,
+                 const std::string& root) {
     try {
         if (target.empty() || target.front() != '/')
             fail(cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT, 0,
                  "path must be an absolute path, not '" + target + "'");
-        extractor(target).run(archive);
+        extractor(target, root).run(archive);
         return true;
     } catch (copy_error& e) {
         err = std::move(e);
@@ -393,7 +399,31 @@ bool extract_tar(source_ref archive, const std::string& target, copy_error& err)
     return false;
 }
 
-bool archive_path(const std::string& path, sink_ref out, copy_error& err) {
+bool stat_path(const std::string& path, bool follow, const std::string& root, struct ::stat& st,
+               copy_error& err) {
+    try {
+        if (path.empty() || path.front() != '/')
+            fail(cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT, 0,
+                 "path must be an absolute path, not '" + path + "'");
+        unique_fd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root_fd) fail_errno("open the root " + root);
+        open_how how{};
+        how.flags = O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        unique_fd f(static_cast<int>(
+            ::syscall(SYS_openat2, root_fd.get(), path.c_str(), &how, sizeof how)));
+        if (!f) fail_errno("stat " + path);
+        if (::fstatat(f.get(), "", &st, AT_EMPTY_PATH) != 0) fail_errno("stat " + path);
+        return true;
+    } catch (copy_error& e) {
+        err = std::move(e);
+    } catch (const std::exception& e) {
+        err = {cz_agent_ErrorCode_ERROR_INTERNAL, 0, e.what()};
+    }
+    return false;
+}
+
+bool archive_path(const std::string& path, sink_ref out, copy_error& err, const std::string& root) {
     try {
         if (path.empty() || path.front() != '/')
             fail(cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT, 0,
@@ -405,7 +435,15 @@ bool archive_path(const std::string& path, sink_ref out, copy_error& err) {
         auto slash = p.rfind('/');
         std::string dir = slash == 0 ? "/" : p.substr(0, slash), base = p.substr(slash + 1);
         archiver a(out);
-        unique_fd parent(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        unique_fd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!root_fd) fail_errno("open the root " + root);
+        // The directory the path is in, resolved inside the root: its symlinks and ".." stay
+        // there. The last component itself is never followed (a symlink is archived as one).
+        open_how how{};
+        how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        unique_fd parent(
+            static_cast<int>(::syscall(SYS_openat2, root_fd.get(), dir.c_str(), &how, sizeof how)));
         if (!parent) fail_errno("open " + dir);
         if (base.empty())
             a.add(parent.get(), ".", "");

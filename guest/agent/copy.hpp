@@ -26,6 +26,8 @@
 
 #include <string>
 
+#include <sys/stat.h>
+
 namespace cz::guest {
 
 // Why a copy failed: the answer's code and errno (0 when no system call failed), and a message
@@ -39,10 +41,19 @@ struct copy_error {
 
 // Unpacks the archive read from `archive` under the absolute directory `target` (created with its
 // parents when missing). Returns false with `err` set on the first bad member or failed call.
-bool extract_tar(source_ref archive, const std::string& target, copy_error& err);
+// `target` is resolved inside `root` as if `root` were "/" (a container's root: its symlinks and
+// ".." never lead out of it).
+bool extract_tar(source_ref archive, const std::string& target, copy_error& err,
+                 const std::string& root = "/");
 
 // Writes the absolute `path` (a directory with everything under it, or one file, symlink, device
-// or fifo) to `out` as a pax archive, then finishes it. Returns false with `err` set.
-bool archive_path(const std::string& path, sink_ref out, copy_error& err);
+// or fifo) to `out` as a pax archive, then finishes it. Returns false with `err` set. The
+// directory `path` is in is resolved inside `root` as extract_tar's target is.
+bool archive_path(const std::string& path, sink_ref out, copy_error& err,
+                  const std::string& root = "/");
+
+// stat(2) (lstat(2) unless `follow`) of the absolute `path` resolved inside `root`.
+bool stat_path(const std::string& path, bool follow, const std::string& root, struct ::stat& st,
+               copy_error& err);
 
 } // namespace cz::guest

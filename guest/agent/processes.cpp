@@ -609,8 +609,46 @@ void process_table::close_stdin(const cz_agent_CloseProcessStdin& req, agent::re
     resp.which_result = cz_agent_Response_done_tag;
 }
 
+std::string process_table::root_of(std::string_view container_id, agent::response& resp) {
+    if (container_id.empty()) return "/";
+    auto* p = find(container_id, container_id);
+    if (!p || p->st != process::state::running || p->pid <= 0) {
+        fail(resp, cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION,
+             "container " + std::string(container_id) + " is not running");
+        return {};
+    }
+    return "/proc/" + std::to_string(p->pid) + "/root";
+}
+
+void process_table::stat_in_container(const cz_agent_Stat& req, agent::response& resp) {
+    auto root = root_of(get_string(req.container_id), resp);
+    if (root.empty()) return;
+    struct stat st {};
+    copy_error err;
+    if (!stat_path(std::string(get_string(req.path)), req.follow_symlinks, root, st, err))
+        return fail(resp, err.code, err.message, err.sys_errno);
+    auto ns = [](const timespec& t) { return std::int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; };
+    resp.which_result = cz_agent_Response_stat_tag;
+    auto& out = resp.result.stat;
+    out = cz_agent_StatResult_init_zero;
+    out.dev = st.st_dev;
+    out.ino = st.st_ino;
+    out.mode = st.st_mode;
+    out.nlink = st.st_nlink;
+    out.uid = st.st_uid;
+    out.gid = st.st_gid;
+    out.rdev = st.st_rdev;
+    out.size = static_cast<std::uint64_t>(st.st_size);
+    out.blocks = static_cast<std::uint64_t>(st.st_blocks);
+    out.atime_ns = ns(st.st_atim);
+    out.mtime_ns = ns(st.st_mtim);
+    out.ctime_ns = ns(st.st_ctim);
+}
+
 bool process_table::copy_in(std::uint64_t request_id, const cz_agent_CopyIn& req,
                             agent::response& resp) {
+    auto root = root_of(get_string(req.container_id), resp);
+    if (root.empty()) return true;
     auto p = std::make_unique<process>();
     p->copy.emplace().request_id = request_id;
     p->in.stream = req.stream;
@@ -622,9 +660,9 @@ bool process_table::copy_in(std::uint64_t request_id, const cz_agent_CopyIn& req
     }
     std::string path(get_string(req.path));
     p->process_id = "CopyIn " + path;
-    auto work = [path](copy_error& err) {
+    auto work = [path, root](copy_error& err) {
         fd_source archive(0);
-        bool ok = extract_tar(archive, path, err);
+        bool ok = extract_tar(archive, path, err, root);
         if (!ok) { // answered after the host's eof all the same: read on to it
             std::byte sink[16384];
             while (::read(0, sink, sizeof sink) > 0) {
@@ -637,6 +675,8 @@ bool process_table::copy_in(std::uint64_t request_id, const cz_agent_CopyIn& req
 
 bool process_table::copy_out(std::uint64_t request_id, const cz_agent_CopyOut& req,
                              agent::response& resp) {
+    auto root = root_of(get_string(req.container_id), resp);
+    if (root.empty()) return true;
     auto p = std::make_unique<process>();
     p->copy.emplace().request_id = request_id;
     p->out.stream = req.stream;
@@ -648,9 +688,9 @@ bool process_table::copy_out(std::uint64_t request_id, const cz_agent_CopyOut& r
     }
     std::string path(get_string(req.path));
     p->process_id = "CopyOut " + path;
-    auto work = [path](copy_error& err) {
+    auto work = [path, root](copy_error& err) {
         fd_sink archive(1);
-        return archive_path(path, archive, err);
+        return archive_path(path, archive, err, root);
     };
     return start_copy(std::move(p), req.stream, std::move(helper_end), 1, work, resp);
 }

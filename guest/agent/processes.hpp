@@ -108,6 +108,8 @@ public:
     // after the host's eof and the extraction, CopyOut's after the last byte of the archive.
     bool copy_in(std::uint64_t request_id, const cz_agent_CopyIn& req, agent::response& resp);
     bool copy_out(std::uint64_t request_id, const cz_agent_CopyOut& req, agent::response& resp);
+    // Stat of a path in a container's file system (a Stat with a container_id).
+    void stat_in_container(const cz_agent_Stat& req, agent::response& resp);
 
     // Stream frames from the host. A stream that is not an open input, data beyond its credit:
     // errors that end the connection (agent::errc).
@@ -165,6 +167,10 @@ private:
     using key = std::pair<std::string, std::string>;
 
     process* find(std::string_view container_id, std::string_view process_id);
+    // The root a copy or stat resolves in: "/" without a container id, else the container's as
+    // its first process sees it (/proc/PID/root, its mounts included). "" with `resp` failed
+    // when there is no such running container.
+    std::string root_of(std::string_view container_id, agent::response& resp);
     void pump_output(process& p, output& o);
     void pump_input(process& p);
     void watch_output(process& p, output& o);

@@ -255,6 +255,12 @@ void session::handle_request(const agent::request& req) {
     case cz_agent_Request_copy_in_tag:
         if (!processes_.copy_in(req.id, req.rpc.copy_in, resp)) return;
         break;
+    case cz_agent_Request_stat_tag:
+        if (req.rpc.stat.container_id[0] != '\0')
+            processes_.stat_in_container(req.rpc.stat, resp);
+        else
+            answer_request(req, resp);
+        break;
     case cz_agent_Request_copy_out_tag:
         if (!processes_.copy_out(req.id, req.rpc.copy_out, resp)) return;
         break;

@@ -303,7 +303,7 @@ TEST_SUITE("container") {
         // Length 0, a length past the limit, a type the client never receives.
         for (const auto& bad :
              {bytes({0, 0, 0, 0, 64}), bytes({2, 0, 0x10, 0, 64}), bytes({0xff, 0xff, 0xff, 0xff}),
-              bytes({1, 0, 0, 0, 1}), bytes({1, 0, 0, 0, 71})}) {
+              bytes({1, 0, 0, 0, 1}), bytes({1, 0, 0, 0, 72})}) {
             CHECK(ct::decode_control_frame(cz::as_bytes(bad), true, f, ec, &why) == 0);
             CHECK(ec == ct::errc::bad_frame);
         }
@@ -311,6 +311,10 @@ TEST_SUITE("container") {
         CHECK(ct::decode_control_frame(cz::as_bytes(bytes({1, 0, 0, 0, 64})), false, f, ec) == 0);
         CHECK(ec == ct::errc::bad_frame);
         CHECK(ct::decode_control_frame(cz::as_bytes(bytes({1, 0, 0, 0, 3})), false, f, ec) == 5);
+        CHECK_FALSE(ec);
+        CHECK(ct::decode_control_frame(cz::as_bytes(bytes({1, 0, 0, 0, 12})), false, f, ec) == 0);
+        CHECK(ec == ct::errc::bad_frame);
+        CHECK(ct::decode_control_frame(cz::as_bytes(bytes({1, 0, 0, 0, 11})), false, f, ec) == 5);
         CHECK_FALSE(ec);
         // Offsets in the reader's errors.
         ct::control_reader reader(true);

@@ -1,8 +1,10 @@
 // Detached containers end to end (suite vm): `cz run -d` and the commands that follow it, with
-// the cz tool, cz-init, Debian's kernel and QEMU. Two test cases, five VMs: one container for
+// the cz tool, cz-init, Debian's kernel and QEMU. Three test cases, seven VMs: one container for
 // exec (20 in sequence, 5 at once), logs (while running, -f, after the exit), stats, names,
 // prefixes and a stop that has to SIGKILL; then two containers at once, a supervisor killed with
-// SIGKILL, a start that fails, a supervisor's SIGTERM, and rm.
+// SIGKILL, a start that fails, a supervisor's SIGTERM, and rm; then cz cp both ways (a tree with
+// symlinks, modes, an empty directory and names with spaces, compared with the source; docker's
+// rules for missing and existing destinations; tar streams) and cz wait on a --rm container.
 #include "busybox_root.hpp"
 
 #include <cz/container/state.hpp>
@@ -15,8 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -112,6 +117,26 @@ fs::path ct_dir(const std::string& id) {
 
 bool process_gone(pid_t pid) {
     return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+// A tree as a map: relative path -> "type mode [contents or link target]".
+std::map<std::string, std::string> tree_of(const fs::path& root) {
+    std::map<std::string, std::string> out;
+    for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
+         ++it) {
+        struct stat st {};
+        REQUIRE(::lstat(it->path().c_str(), &st) == 0);
+        auto rel = it->path().lexically_relative(root).string();
+        char mode[16];
+        std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+        if (S_ISLNK(st.st_mode))
+            out[rel] = "link " + fs::read_symlink(it->path()).string();
+        else if (S_ISDIR(st.st_mode))
+            out[rel] = std::string("dir ") + mode;
+        else
+            out[rel] = std::string("file ") + mode + " " + cz_test::read_file(it->path());
+    }
+    return out;
 }
 
 } // namespace
@@ -315,5 +340,133 @@ TEST_SUITE("cz run -d") {
         for (auto q : qemu2)
             CHECK(eventually([&] { return process_gone(q); }, std::chrono::seconds(20)));
         CHECK(run_cz("ps -a").out.find('\n') == run_cz("ps -a").out.size() - 1); // the header only
+    }
+
+    TEST_CASE("cp both ways; wait on a --rm container") {
+        auto run = run_cz("run -d --net none --name cpbox busybox sh -c 'sleep 1000'");
+        INFO(run.err);
+        REQUIRE(run.rc == 0);
+        cz_test::temp_dir tmp;
+        auto src = tmp.path / "src";
+        fs::create_directories(src / "sub dir/empty");
+        cz_test::write_file(src / "a file with spaces", "spaces\n");
+        cz_test::write_file(src / "sub dir/script", "#!/bin/sh\necho hi\n");
+        fs::permissions(src / "sub dir/script", fs::perms(0750));
+        cz_test::write_file(src / "private", "secret");
+        fs::permissions(src / "private", fs::perms(0600));
+        fs::create_symlink("sub dir/script", src / "rel-link");
+        fs::create_symlink("/etc/passwd", src / "abs-link");
+        fs::create_symlink("missing", src / "dangling");
+        fs::permissions(src / "a file with spaces", fs::perms(0644));
+        fs::permissions(src / "sub dir/empty", fs::perms(0755));
+        fs::permissions(src / "sub dir", fs::perms(0705));
+        const auto want = tree_of(src);
+
+        // Host -> container, a destination that is not there: made, with the tree's contents.
+        auto in = run_cz("cp " + cz_test::quote(src.string()) + " cpbox:/data");
+        INFO(in.err);
+        REQUIRE(in.rc == 0);
+        auto seen = run_cz("exec cpbox sh -c 'cd /data && stat -c \"%n|%a|%u|%F\" * \"sub dir\"/* "
+                           "&& readlink rel-link && readlink abs-link && readlink dangling && cat "
+                           "\"a file with spaces\"'");
+        CHECK(seen.rc == 0);
+        CHECK(seen.out == "a file with spaces|644|0|regular file\n"
+                          "abs-link|777|0|symbolic link\n"
+                          "dangling|777|0|symbolic link\n"
+                          "private|600|0|regular file\n"
+                          "rel-link|777|0|symbolic link\n"
+                          "sub dir|705|0|directory\n"
+                          "sub dir/empty|755|0|directory\n"
+                          "sub dir/script|750|0|regular file\n"
+                          "sub dir/script\n/etc/passwd\nmissing\nspaces\n");
+        // And back: into a host path that is not there, and into one that is (as data/).
+        auto out = tmp.path / "out";
+        auto back = run_cz("cp cpbox:/data " + cz_test::quote(out.string()));
+        INFO(back.err);
+        REQUIRE(back.rc == 0);
+        CHECK(tree_of(out) == want);
+        fs::create_directories(tmp.path / "into");
+        CHECK(run_cz("cp cpbox:/data " + cz_test::quote((tmp.path / "into").string())).rc == 0);
+        CHECK(tree_of(tmp.path / "into/data") == want);
+        // SRC/. : the contents into an existing directory, both ways.
+        fs::create_directories(tmp.path / "contents");
+        CHECK(run_cz("cp cpbox:/data/. " + cz_test::quote((tmp.path / "contents").string())).rc ==
+              0);
+        CHECK(tree_of(tmp.path / "contents") == want);
+        CHECK(run_cz("exec cpbox mkdir /merged").rc == 0);
+        CHECK(run_cz("cp " + cz_test::quote(src.string() + "/.") + " cpbox:/merged").rc == 0);
+        CHECK(run_cz("exec cpbox ls /merged").out ==
+              "a file with spaces\nabs-link\ndangling\nprivate\nrel-link\nsub dir\n");
+
+        // Files: to a new name, into a directory, over a file.
+        auto passwd = tmp.path / "passwd";
+        CHECK(run_cz("cp cpbox:/etc/passwd " + cz_test::quote(passwd.string())).rc == 0);
+        CHECK(cz_test::read_file(passwd) == run_cz("exec cpbox cat /etc/passwd").out);
+        CHECK(
+            run_cz("cp " + cz_test::quote((src / "private").string()) + " cpbox:/tmp/renamed").rc ==
+            0);
+        CHECK(run_cz("cp " + cz_test::quote((src / "private").string()) + " cpbox:/tmp").rc == 0);
+        CHECK(run_cz("exec cpbox cat /tmp/renamed /tmp/private").out == "secretsecret");
+        CHECK(run_cz("cp " + cz_test::quote(passwd.string()) + " cpbox:/tmp/renamed").rc == 0);
+        CHECK(run_cz("exec cpbox cat /tmp/renamed").out == cz_test::read_file(passwd));
+
+        // A container symlink that climbs above its root resolves inside it: the container's
+        // /etc/passwd (alice's), not the VM's.
+        CHECK(run_cz("exec cpbox ln -s ../../../../../.. /tmp/up").rc == 0);
+        auto through = tmp.path / "through";
+        auto up = run_cz("cp cpbox:/tmp/up/etc/passwd " + cz_test::quote(through.string()));
+        INFO(up.err);
+        CHECK(up.rc == 0);
+        CHECK(contains(cz_test::read_file(through), "alice"));
+
+        // Missing sources and destinations: errors that name the container and the path.
+        auto missing = run_cz("cp cpbox:/nosuch " + cz_test::quote((tmp.path / "x").string()));
+        CHECK(missing.rc == 1);
+        CHECK(contains(missing.err, "cpbox:/nosuch"));
+        CHECK_FALSE(fs::exists(tmp.path / "x"));
+        auto no_dir =
+            run_cz("cp " + cz_test::quote((src / "private").string()) + " cpbox:/no/such/dir/");
+        CHECK(no_dir.rc == 1);
+        CHECK(contains(no_dir.err, "cpbox:/no/such/dir/"));
+        auto no_parent =
+            run_cz("cp " + cz_test::quote((src / "private").string()) + " cpbox:/no/such/file");
+        CHECK(no_parent.rc == 1);
+        CHECK(contains(no_parent.err, "/no/such"));
+        auto host_missing =
+            run_cz("cp cpbox:/etc/passwd " + cz_test::quote((tmp.path / "none/passwd").string()));
+        CHECK(host_missing.rc == 1);
+        CHECK(contains(host_missing.err, "none"));
+        auto dir_to_file = run_cz("cp cpbox:/data " + cz_test::quote(passwd.string()));
+        CHECK(dir_to_file.rc == 1);
+        CHECK(contains(dir_to_file.err, "cannot copy a directory to a file"));
+        auto no_box = run_cz("cp nosuchbox:/etc " + cz_test::quote(tmp.str()));
+        CHECK(no_box.rc == 1);
+        CHECK(contains(no_box.err, "no such container"));
+
+        // Tar streams: out to GNU tar, in from it.
+        std::string listing;
+        CHECK(cz_test::sh(cz_cmd("cp cpbox:/data -") + " | tar -tf - | sort", &listing) == 0);
+        CHECK(contains(listing, "data/sub dir/empty/\n"));
+        CHECK(contains(listing, "data/a file with spaces\n"));
+        CHECK(run_cz("exec cpbox mkdir /streamed").rc == 0);
+        CHECK(cz_test::sh("tar -C " + cz_test::quote(src.string()) + " -cf - . | " +
+                          cz_cmd("cp - cpbox:/streamed")) == 0);
+        CHECK(run_cz("exec cpbox cat '/streamed/sub dir/script'").out == "#!/bin/sh\necho hi\n");
+        CHECK(cz_test::sh("tar -C " + cz_test::quote(src.string()) + " -cf - . | " +
+                          cz_cmd("cp - cpbox:/not-there") + " 2>/dev/null") == 1);
+        CHECK(run_cz("rm -f cpbox").rc == 0);
+
+        // cz wait on a --rm container: started before the exit, it gets the exit code; after the
+        // removal, there is no such container.
+        auto rm = run_cz("run -d --rm --net none --name gone busybox sh -c 'sleep 2; exit 3'");
+        INFO(rm.err);
+        REQUIRE(rm.rc == 0);
+        auto waited = run_cz("wait gone");
+        CHECK(waited.rc == 0);
+        CHECK(waited.out == "3\n");
+        CHECK(eventually([&] { return run_cz("inspect gone").rc != 0; }));
+        auto late = run_cz("wait gone");
+        CHECK(late.rc == 1);
+        CHECK(contains(late.err, "gone: no such container"));
     }
 }

@@ -1,6 +1,7 @@
 // Fuzzes what the cz CLI reads from a detached container's supervisor and from its files: the
 // control protocol's frames (cz/container/control.hpp) fed in pieces of the input's choosing,
-// each frame's payload decoded by its type, and the log's records (cz/container/log.hpp). Either
+// each frame's payload decoded by its type (exec requests, stats, container paths of cp, path
+// information), and the log's records (cz/container/log.hpp). Either
 // a frame decodes with a payload within the limit and a type of the side it is read on, or the
 // error is bad_frame; error messages come out without control characters, exit codes in 0-255,
 // terminal sizes non-zero; a log record's data lies inside the input.
@@ -48,6 +49,28 @@ void check_payload(const ct::control_frame& f) {
         auto r = ct::exec_request_from_json(cz::as_chars(f.payload), ec, &why);
         if (ec && (ec != ct::errc::bad_frame || why.empty())) __builtin_trap();
         if (!ec && r.args.empty()) __builtin_trap();
+        break;
+    }
+    case ct::control_type::path_stat:
+    case ct::control_type::copy_out:
+    case ct::control_type::copy_in: {
+        auto path = ct::decode_container_path(f.payload, ec);
+        if (ec && ec != ct::errc::bad_frame) __builtin_trap();
+        if (!ec && (path.empty() || path.front() != '/' || path.size() > 4095 ||
+                    path.find('\0') != std::string::npos))
+            __builtin_trap();
+        break;
+    }
+    case ct::control_type::path_info: {
+        std::string why;
+        auto p = ct::path_info_from_json(cz::as_chars(f.payload), ec, &why);
+        if (ec && (ec != ct::errc::bad_frame || why.empty())) __builtin_trap();
+        if (!ec) { // what decodes encodes back to the same figures
+            auto again = ct::path_info_from_json(ct::to_json(p), ec);
+            if (ec || again.exists != p.exists || again.mode != p.mode || again.size != p.size ||
+                again.mtime != p.mtime)
+                __builtin_trap();
+        }
         break;
     }
     case ct::control_type::stats_result: {

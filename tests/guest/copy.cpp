@@ -5,6 +5,7 @@
 
 #include "support/support.hpp"
 
+#include <cz/tar/reader.hpp>
 #include <cz/tar/writer.hpp>
 
 #include <sys/stat.h>
@@ -57,6 +58,14 @@ copy_error extract(const std::string& tar, const std::string& target) {
     cz::memory_source src(cz::as_bytes(tar));
     copy_error err;
     bool ok = extract_tar(src, target, err);
+    CHECK(ok == !err);
+    return err;
+}
+
+copy_error extract_in(const std::string& tar, const std::string& target, const std::string& root) {
+    cz::memory_source src(cz::as_bytes(tar));
+    copy_error err;
+    bool ok = extract_tar(src, target, err, root);
     CHECK(ok == !err);
     return err;
 }
@@ -124,6 +133,51 @@ TEST_SUITE("guest") {
             CHECK(err.code == cz_agent_ErrorCode_ERROR_INVALID_ARGUMENT);
             CHECK(err.message.find("tar stream") == 0);
         }
+    }
+
+    TEST_CASE("copy: a container's paths resolve inside its root") {
+        if (!cz_test::is_root()) CZ_SKIP("needs root (extraction sets owners)");
+        cz_test::temp_dir dir("cz-guest-copy");
+        // A container root whose symlinks point at absolute paths and climb above it.
+        const std::string root = dir / "root", outside = dir / "outside";
+        cz_test::sh_ok("mkdir -p " + cz_test::quote(root + "/etc") + " " + cz_test::quote(outside) +
+                       " && echo inside > " + cz_test::quote(root + "/etc/hostname") +
+                       " && ln -s /etc " + cz_test::quote(root + "/abs") +
+                       " && ln -s ../../../../.. " + cz_test::quote(root + "/up") + " && ln -s " +
+                       cz_test::quote(outside) + " " + cz_test::quote(root + "/out"));
+
+        // In: "/abs/new" is <root>/etc/new, "/up/x" is <root>/x, and "/out/y" would be
+        // <root><outside>/y, which is not there: an error, nothing outside.
+        CHECK(!extract_in(archive({{"f", {}, "1"}}), "/abs/new", root));
+        CHECK(cz_test::read_file(root + "/etc/new/f") == "1");
+        CHECK(!extract_in(archive({{"f", {}, "2"}}), "/up/x", root));
+        CHECK(cz_test::read_file(root + "/x/f") == "2");
+        CHECK(extract_in(archive({{"f", {}, "3"}}), "/out/y", root));
+        CHECK(std::filesystem::is_empty(outside));
+
+        // Out: the archive of "/up/abs/hostname" is the root's /etc/hostname.
+        cz::byte_buffer bytes;
+        cz::buffer_sink sink(bytes);
+        copy_error err;
+        REQUIRE(archive_path("/up/abs/hostname", sink, err, root));
+        cz::memory_source src(bytes);
+        cz::tar::reader r(src);
+        const auto* e = r.next();
+        REQUIRE(e);
+        CHECK(e->name == "hostname");
+        std::vector<std::byte> text(e->size);
+        std::error_code ec;
+        CHECK(r.read_some(text, ec) == 7);
+        CHECK(std::string(cz::as_chars(text)) == "inside\n");
+
+        // Stat: symlinks followed inside the root, or not at all.
+        struct ::stat st {};
+        REQUIRE(stat_path("/up/abs/hostname", true, root, st, err));
+        CHECK(S_ISREG(st.st_mode));
+        REQUIRE(stat_path("/abs", false, root, st, err));
+        CHECK(S_ISLNK(st.st_mode));
+        CHECK_FALSE(stat_path("/nosuch", true, root, st, err));
+        CHECK(err.code == cz_agent_ErrorCode_ERROR_NOT_FOUND);
     }
 
     TEST_CASE("copy: archive_path packs what extract_tar unpacks") {

@@ -13,8 +13,19 @@
 //   stop   (u32 LE seconds)     -> ok | error; the supervisor then sends the stop signal, SIGKILL
 //                                  after the seconds, and powers the VM off 10 s after that
 //   stats  (no payload)         -> stats_result (JSON container_stats) | error
-// `cz wait` needs no request: the supervisor's process ends once the container's exit is
-// recorded, and with it every connection (end of stream).
+//   path_stat (a container path) -> path_info (JSON path_info) | error
+//   copy_out  (a container path) -> error | stdout_data frames carrying the path as a tar
+//                                   archive (cz cp's), then ok | error
+//   copy_in   (a container path) -> the client sends the archive as stdin_data frames and
+//                                   stdin_eof; then ok | error, once the guest has unpacked it
+//                                   under the path
+// A container path is absolute, 1-4095 bytes, without NUL; it is resolved inside the container's
+// root (its symlinks never lead out of it).
+//   wait   (no payload)         -> exit (i32 LE: the container's exit code, as its state will
+//                                  record it) | error, once the container's process has exited
+// The supervisor's process ends once the container's exit is recorded, and with it every
+// connection (end of stream); `cz wait` waits for that too, and reads the recorded state, unless
+// the container was removed at its exit (--rm): the exit frame is all there is then.
 //
 // The client treats the supervisor's bytes as untrusted: every frame is bounded, each type's
 // payload is checked (decode_* below), and anything else is errc::bad_frame with what was wrong
@@ -43,6 +54,10 @@ enum class control_type : std::uint8_t {
     kill = 5,
     stop = 6,
     stats = 7,
+    path_stat = 8,
+    copy_out = 9,
+    copy_in = 10,
+    wait = 11,
     // supervisor -> client
     ok = 64,
     error = 65,       // i32 LE exit code for the CLI (125, 126, 127), then the message (UTF-8)
@@ -51,6 +66,7 @@ enum class control_type : std::uint8_t {
     stderr_data = 68,
     exit = 69,         // i32 LE: the exec's exit code (128 + signal when a signal ended it)
     stats_result = 70, // JSON container_stats
+    path_info = 71,    // JSON path_info
 };
 
 // The largest frame (type byte and payload) either side sends or accepts.
@@ -117,6 +133,23 @@ CZ_DECL std::string to_json(const container_stats& s);
 // errc::bad_frame for JSON that is not container_stats.
 CZ_DECL container_stats stats_from_json(std::string_view text, std::error_code& ec,
                                         std::string* detail = nullptr);
+
+// A path_stat, copy_out or copy_in payload: an absolute path of at most 4095 bytes without NUL.
+// errc::bad_frame for anything else.
+CZ_DECL std::string decode_container_path(bytes_view payload, std::error_code& ec);
+
+// What path_stat says of a path in the container (symlinks followed, as stat(2)).
+struct path_info {
+    bool exists = false;
+    std::uint32_t mode = 0; // st_mode: type and permission bits
+    std::uint64_t size = 0;
+    std::int64_t mtime = 0; // nanoseconds since the epoch
+    bool is_dir() const noexcept { return (mode & 0170000) == 0040000; }
+};
+CZ_DECL std::string to_json(const path_info& p);
+// errc::bad_frame for JSON that is not a path_info.
+CZ_DECL path_info path_info_from_json(std::string_view text, std::error_code& ec,
+                                      std::string* detail = nullptr);
 
 // Incremental reading: bytes in, frames out, with the offset of each error.
 class control_reader {

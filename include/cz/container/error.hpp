@@ -46,6 +46,9 @@ enum class errc {
     // The supervisor's control socket sent bytes that break the control protocol
     // (cz/container/control.hpp); the detail says how.
     bad_frame,
+    // A copy (cz cp) cannot be done as asked: a path that is not there, a directory onto a
+    // file, a destination directory that does not exist; the detail names the path.
+    copy_failed,
 };
 
 // The category of cz::container::errc; a function-local static so the header defines no globals.

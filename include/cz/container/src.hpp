@@ -6,6 +6,7 @@
 #endif
 
 #include <cz/container/impl/control.ipp>
+#include <cz/container/impl/copy.ipp>
 #include <cz/container/impl/error.ipp>
 #include <cz/container/impl/guest.ipp>
 #include <cz/container/impl/log.ipp>

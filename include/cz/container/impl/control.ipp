@@ -30,8 +30,8 @@ inline void store_le32(std::string& out, std::uint32_t v) {
 }
 
 inline bool known_type(std::uint8_t t, bool from_supervisor) {
-    if (from_supervisor) return t >= 64 && t <= 70;
-    return t >= 1 && t <= 7;
+    if (from_supervisor) return t >= 64 && t <= 71;
+    return t >= 1 && t <= 11;
 }
 
 } // namespace detail
@@ -217,6 +217,54 @@ CZ_DECL container_stats stats_from_json(std::string_view text, std::error_code& 
         return {};
     }
     return s;
+}
+
+CZ_DECL std::string decode_container_path(bytes_view payload, std::error_code& ec) {
+    ec.clear();
+    auto text = as_chars(payload);
+    if (text.empty() || text.size() > 4095 || text.front() != '/' ||
+        text.find('\0') != std::string_view::npos) {
+        ec = make_error_code(errc::bad_frame);
+        return {};
+    }
+    return std::string(text);
+}
+
+CZ_DECL std::string to_json(const path_info& p) {
+    nlohmann::json j = {
+        {"exists", p.exists}, {"mode", p.mode}, {"size", p.size}, {"mtime", p.mtime}};
+    return j.dump();
+}
+
+CZ_DECL path_info path_info_from_json(std::string_view text, std::error_code& ec,
+                                      std::string* detail) {
+    ec.clear();
+    path_info p;
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    const char* field = "the path's information";
+    try {
+        if (j.is_discarded() || !j.is_object()) throw std::invalid_argument("not an object");
+        field = "exists";
+        p.exists = j.at("exists").get<bool>();
+        field = "mode";
+        const auto& mode = j.at("mode");
+        if (!mode.is_number_unsigned() || mode.get<std::uint64_t>() > 0xffffffffu)
+            throw std::invalid_argument("not a mode");
+        p.mode = mode.get<std::uint32_t>();
+        field = "size";
+        const auto& size = j.at("size");
+        if (!size.is_number_unsigned()) throw std::invalid_argument("not a size");
+        p.size = size.get<std::uint64_t>();
+        field = "mtime";
+        const auto& mtime = j.at("mtime");
+        if (!mtime.is_number_integer()) throw std::invalid_argument("not a time");
+        p.mtime = mtime.get<std::int64_t>();
+    } catch (const std::exception&) {
+        ec = make_error_code(errc::bad_frame);
+        if (detail) *detail = std::string("path information: field \"") + field + "\" is wrong";
+        return {};
+    }
+    return p;
 }
 
 CZ_DECL std::optional<control_frame> control_reader::next(std::error_code& ec,

@@ -46,6 +46,8 @@ public:
             return "a container's state does not parse";
         case errc::bad_frame:
             return "the supervisor broke the control protocol";
+        case errc::copy_failed:
+            return "cannot copy";
         }
         return "unknown cz.container error " + std::to_string(value);
     }

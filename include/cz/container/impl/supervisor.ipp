@@ -8,6 +8,7 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/local/stream_protocol.hpp>
+#include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -353,6 +354,20 @@ private:
             }
         } else if (type == control_type::stats) {
             co_await c->send(co_await stats());
+        } else if (type == control_type::wait) {
+            co_await c->send(co_await wait_exit());
+        } else if (type == control_type::path_stat || type == control_type::copy_out ||
+                   type == control_type::copy_in) {
+            auto path = decode_container_path(as_bytes(payload), ec);
+            if (ec)
+                co_await c->send(
+                    encode_control_error(125, "not an absolute path in the container"));
+            else if (type == control_type::path_stat)
+                co_await c->send(co_await path_stat(path));
+            else if (type == control_type::copy_out)
+                co_await copy_out(c, path);
+            else
+                co_await copy_in(c, path);
         } else {
             co_await c->send(encode_control_error(125, "not a request"));
         }
@@ -404,6 +419,142 @@ private:
             s.net_tx += st.links[i].tx_bytes;
         }
         co_return encode_control_frame(control_type::stats_result, as_bytes(to_json(s)));
+    }
+
+    // The container's exit code, once its process has exited (an exit frame): what `cz wait`
+    // reads when the state it would read is removed with the container (--rm).
+    asio::awaitable<std::string> wait_exit() {
+        cz_agent_WaitProcess w{};
+        put(w.container_id, live_.id);
+        put(w.process_id, live_.id);
+        auto [ec, r] = co_await live_.agent.async_call(w, sv_tuple);
+        if (ec) co_return encode_control_error(125, "wait: " + describe(ec, r));
+        co_return encode_control_frame(
+            control_type::exit,
+            as_bytes(encode_i32(static_cast<std::int32_t>(r.result.wait_process.status))));
+    }
+
+    // Stat of a path in the container (symlinks followed): a path_info frame; a path that is not
+    // there is one too (exists false), anything else an error.
+    asio::awaitable<std::string> path_stat(const std::string& path) {
+        cz_agent_Stat q{};
+        put(q.path, path);
+        put(q.container_id, live_.id);
+        q.follow_symlinks = true;
+        auto [ec, r] = co_await live_.agent.async_call(q, sv_tuple);
+        path_info info;
+        if (ec && r.which_result == cz_agent_Response_error_tag &&
+            r.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND)
+            co_return encode_control_frame(control_type::path_info, as_bytes(to_json(info)));
+        if (ec) co_return encode_control_error(125, describe(ec, r));
+        info.exists = true;
+        info.mode = r.result.stat.mode;
+        info.size = r.result.stat.size;
+        info.mtime = r.result.stat.mtime_ns;
+        co_return encode_control_frame(control_type::path_info, as_bytes(to_json(info)));
+    }
+
+    // An RPC whose answer comes while its stream flows: a coroutine of its own on the run's
+    // io_context awaits it and keeps it here; `answered` wakes the one coroutine that waits for
+    // it (a second waiter would cancel the first's wait: signal_timer has one waiter).
+    struct pending_answer {
+        explicit pending_answer(asio::io_context& io) : answered(io) {}
+        std::optional<std::pair<std::error_code, agent::response>> answer;
+        signal_timer answered;
+    };
+
+    template <class Rpc>
+    std::shared_ptr<pending_answer> call_in_background(const Rpc& rpc) {
+        auto p = std::make_shared<pending_answer>(live_.io);
+        // The request is encoded and queued before the coroutine first waits, so the stream's
+        // data that follows cannot overtake it.
+        asio::co_spawn(
+            live_.io,
+            [](agent::client& agent, Rpc rpc,
+               std::shared_ptr<pending_answer> p) -> asio::awaitable<void> {
+                auto [ec, r] = co_await agent.async_call(rpc, sv_tuple);
+                p->answer.emplace(ec, std::move(r));
+                p->answered.notify();
+            }(live_.agent, rpc, p),
+            asio::detached);
+        return p;
+    }
+
+    // ok, or the error the guest answered with. (A frame built outside the co_await: GCC 12
+    // destroys a conditional's temporary twice inside one.)
+    static std::string answer_frame(const pending_answer& p) {
+        const auto& [ec, r] = *p.answer;
+        if (ec) return encode_control_error(125, describe(ec, r));
+        return encode_control_frame(control_type::ok);
+    }
+
+    // Lets what was spawned before run first (the request goes out before its stream's data).
+    asio::awaitable<void> yield() { co_await asio::post(live_.io, asio::use_awaitable); }
+
+    static asio::awaitable<void> wait_answer(std::shared_ptr<pending_answer> p) {
+        while (!p->answer)
+            co_await p->answered.wait();
+    }
+
+    // CopyOut of `path`: its archive to the client as stdout_data, then ok or the error.
+    asio::awaitable<void> copy_out(std::shared_ptr<connection> c, const std::string& path) {
+        const std::uint32_t stream = next_stream_++;
+        std::error_code ec;
+        live_.agent.open_stream(stream, ec);
+        if (ec) {
+            co_await c->send(encode_control_error(125, "copy: opening a stream: " + ec.message()));
+            co_return;
+        }
+        cz_agent_CopyOut q{};
+        put(q.path, path);
+        put(q.container_id, live_.id);
+        q.stream = stream;
+        auto pending = call_in_background(q);
+        co_await yield();
+        // The guest ends the stream (eof) whether the copy succeeds or fails, then answers.
+        std::vector<std::byte> buf(64 * 1024);
+        for (;;) {
+            auto [rec, n] = co_await live_.agent.async_read_stream(stream, buf, sv_tuple);
+            if (n > 0)
+                co_await c->send(
+                    encode_control_frame(control_type::stdout_data, bytes_view(buf.data(), n)));
+            if (rec) break;
+        }
+        co_await wait_answer(pending);
+        live_.agent.close_stream(stream);
+        co_await c->send(answer_frame(*pending));
+    }
+
+    // CopyIn under `path`: the client's stdin_data frames are the archive, stdin_eof its end.
+    asio::awaitable<void> copy_in(std::shared_ptr<connection> c, const std::string& path) {
+        const std::uint32_t stream = next_stream_++;
+        std::error_code ec;
+        live_.agent.open_stream(stream, ec);
+        if (ec) {
+            co_await c->send(encode_control_error(125, "copy: opening a stream: " + ec.message()));
+            co_return;
+        }
+        cz_agent_CopyIn q{};
+        put(q.path, path);
+        put(q.container_id, live_.id);
+        q.stream = stream;
+        auto pending = call_in_background(q);
+        co_await yield();
+        bool ended = false;
+        for (;;) {
+            // A client that goes away before stdin_eof ends the archive where it stopped.
+            auto f = co_await c->read();
+            if (!f || f->first != control_type::stdin_data) break;
+            if (ended) continue; // the guest's stream failed: read on to the client's end
+            auto [wec, n] = co_await live_.agent.async_write_stream(stream, as_bytes(f->second),
+                                                                    false, sv_tuple);
+            (void)n;
+            if (wec) ended = true;
+        }
+        if (!ended) co_await live_.agent.async_write_stream(stream, {}, true, sv_tuple);
+        co_await wait_answer(pending);
+        live_.agent.close_stream(stream);
+        co_await c->send(answer_frame(*pending));
     }
 
     // docker stop: the stop signal, SIGKILL after the timeout, then the VM's power. The run ends
@@ -817,6 +968,13 @@ CZ_DECL std::string start_detached(const detached_options& o, std::error_code& e
 
 namespace detail {
 
+// The supervisor still holds its lock (a container removed at its exit, --rm, has no lock left
+// to hold: supervisor_alive() would take that for a lock held).
+inline bool supervisor_lingers(const std::filesystem::path& dir) {
+    std::error_code ec;
+    return std::filesystem::exists(dir / "supervisor.lock", ec) && supervisor_alive(dir);
+}
+
 inline container_state running_container(const std::filesystem::path& root, std::string_view ref,
                                          std::error_code& ec, std::string* detail) {
     auto s = find_container(root, ref, ec, detail);
@@ -846,11 +1004,32 @@ CZ_DECL container_state wait_container(const std::filesystem::path& root, std::s
     auto dir = container_dir(root, s.id);
     std::error_code cec;
     auto c = detail::connect_control(dir, cec);
-    if (c) detail::wait_for_close(c.get());
+    std::optional<int> exit_code;
+    if (c) {
+        detail::send_all(c.get(), encode_control_frame(control_type::wait), cec);
+        control_reader reader(true);
+        std::optional<control_frame> f;
+        if (!cec) f = detail::receive_frame(c.get(), reader, cec, nullptr);
+        if (!cec && f && f->type == control_type::exit) {
+            auto code = decode_i32(f->payload, cec);
+            if (!cec && code >= 0 && code <= 255) exit_code = code;
+        }
+        detail::wait_for_close(c.get());
+    }
     // The socket closes with the supervisor's process; its lock too, a moment later.
-    while (supervisor_alive(dir))
+    while (detail::supervisor_lingers(dir))
         ::usleep(20000);
-    return load_container(dir, ec, detail);
+    auto last = load_container(dir, ec, detail);
+    std::error_code gone;
+    if (ec && exit_code && !std::filesystem::exists(dir, gone)) {
+        // Removed at its exit (--rm): what the supervisor said before it went is all there is.
+        ec.clear();
+        if (detail) detail->clear();
+        s.status = container_status::exited;
+        s.exit_code = *exit_code;
+        return s;
+    }
+    return last;
 }
 
 CZ_DECL container_state stop_container(const std::filesystem::path& root, std::string_view ref,
@@ -867,7 +1046,7 @@ CZ_DECL container_state stop_container(const std::filesystem::path& root, std::s
     if (ec == errc::not_running) ec.clear(); // it ended meanwhile
     if (ec) return s;
     if (c) detail::wait_for_close(c.get());
-    while (supervisor_alive(dir))
+    while (detail::supervisor_lingers(dir))
         ::usleep(20000);
     return load_container(dir, ec, detail);
 }
