@@ -53,6 +53,16 @@ struct http_request {
     http_body_reader body_reader;
 };
 
+// The HTTP proxy a connection to a plain-HTTP origin goes through (proxy.hpp): the connection
+// is to the proxy, and every request on it names its origin in absolute-form (RFC 9112 section
+// 3.2.2: "GET http://registry.example:5000/v2/ HTTP/1.1"), with the proxy's credentials in
+// Proxy-Authorization, as Go's net/http sends plain-HTTP requests through HTTP_PROXY.
+struct forward_proxy {
+    std::string origin;        // "http://registry.example:5000", put in front of each target
+    std::string authorization; // the Proxy-Authorization value; "": none
+    std::string name;          // "http://host:port" of the proxy, as messages name it
+};
+
 struct http_timeouts {
     // The longest wait for any one read or write to make progress.
     std::chrono::steady_clock::duration io = std::chrono::seconds(30);
@@ -94,6 +104,13 @@ public:
     auto async_read_body(std::size_t max, CompletionToken&& token) {
         return cz::detail::spawn_operation(get_executor(), read_body(max),
                                            std::forward<CompletionToken>(token));
+    }
+
+    // Sends every later request to a forward proxy in absolute-form (forward_proxy above).
+    void forward_through(forward_proxy proxy) { proxy_ = std::move(proxy); }
+    // The proxy requests go through in absolute-form, or nullptr (direct, or a CONNECT tunnel).
+    const forward_proxy* forwarding() const noexcept {
+        return proxy_.origin.empty() ? nullptr : &proxy_;
     }
 
     // After the body was read to its end: whether the next request may use this connection.
@@ -160,6 +177,11 @@ private:
             r.headers.push_back({"Content-Length", std::to_string(r.body_reader.size)});
         else if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH")
             r.headers.push_back({"Content-Length", std::to_string(r.body.size())});
+        if (!proxy_.origin.empty()) {
+            r.target = proxy_.origin + r.target;
+            if (!proxy_.authorization.empty())
+                r.headers.push_back({"Proxy-Authorization", proxy_.authorization});
+        }
         auto wire = format_http_request(r.method, r.target, r.host, r.headers, ec);
         if (ec) co_return std::pair{ec, http_response_head{}};
         wire += r.body;
@@ -245,6 +267,7 @@ private:
     Stream stream_;
     http_response_parser parser_;
     http_timeouts timeouts_;
+    forward_proxy proxy_; // origin empty: requests in origin-form
     asio::steady_timer watchdog_;
     std::vector<std::byte> buffer_;
     std::size_t begin_ = 0, end_ = 0; // the bytes read and not yet parsed

@@ -218,6 +218,13 @@ CZ_DECL asio::awaitable<registry_client::response> registry_client::send(url u, 
             if (!ec) {
                 response resp{{}, std::move(head), std::move(conn), u};
                 auto status = resp.head.status;
+                if (const auto* proxy = resp.conn->forwarding(); proxy && status == 407) {
+                    // The proxy's own answer: the registry never saw the request.
+                    auto message = detail::proxy_refusal(proxy->name, !proxy->authorization.empty(),
+                                                         detail::describe(r, u), resp.head);
+                    co_return response{
+                        fail(errc::proxy_refused, std::move(message)), {}, nullptr, u};
+                }
                 bool redirect = status == 301 || status == 302 || status == 303 || status == 307 ||
                                 status == 308;
                 bool retry = status == 429 || status >= 500;
