@@ -226,6 +226,9 @@ private:
     }
 
     asio::awaitable<std::pair<std::error_code, std::size_t>> read_some_body(mutable_bytes out) {
+        if (pending_.empty() && begin_ == end_ && !done_ && !broken_ &&
+            parser_.body_remaining() > 0)
+            co_return co_await read_body_directly(out);
         while (pending_.empty()) {
             if (done_) co_return std::pair{make_error_code(asio::error::eof), std::size_t{0}};
             if (broken_)
@@ -241,6 +244,31 @@ private:
         auto n = std::min(out.size(), pending_.size());
         std::memcpy(out.data(), pending_.data(), n);
         pending_ = pending_.subspan(n);
+        co_return std::pair{std::error_code{}, n};
+    }
+
+    // Receives Content-Length body bytes, none of them buffered yet, straight into `out` (one
+    // copy fewer than through buffer_), then lets the parser count them.
+    asio::awaitable<std::pair<std::error_code, std::size_t>> read_body_directly(mutable_bytes out) {
+        auto want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), parser_.body_remaining()));
+        std::error_code ec;
+        std::size_t n = co_await with_deadline(
+            [&](auto token) {
+                return stream_.async_read_some(asio::buffer(out.data(), want), std::move(token));
+            },
+            ec);
+        if (ec == asio::error::eof) parser_.finish(ec); // the body is cut short
+        if (!ec) {
+            // All n bytes are body (n <= body_remaining()): one body event viewing `out`.
+            auto used = parser_.feed(bytes_view(out.data(), n), ec);
+            if (!ec && (used != n || parser_.event() != http_event::body))
+                ec = make_error_code(errc::malformed_response);
+        }
+        if (ec) {
+            broken_ = true;
+            co_return std::pair{ec, std::size_t{0}};
+        }
         co_return std::pair{std::error_code{}, n};
     }
 
