@@ -4,7 +4,8 @@
 //
 // usage: bench_registry_pull [RUNS] [SIZE_MB] [LAYERS]   (defaults: 5 runs, 384 MB, 6 layers)
 //        CZ_BENCH_RUNS, CZ_BENCH_PULL_MB, CZ_BENCH_PULL_LAYERS override them (a quick check:
-//        CZ_BENCH_PULL_MB=32 CZ_BENCH_RUNS=1)
+//        CZ_BENCH_PULL_MB=32 CZ_BENCH_RUNS=1); CZ_BENCH_PULL_OTHER=/path/to/cz adds that build of
+//        cz as one more contender, in the same rounds (an A/B of a change on a noisy machine)
 //
 // The input: LAYERS gzip layers (level 1) holding SIZE_MB of file data in all, each MiB of it 7/8
 // random bytes and 1/8 text, so the layers compress little (about 0.9) as real binaries do; cz's
@@ -46,6 +47,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -178,6 +180,14 @@ int main(int argc, char** argv) try {
         command("limit: sha256 (BoringSSL) + write", limit_cmd, fresh(copy)),
         command("cat | tee | sha256sum (coreutils)", coreutils_cmd, fresh(copy)),
     };
+    if (const char* other = std::getenv("CZ_BENCH_PULL_OTHER"); other && *other) {
+        auto other_root = dir + "/cz-other";
+        fmt::print("CZ_BENCH_PULL_OTHER: {}\n", other);
+        cs.push_back(command("cz image pull (other build)",
+                             shell_quote(other) + " --root " + shell_quote(other_root) +
+                                 " image pull -q " + ref + " >/dev/null",
+                             fresh(other_root)));
+    }
     auto results = compare(cs, runs);
     print_table(fmt::format("cold pull of {} MB in {} layers from docker-registry on loopback "
                             "(median of {}; MB/s of blob bytes)",

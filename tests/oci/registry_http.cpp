@@ -130,6 +130,42 @@ TEST_SUITE("oci registry") {
         CHECK(!h.header("Location"));
     }
 
+    TEST_CASE("http: body_remaining counts down a Content-Length body, and only that") {
+        auto remaining_after = [](std::string_view wire, std::size_t body_bytes) {
+            reg::http_response_parser p;
+            p.reset();
+            std::error_code ec;
+            auto used = p.feed(cz::as_bytes(wire), ec);
+            REQUIRE(!ec);
+            REQUIRE(p.event() == reg::http_event::head);
+            auto before = p.body_remaining();
+            // Body bytes fed from memory of their own, as a reader that received them directly.
+            std::string body(wire.substr(used, body_bytes));
+            if (!body.empty()) {
+                CHECK(p.feed(cz::as_bytes(body), ec) == body.size());
+                REQUIRE(!ec);
+                CHECK(p.event() == reg::http_event::body);
+                CHECK(p.body().data() == cz::as_bytes(body).data());
+            }
+            return std::pair{before, p.body_remaining()};
+        };
+        CHECK(remaining_after("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world", 5) ==
+              std::pair<std::uint64_t, std::uint64_t>{11, 6});
+        CHECK(remaining_after("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world", 11) ==
+              std::pair<std::uint64_t, std::uint64_t>{11, 0});
+        // Chunked, and to the end of the connection: the bytes to come are not all body.
+        CHECK(remaining_after("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0) ==
+              std::pair<std::uint64_t, std::uint64_t>{0, 0});
+        CHECK(remaining_after("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", 0) ==
+              std::pair<std::uint64_t, std::uint64_t>{0, 0});
+        // After HEAD: no body whatever Content-Length says.
+        reg::http_response_parser p;
+        p.reset(true);
+        std::error_code ec;
+        p.feed(cz::as_bytes(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n")), ec);
+        CHECK(p.body_remaining() == 0);
+    }
+
     TEST_CASE("http: chunked bodies with extensions and trailers; bare LF line ends") {
         auto o = parse_every_way("HTTP/1.1 200 OK\r\n"
                                  "Transfer-Encoding: gzip, chunked\r\n"

@@ -11,6 +11,8 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_future.hpp>
 
+#include <algorithm>
+
 using namespace cz_test;
 namespace oci = cz::oci;
 namespace reg = cz::oci::registry;
@@ -84,6 +86,55 @@ TEST_SUITE("oci registry") {
         auto arm_manifest = oci::parse_manifest(source_store.read(arm64, 1 << 20));
         CHECK(dest_store.contains(arm_manifest.config.digest));
         CHECK(dest.verify(ec).ok());
+    }
+
+    TEST_CASE("pull: a layer of several MiB, stored on 0, 1 or 2 threads beside the client's") {
+        if (!have("docker-registry")) CZ_SKIP("docker-registry is not installed");
+        if (!have("skopeo")) CZ_SKIP("skopeo is not installed");
+        registry_server server;
+        temp_dir dir("cz-pull");
+        auto source_store = oci::content_store::open(dir.path / "source");
+        oci::image_store source(source_store);
+        // About 3 MB of gzip: several of the pieces a blob is received and stored in.
+        auto image = make_image(source, "amd64", dir.path, 3000000);
+        source.tag("big", image);
+        push(server, dir.path / "source", "big");
+        auto layer = oci::parse_manifest(source_store.read(image, 1 << 20)).layers.at(0);
+        REQUIRE(layer.size > 2 * (1 << 20));
+        for (std::size_t threads : {0, 1, 2}) {
+            CAPTURE(threads);
+            auto dest_store =
+                oci::content_store::open(dir.path / ("dest" + std::to_string(threads)));
+            oci::image_store dest(dest_store);
+            std::vector<std::uint64_t> done;
+            std::error_code pull_ec;
+            std::string last_error;
+            run([&](asio::io_context& io) -> asio::awaitable<void> {
+                reg::registry_options options;
+                options.store_threads = threads;
+                reg::registry_client client(io.get_executor(), options);
+                client.on_progress([&](const reg::blob_progress& p) {
+                    if (p.digest == layer.digest) done.push_back(p.done);
+                });
+                auto ref = oci::parse_reference(server.host() + "/cz/big:1");
+                auto [ec, d] = co_await client.async_pull(ref, linux("amd64"), dest,
+                                                          as_tuple(asio::use_awaitable));
+                pull_ec = ec;
+                last_error = client.last_error();
+            });
+            INFO(last_error);
+            REQUIRE(!pull_ec);
+            CHECK(read_file(dest_store.blob_path(layer.digest)) ==
+                  read_file(source_store.blob_path(layer.digest)));
+            // Progress grows piece by piece to the whole blob.
+            REQUIRE(done.size() > 2);
+            CHECK(std::is_sorted(done.begin(), done.end()));
+            CHECK(done.back() == static_cast<std::uint64_t>(layer.size));
+            std::error_code ec;
+            CHECK(dest.verify(ec).ok());
+            CHECK(!std::filesystem::exists(dest_store.ingest_dir() /
+                                           ("sha256-" + layer.digest.hex())));
+        }
     }
 
     TEST_CASE("pull: a tag that is not there, a platform the index lacks") {

@@ -31,6 +31,8 @@
 #include <cz/oci/registry/url.hpp>
 #include <cz/oci/store.hpp>
 
+#include <asio/thread_pool.hpp>
+
 #include <chrono>
 #include <functional>
 #include <map>
@@ -55,6 +57,11 @@ struct registry_options {
     http_timeouts timeouts;
     // Blobs fetched at once by a pull, or uploaded at once by a push (push.hpp).
     std::size_t concurrency = 4;
+    // Threads that hash fetched blob bytes and write them into the store, beside the thread
+    // running the client, which meanwhile receives the next bytes (two buffers per blob); 0:
+    // everything on the client's thread. A cold pull on loopback spends about as long in the
+    // kernel receiving and writing as in sha256 (benchmarks/registry_pull.cpp).
+    std::size_t store_threads = 2;
     // A push sends a blob larger than this in chunks of this size (POST, PATCH..., PUT), a
     // smaller one in a single PUT; 0: every blob in a single PUT.
     std::uint64_t upload_chunk_size = 64 << 20;
@@ -183,6 +190,7 @@ private:
     get_manifest(const reference& ref, std::string reference_part);
     CZ_DECL asio::awaitable<std::pair<std::error_code, descriptor>>
     fetch_blob(reference ref, descriptor d, const content_store& content);
+    CZ_DECL asio::awaitable<std::error_code> store(blob_writer& w, bytes_view data);
     CZ_DECL asio::awaitable<void> fetch_worker(reference ref, pull_state& state,
                                                const content_store& content);
     CZ_DECL asio::awaitable<std::pair<std::error_code, descriptor>>
@@ -206,6 +214,9 @@ private:
     // Where blobs are known to be, for a push to mount them from: "origin digest" -> repository.
     std::map<std::string, std::string> blob_homes_;
     std::string last_error_;
+    // Where blob bytes are hashed and written (options_.store_threads), made on first use. Last,
+    // so that it is joined first: a job in flight refers to a coroutine's writer.
+    std::unique_ptr<asio::thread_pool> store_pool_;
 };
 
 } // namespace cz::oci::registry

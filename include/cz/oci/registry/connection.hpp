@@ -53,6 +53,16 @@ struct http_request {
     http_body_reader body_reader;
 };
 
+// The HTTP proxy a connection to a plain-HTTP origin goes through (proxy.hpp): the connection
+// is to the proxy, and every request on it names its origin in absolute-form (RFC 9112 section
+// 3.2.2: "GET http://registry.example:5000/v2/ HTTP/1.1"), with the proxy's credentials in
+// Proxy-Authorization, as Go's net/http sends plain-HTTP requests through HTTP_PROXY.
+struct forward_proxy {
+    std::string origin;        // "http://registry.example:5000", put in front of each target
+    std::string authorization; // the Proxy-Authorization value; "": none
+    std::string name;          // "http://host:port" of the proxy, as messages name it
+};
+
 struct http_timeouts {
     // The longest wait for any one read or write to make progress.
     std::chrono::steady_clock::duration io = std::chrono::seconds(30);
@@ -94,6 +104,13 @@ public:
     auto async_read_body(std::size_t max, CompletionToken&& token) {
         return cz::detail::spawn_operation(get_executor(), read_body(max),
                                            std::forward<CompletionToken>(token));
+    }
+
+    // Sends every later request to a forward proxy in absolute-form (forward_proxy above).
+    void forward_through(forward_proxy proxy) { proxy_ = std::move(proxy); }
+    // The proxy requests go through in absolute-form, or nullptr (direct, or a CONNECT tunnel).
+    const forward_proxy* forwarding() const noexcept {
+        return proxy_.origin.empty() ? nullptr : &proxy_;
     }
 
     // After the body was read to its end: whether the next request may use this connection.
@@ -160,6 +177,11 @@ private:
             r.headers.push_back({"Content-Length", std::to_string(r.body_reader.size)});
         else if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH")
             r.headers.push_back({"Content-Length", std::to_string(r.body.size())});
+        if (!proxy_.origin.empty()) {
+            r.target = proxy_.origin + r.target;
+            if (!proxy_.authorization.empty())
+                r.headers.push_back({"Proxy-Authorization", proxy_.authorization});
+        }
         auto wire = format_http_request(r.method, r.target, r.host, r.headers, ec);
         if (ec) co_return std::pair{ec, http_response_head{}};
         wire += r.body;
@@ -204,6 +226,9 @@ private:
     }
 
     asio::awaitable<std::pair<std::error_code, std::size_t>> read_some_body(mutable_bytes out) {
+        if (pending_.empty() && begin_ == end_ && !done_ && !broken_ &&
+            parser_.body_remaining() > 0)
+            co_return co_await read_body_directly(out);
         while (pending_.empty()) {
             if (done_) co_return std::pair{make_error_code(asio::error::eof), std::size_t{0}};
             if (broken_)
@@ -219,6 +244,31 @@ private:
         auto n = std::min(out.size(), pending_.size());
         std::memcpy(out.data(), pending_.data(), n);
         pending_ = pending_.subspan(n);
+        co_return std::pair{std::error_code{}, n};
+    }
+
+    // Receives Content-Length body bytes, none of them buffered yet, straight into `out` (one
+    // copy fewer than through buffer_), then lets the parser count them.
+    asio::awaitable<std::pair<std::error_code, std::size_t>> read_body_directly(mutable_bytes out) {
+        auto want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), parser_.body_remaining()));
+        std::error_code ec;
+        std::size_t n = co_await with_deadline(
+            [&](auto token) {
+                return stream_.async_read_some(asio::buffer(out.data(), want), std::move(token));
+            },
+            ec);
+        if (ec == asio::error::eof) parser_.finish(ec); // the body is cut short
+        if (!ec) {
+            // All n bytes are body (n <= body_remaining()): one body event viewing `out`.
+            auto used = parser_.feed(bytes_view(out.data(), n), ec);
+            if (!ec && (used != n || parser_.event() != http_event::body))
+                ec = make_error_code(errc::malformed_response);
+        }
+        if (ec) {
+            broken_ = true;
+            co_return std::pair{ec, std::size_t{0}};
+        }
         co_return std::pair{std::error_code{}, n};
     }
 
@@ -245,6 +295,7 @@ private:
     Stream stream_;
     http_response_parser parser_;
     http_timeouts timeouts_;
+    forward_proxy proxy_; // origin empty: requests in origin-form
     asio::steady_timer watchdog_;
     std::vector<std::byte> buffer_;
     std::size_t begin_ = 0, end_ = 0; // the bytes read and not yet parsed

@@ -42,7 +42,8 @@ enum class errc {
     credential_helper_failed,
     // An HTTP proxy answered CONNECT with a status other than 2xx: 407 (it wants credentials the
     // proxy URL did not give, or refused them), 403 (it does not allow the destination), 502
-    // (it could not reach the registry).
+    // (it could not reach the registry); or answered a plain-HTTP request it was to forward with
+    // 407.
     proxy_refused,
 };
 

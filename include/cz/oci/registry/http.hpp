@@ -100,6 +100,12 @@ public:
     bytes_view body() const noexcept { return body_; }
     // After event::head: the body's announced length, when Content-Length delimits it.
     std::optional<std::uint64_t> content_length() const noexcept { return content_length_; }
+    // Inside a Content-Length body: how many of its bytes are still to come, all body, so that
+    // a reader may receive them straight into where they go and feed them from there (the body
+    // event then views that very memory). 0 anywhere else.
+    std::uint64_t body_remaining() const noexcept {
+        return state_ == state::length_body ? remaining_ : 0;
+    }
     // After event::done: whether the connection may carry another request.
     bool keep_alive() const noexcept { return keep_alive_; }
     // Response bytes consumed since reset().

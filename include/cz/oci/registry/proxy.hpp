@@ -9,10 +9,16 @@
 // The proxy answers like any HTTP response; 2xx means that from the end of its head on, the
 // connection is a byte tunnel to registry.example:443, and the client speaks TLS to the registry
 // through it (SNI and the certificate check name the registry, never the proxy). Anything else
-// (407 Proxy Authentication Required, 403, 502 Bad Gateway) means no tunnel. cz tunnels plain
-// HTTP registries the same way (CONNECT to their port), rather than sending absolute-form
-// requests: one code path; a proxy that allows CONNECT only to port 443 (squid's default) turns
-// insecure registries away with a clear error.
+// (407 Proxy Authentication Required, 403, 502 Bad Gateway) means no tunnel.
+// A plain-HTTP registry (insecure or loopback; loopback is never proxied, see select()) is not
+// tunnelled: the client sends each request to the proxy in absolute-form (RFC 9112 section
+// 3.2.2), which forwards it, as Go's net/http and containerd do (and squid allows, where its
+// default refuses CONNECT to ports other than 443):
+//     GET http://registry.example:5000/v2/app/manifests/1 HTTP/1.1
+//     Host: registry.example:5000
+//     Proxy-Authorization: Basic base64(user:password)      (on every request)
+// The proxy sees that traffic, the registry's Authorization included, as on any plain-HTTP
+// path; credentials are still kept per origin, so a redirect to another host gets none.
 //
 // The library never reads the environment by itself: a program calls proxy_from_environment()
 // and puts the result in registry_options::proxy (the `cz` CLI does).
@@ -20,7 +26,8 @@
 //     registry_options options;
 //     options.proxy = proxy_from_environment();
 //     proxy_selector proxies(options.proxy);               // throws for a proxy URL it can't use
-//     if (auto* p = proxies.select(u)) ... connect to p->host:p->port, CONNECT u.authority() ...
+//     if (auto* p = proxies.select(u)) ... connect to p->host:p->port; CONNECT u.authority()
+//                                          (https), or requests in absolute-form (http) ...
 #pragma once
 
 #include <cz/core/error.hpp>

@@ -1,7 +1,8 @@
 // cz/oci/registry/transport.hpp — the byte stream under an HTTP connection to a registry: TCP,
 // with TLS (BoringSSL, through Asio's SSL layer) unless the registry is marked insecure; and
 // connecting one, resolved, within a deadline, the certificate checked against the host's name,
-// directly or through an HTTP proxy's CONNECT tunnel (proxy.hpp).
+// directly or through an HTTP proxy (proxy.hpp): a CONNECT tunnel for TLS, requests in
+// absolute-form to the proxy for plain HTTP.
 #pragma once
 
 #include <cz/oci/registry/connection.hpp>
@@ -99,6 +100,18 @@ using registry_connection = http_connection<registry_stream>;
 
 namespace detail {
 
+// "proxy http://host:port refused WHAT: 407 Proxy Authentication Required (hint)": a proxy's
+// answer to a CONNECT, or to a request it was to forward, that it will not pass on.
+inline std::string proxy_refusal(std::string_view proxy_name, bool sent_credentials,
+                                 std::string_view what, const http_response_head& head) {
+    const char* hint = "";
+    if (head.status == 407)
+        hint = sent_credentials ? " (it refused the credentials in the proxy URL)"
+                                : " (it wants credentials: http://user:password@host:port)";
+    return fmt::format("proxy {} refused {}: {} {}{}", proxy_name, what, head.status,
+                       head.reason.substr(0, 100), hint);
+}
+
 // Asks the proxy at the other end of `socket` for a tunnel to `authority` (host:port) and reads
 // its answer's head through http_response_parser, which caps it: an empty error once the tunnel
 // is open, errc::proxy_refused for an answer other than 2xx, the parser's errors for one that
@@ -153,13 +166,7 @@ inline asio::awaitable<std::error_code> open_tunnel(asio::ip::tcp::socket& socke
     }
     const auto& head = parser.head();
     if (head.status < 200 || head.status > 299) {
-        const char* hint = "";
-        if (head.status == 407)
-            hint = proxy.authorization.empty()
-                       ? " (it wants credentials: http://user:password@host:port)"
-                       : " (it refused the credentials in the proxy URL)";
-        why = fmt::format("proxy {} refused CONNECT {}: {} {}{}", proxy.name, authority,
-                          head.status, head.reason.substr(0, 100), hint);
+        why = proxy_refusal(proxy.name, !proxy.authorization.empty(), "CONNECT " + authority, head);
         co_return make_error_code(errc::proxy_refused);
     }
     // The registry speaks first only after the client has (TLS, HTTP): bytes already here
@@ -171,8 +178,9 @@ inline asio::awaitable<std::error_code> open_tunnel(asio::ip::tcp::socket& socke
     co_return std::error_code{};
 }
 
-// Connects to `host`:`port`, through `proxy` when it is set; `why`, when given, is set to a
-// message naming what failed (the proxy, when it was the proxy).
+// Connects to `host`:`port`, through `proxy` when it is set (with TLS: a tunnel to the registry;
+// without: a connection to the proxy that sends requests in absolute-form); `why`, when given,
+// is set to a message naming what failed (the proxy, when it was the proxy).
 inline asio::awaitable<std::pair<std::error_code, std::unique_ptr<registry_connection>>>
 connect_to(asio::any_io_executor ex, asio::ssl::context& tls, std::string host, std::string port,
            bool use_tls, http_timeouts timeouts, std::optional<proxy_server> proxy = {},
@@ -219,10 +227,9 @@ connect_to(asio::any_io_executor ex, asio::ssl::context& tls, std::string host, 
                                  asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return co_await finish(ec);
     stream.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
-    if (proxy) {
-        // authority-form: host:port, an IPv6 address in brackets.
-        auto authority =
-            (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
+    // authority-form: host:port, an IPv6 address in brackets.
+    auto authority = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
+    if (proxy && use_tls) {
         ec = co_await open_tunnel(stream.lowest_layer(), *proxy, authority, failure);
         if (ec) co_return co_await finish(ec);
         tunnel_open = true;
@@ -241,8 +248,14 @@ connect_to(asio::any_io_executor ex, asio::ssl::context& tls, std::string host, 
     deadline.cancel();
     co_await asio::post(ex, asio::use_awaitable);
     if (expired) co_return co_await finish(std::make_error_code(std::errc::timed_out));
-    co_return result{std::error_code{}, std::make_unique<registry_connection>(
-                                            std::move(stream), http_limits{}, timeouts)};
+    auto conn = std::make_unique<registry_connection>(std::move(stream), http_limits{}, timeouts);
+    if (proxy && !use_tls) {
+        // The origin as url::origin() writes it, so that absolute-form and Host agree.
+        conn->forward_through(
+            {"http://" + (port == "80" ? authority.substr(0, authority.rfind(':')) : authority),
+             proxy->authorization, proxy->name});
+    }
+    co_return result{std::error_code{}, std::move(conn)};
 }
 
 } // namespace detail

@@ -6,6 +6,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 
 #include <nlohmann/json.hpp>
 #include <openssl/base64.h>
@@ -100,6 +101,45 @@ struct worker_done {
         if (--state->running == 0) all_done->cancel();
     }
 };
+
+// What fill() received: `size` bytes, then the end of the body (`ended`) or an error, or
+// neither when the buffer is full.
+struct body_piece {
+    std::error_code ec;
+    std::size_t size = 0;
+    bool ended = false;
+};
+
+// The bytes of a blob handed to the store pool at once: large enough that the hand-over costs
+// nothing beside hashing them, small enough that receiving the next ones starts soon.
+inline constexpr std::size_t store_piece = 512 * 1024;
+
+// Receives body bytes from `c` until `out` is full, the body ends, or an error.
+inline asio::awaitable<body_piece> fill(registry_connection& c, mutable_bytes out) {
+    body_piece got;
+    while (got.size < out.size()) {
+        auto [e, n] = co_await c.async_read_some_body(
+            out.subspan(got.size), asio::experimental::as_tuple(asio::use_awaitable));
+        got.size += n;
+        if (e == asio::error::eof) {
+            got.ended = true;
+            break;
+        }
+        if (e) {
+            got.ec = e;
+            break;
+        }
+    }
+    co_return got;
+}
+
+// store()'s work on the store pool. (A named coroutine, not a lambda: a lambda's type in the
+// frame of a function that is not inline has no linkage, which g++ warns about.)
+inline asio::awaitable<std::error_code> write_piece(blob_writer& w, bytes_view data) {
+    std::error_code ec;
+    w.write(data, ec);
+    co_return ec;
+}
 
 // " (after 3 tries)" when a status came back on every try; nothing after one.
 inline std::string tries_note(int tries) {
@@ -218,6 +258,13 @@ CZ_DECL asio::awaitable<registry_client::response> registry_client::send(url u, 
             if (!ec) {
                 response resp{{}, std::move(head), std::move(conn), u};
                 auto status = resp.head.status;
+                if (const auto* proxy = resp.conn->forwarding(); proxy && status == 407) {
+                    // The proxy's own answer: the registry never saw the request.
+                    auto message = detail::proxy_refusal(proxy->name, !proxy->authorization.empty(),
+                                                         detail::describe(r, u), resp.head);
+                    co_return response{
+                        fail(errc::proxy_refused, std::move(message)), {}, nullptr, u};
+                }
                 bool redirect = status == 301 || status == 302 || status == 303 || status == 307 ||
                                 status == 308;
                 bool retry = status == 429 || status >= 500;
@@ -444,7 +491,8 @@ registry_client::fetch_blob(reference ref, descriptor d, const content_store& co
     detail::drop_if_empty drop(writer);
     auto u = registry_url(ref, "/v2/" + ref.path + "/blobs/" + d.digest.str());
     blob_progress progress{d.digest, writer.offset(), static_cast<std::uint64_t>(d.size), false};
-    std::vector<std::byte> chunk(256 * 1024);
+    std::vector<std::byte> buffers[2] = {std::vector<std::byte>(detail::store_piece),
+                                         std::vector<std::byte>(detail::store_piece)};
     for (int tries = 1;; ++tries) {
         http_request req;
         if (writer.offset() > 0)
@@ -478,26 +526,53 @@ registry_client::fetch_blob(reference ref, descriptor d, const content_store& co
                                                   *length, missing)),
                                  {}};
         }
-        std::error_code read_ec;
+        // Two buffers: while the bytes in one are hashed and written (store(), on the store
+        // pool), the next ones are received into the other.
+        std::error_code read_ec, store_ec;
+        std::size_t pending = 0; // bytes in buffers[1 - current], not stored yet
+        int current = 0;
         for (;;) {
-            auto [e, n] = co_await r.conn->async_read_some_body(
-                chunk, asio::experimental::as_tuple(asio::use_awaitable));
-            if (n > 0) {
-                writer.write(bytes_view(chunk).first(n), ec);
-                if (ec) { // more than the descriptor's size
-                    writer.abort();
-                    co_return result{fail(ec, fmt::format("{}: more bytes than the {} announced",
-                                                          where, d.size)),
-                                     {}};
+            detail::body_piece got;
+            if (pending == 0) {
+                got = co_await detail::fill(*r.conn, buffers[current]);
+            } else {
+                using namespace asio::experimental::awaitable_operators;
+                auto [piece, stored_ec] =
+                    co_await (detail::fill(*r.conn, buffers[current]) &&
+                              store(writer, bytes_view(buffers[1 - current]).first(pending)));
+                got = piece;
+                store_ec = stored_ec;
+                if (!store_ec) {
+                    progress.done = writer.offset();
+                    if (progress_) progress_(progress);
                 }
-                progress.done = writer.offset();
-                if (progress_) progress_(progress);
             }
-            if (e == asio::error::eof) break;
-            if (e) {
-                read_ec = e;
+            if (!store_ec && got.size > 0 && (got.ec || got.ended)) {
+                // The last bytes: nothing more to receive meanwhile.
+                store_ec = co_await store(writer, bytes_view(buffers[current]).first(got.size));
+                got.size = 0;
+                if (!store_ec) {
+                    progress.done = writer.offset();
+                    if (progress_) progress_(progress);
+                }
+            }
+            if (store_ec) {
+                if (store_ec != oci::errc::size_mismatch)
+                    co_return result{
+                        fail(store_ec, fmt::format("{}: writing blob {}: {}", where, d.digest.str(),
+                                                   store_ec.message())),
+                        {}};
+                writer.abort();
+                co_return result{fail(store_ec, fmt::format("{}: more bytes than the {} announced",
+                                                            where, d.size)),
+                                 {}};
+            }
+            if (got.ec || got.ended) {
+                read_ec = got.ec;
                 break;
             }
+            pending = got.size;
+            current = 1 - current;
         }
         checkin(r.at, std::move(r.conn));
         if (read_ec) {
@@ -515,6 +590,19 @@ registry_client::fetch_blob(reference ref, descriptor d, const content_store& co
         if (progress_) progress_(progress);
         co_return result{std::error_code{}, stored};
     }
+}
+
+CZ_DECL asio::awaitable<std::error_code> registry_client::store(blob_writer& w, bytes_view data) {
+    std::error_code ec;
+    if (options_.store_threads == 0) {
+        w.write(data, ec);
+        co_return ec;
+    }
+    if (!store_pool_) store_pool_ = std::make_unique<asio::thread_pool>(options_.store_threads);
+    // The writer is the caller's, untouched by it until this completes; back on the client's
+    // executor when it does (co_spawn's completion goes through use_awaitable's).
+    co_return co_await asio::co_spawn(store_pool_->get_executor(), detail::write_piece(w, data),
+                                      asio::use_awaitable);
 }
 
 CZ_DECL asio::awaitable<void> registry_client::fetch_worker(reference ref, pull_state& state,

@@ -38,7 +38,7 @@ public:
         case errc::credential_helper_failed:
             return "docker credential helper failed";
         case errc::proxy_refused:
-            return "HTTP proxy refused the tunnel";
+            return "HTTP proxy refused to tunnel or forward";
         }
         return "unknown cz.oci.registry error";
     }
