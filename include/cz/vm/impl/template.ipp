@@ -193,11 +193,13 @@ inline void remove_template_dir(const std::filesystem::path& dir) {
     std::filesystem::remove_all(dir, ignored);
 }
 
-// Runs `ctx` until `done`.
+// Runs `ctx` until `done`, and leaves it ready to run again (an io_context that ran out of work
+// is stopped, and its next run() would return at once).
 inline void run_template_until(asio::io_context& ctx, const bool& done) {
     ctx.restart();
     while (!done)
         if (ctx.run_one() == 0) break;
+    ctx.restart();
 }
 
 inline asio::awaitable<std::pair<std::error_code, nlohmann::json>>
@@ -428,6 +430,7 @@ CZ_DECL template_info make_template(asio::io_context& ctx, const config& cfg, co
     std::error_code stop_ec;
     auto status =
         vm.stop(stop_options{std::chrono::milliseconds(0), std::chrono::seconds(3)}, stop_ec);
+    ctx.restart(); // stop() ran it until QEMU was gone: ready for the caller's next run()
     if (ec) {
         if (ec == errc::vmm_start_failed)
             detail.message += ": " + status.describe() + "\n" + console_tail(vm.console(), 10);
