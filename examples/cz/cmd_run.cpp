@@ -243,11 +243,11 @@ int run_run(const run_command_options& o) {
     auto r = container::run(opts, ec, &why);
     display.clear();
     if (o.timings) {
-        fmt::print(stderr, "timings ({}):", r.from_template ? "from a VM template" : "cold boot");
+        fmt::print(stderr, "timings:");
         for (const auto& t : r.timings)
             fmt::print(stderr, " {} {:.1f} ms", t.phase,
                        std::chrono::duration<double, std::milli>(t.duration).count());
-        fmt::print(stderr, "\n");
+        fmt::print(stderr, "; {}\n", r.from_template ? "from a VM template" : "cold boot");
     }
     if (r.oom_killed) fmt::print(stderr, "cz: the container ran out of memory (OOM-killed)\n");
     if (!ec) return r.exit_code;
