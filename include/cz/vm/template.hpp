@@ -24,9 +24,11 @@
 // On disk, per user, never shared: <root>/templates/<uid>/<key>/ (0700) with `state` (the device
 // state), `info.json` (the key's text, the state's size and hash, the memory file's identity) and
 // the memory file itself when the root is on tmpfs; otherwise the memory file is
-// /dev/shm/cz-<uid>/<key>.<random>.mem. A template is made in a .new-* directory and renamed into
-// place, so a reader sees a whole template or none; a clone holds its memory file open, so
-// replacing or removing a template never disturbs clones that run.
+// /dev/shm/cz-<uid>/<root's hash>/<key>.<random>.mem (0700 directories). A template is made in a
+// .new-* directory and renamed into place, so a reader sees a whole template or none (and .new-*
+// directories or memory files no template records, older than ten minutes, are swept by the next
+// make_template); a clone holds its memory file open, so replacing or removing a template never
+// disturbs clones that run.
 //
 // Example: make once, restore a clone (both synchronous here; restore_clone also awaits).
 //
@@ -54,6 +56,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -70,6 +73,9 @@ struct template_options {
     std::string layout;
     // How long the guest may take to become ready.
     std::chrono::milliseconds ready_timeout{60000};
+    // Asked while the guest boots (on the io_context's thread); true: give up, with
+    // asio::error::operation_aborted (a signal handler on the same io_context can set it).
+    std::function<bool()> cancelled;
 };
 
 struct template_info {

@@ -165,6 +165,7 @@ public:
         prepare_scratch();
         phase("guest", t);
         if (prepare_template()) phase("template", t);
+        if (interrupted_) fail(errc::interrupted, "interrupted while the VM template was made");
         vm_.emplace(io_, vm_config(), qemu_options());
         std::exception_ptr failure;
         asio::co_spawn(io_, main(), [&](std::exception_ptr e) {
@@ -376,6 +377,16 @@ private:
         auto cfg = template_vm_config(vm_config(), template_append());
         auto q = qemu_options();
         auto t = template_options();
+        // A signal while the template's guest boots ends the run, as one during a boot does.
+        std::optional<asio::signal_set> signals;
+        if (opts_.forward_signals) {
+            signals.emplace(io_, SIGINT, SIGTERM, SIGHUP);
+            signals->add(SIGQUIT);
+            signals->async_wait([this](std::error_code e, int sig) {
+                if (!e) interrupted_ = sig;
+            });
+            t.cancelled = [this] { return interrupted_ != 0; };
+        }
         std::error_code ec;
         error_info why;
         auto info = vm::find_template(cfg, q, t, ec, why);
@@ -386,6 +397,7 @@ private:
             progress("making a VM template (once for this kernel, cz-init and VM size)");
             why = {};
             info = vm::make_template(io_, cfg, q, t, ec, why);
+            if (interrupted_) return false;
             if (ec) {
                 warn("cannot make a VM template (" + ec.message() + ": " + to_string(why) +
                      "); booting cold");
@@ -465,10 +477,14 @@ private:
     // that cannot be restored (a state QEMU refuses) ends, and the run boots cold instead.
     asio::awaitable<void> restore_from_template(clock::time_point& t) {
         auto [start_ec] = co_await vm_->async_start(tuple);
+        // Stopped by a signal (forward_signals): no cold boot instead.
+        if (interrupted_)
+            fail(start_ec ? start_ec : make_error_code(errc::interrupted), "starting the VM");
         if (!start_ec) {
             phase("qemu", t);
             error_info why;
             auto ec = co_await vm::async_restore_clone(*vm_, *template_, why);
+            if (interrupted_) fail(ec ? ec : make_error_code(errc::interrupted), "starting the VM");
             if (!ec) {
                 phase("incoming", t);
                 result_.from_template = true;

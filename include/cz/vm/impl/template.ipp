@@ -9,6 +9,7 @@
 #include <cz/vm/run.hpp>
 
 #include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -23,6 +24,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <fstream>
@@ -114,6 +116,23 @@ inline std::filesystem::path user_shm_dir(std::error_code& ec, error_info& detai
     return dir;
 }
 
+// This root's memory files: /dev/shm/cz-<uid>/<hash of the templates directory>, so that roots
+// never sweep each other's.
+inline std::filesystem::path root_shm_dir(const std::filesystem::path& templates,
+                                          std::error_code& ec, error_info& detail) {
+    auto user = user_shm_dir(ec, detail);
+    if (ec) return {};
+    std::error_code canon_ec;
+    auto canonical = std::filesystem::weakly_canonical(templates, canon_ec);
+    auto dir = user / fmt::format("{:016x}", fnv1a64((canon_ec ? templates : canonical).string()));
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        ec = last_system_error();
+        detail.message = "mkdir " + dir.string();
+        return {};
+    }
+    return dir;
+}
+
 inline nlohmann::json to_json(const template_info& t) {
     return {{"key", t.key_text},
             {"memory", t.memory.string()},
@@ -187,10 +206,50 @@ inline void remove_template_dir(const std::filesystem::path& dir) {
     std::error_code ignored;
     if (read_info(dir, t)) {
         auto parent = t.memory.parent_path();
-        if (parent == dir || parent.filename().string() == fmt::format("cz-{}", ::getuid()))
+        if (parent == dir ||
+            parent.parent_path().filename().string() == fmt::format("cz-{}", ::getuid()))
             std::filesystem::remove(t.memory, ignored);
     }
     std::filesystem::remove_all(dir, ignored);
+}
+
+// Removes the .new-* directories (and their memory files) that makers killed before they
+// finished left behind: those older than ten minutes, which no maker still works on.
+inline void remove_abandoned_templates(const std::filesystem::path& parent) {
+    std::error_code ec;
+    std::vector<std::filesystem::path> old;
+    for (std::filesystem::directory_iterator it(parent, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        struct stat st {};
+        if (!it->path().filename().string().starts_with(".new-") ||
+            ::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+            ::time(nullptr) - st.st_mtime < 600)
+            continue;
+        old.push_back(it->path());
+    }
+    for (const auto& dir : old)
+        std::filesystem::remove_all(dir, ec);
+    // Memory files in /dev/shm that no template records, as old.
+    error_info ignored;
+    auto shm = root_shm_dir(parent, ec, ignored);
+    if (ec) return;
+    std::vector<std::filesystem::path> recorded;
+    for (std::filesystem::directory_iterator it(parent, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        template_info t;
+        if (read_info(it->path(), t)) recorded.push_back(t.memory);
+    }
+    std::vector<std::filesystem::path> orphans;
+    for (std::filesystem::directory_iterator it(shm, ec), end; !ec && it != end; it.increment(ec)) {
+        struct stat st {};
+        if (it->path().extension() != ".mem" || ::lstat(it->path().c_str(), &st) != 0 ||
+            ::time(nullptr) - st.st_mtime < 600 ||
+            std::find(recorded.begin(), recorded.end(), it->path()) != recorded.end())
+            continue;
+        orphans.push_back(it->path());
+    }
+    for (const auto& f : orphans)
+        std::filesystem::remove(f, ec);
 }
 
 // Runs `ctx` until `done`, and leaves it ready to run again (an io_context that ran out of work
@@ -236,6 +295,10 @@ inline asio::awaitable<std::error_code> save_when_ready(qemu_vm& vm, const bool&
                                                         error_info& detail) {
     auto deadline = std::chrono::steady_clock::now() + t.ready_timeout;
     while (!ready) {
+        if (t.cancelled && t.cancelled()) {
+            detail.message = "cancelled while the guest booted";
+            co_return asio::error::operation_aborted;
+        }
         if (!vm.running()) {
             detail.message = "the VM ended before its guest was ready";
             co_return errc::vmm_start_failed;
@@ -361,6 +424,7 @@ CZ_DECL template_info make_template(asio::io_context& ctx, const config& cfg, co
         detail.message = parent.string();
         return {};
     }
+    detail::remove_abandoned_templates(parent);
     // Being made: .new-<key>-<random>, removed whatever happens unless renamed into place.
     auto work = parent / (".new-" + key + "-" + detail::random_hex(4));
     if (::mkdir(work.c_str(), 0700) != 0) {
@@ -372,7 +436,7 @@ CZ_DECL template_info make_template(asio::io_context& ctx, const config& cfg, co
     if (detail::on_tmpfs(parent)) {
         memory = work / "memory";
     } else {
-        auto shm = detail::user_shm_dir(ec, detail);
+        auto shm = detail::root_shm_dir(parent, ec, detail);
         if (ec) {
             fs::remove_all(work, ec);
             ec = errc::invalid_config;
