@@ -104,7 +104,7 @@ TEST_SUITE("cz run") {
         CHECK(o.rc == 0);
         CHECK(o.out == "hello from a clone\n");
         for (const char* phase : {"image", "rootfs", "guest", "template", "qemu", "incoming",
-                                  "agent", "awaken", "setup", "start", "exit", "teardown"})
+                                  "agent", "awaken", "start", "exit", "teardown"})
             CHECK(contains(o.err, std::string(" ") + phase + " "));
         CHECK(contains(o.err, "; from a VM template\n"));
         CHECK(vm_dirs() == 0);

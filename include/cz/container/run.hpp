@@ -16,8 +16,9 @@
 //   qemu       start QEMU with the template's memory and -incoming
 //   incoming   the template's state restored: the guest runs on
 //   agent      cz-init's agent answers
-//   awaken     the clone is told who it is (seed, time, hostname) and mounts its root
-// and then:
+//   awaken     the clone is told who it is (seed, time, hostname), mounts its root, and is set
+//              up as below (one round of requests)
+// and then (setup only after a cold boot):
 //   setup      the guest's network (QEMU user-mode NAT: 10.0.2.15, gateway 10.0.2.2, DNS
 //              10.0.2.3), /etc/resolv.conf and /etc/hosts in the container's root
 //   start      create and start the container's process from its OCI spec (cz/container/spec.hpp)

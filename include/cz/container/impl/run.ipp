@@ -454,11 +454,15 @@ private:
         co_await connect_agent();
         phase("agent", t);
         if (template_) {
-            co_await awaken();
+            // One round of requests: cz-init takes them in order, so the setup finds the root
+            // mounted and the clone awake.
+            using namespace asio::experimental::awaitable_operators;
+            co_await (awaken() && setup_guest());
             phase("awaken", t);
+        } else {
+            co_await setup_guest();
+            phase("setup", t);
         }
-        co_await setup_guest();
-        phase("setup", t);
         co_await start_process();
         phase("start", t);
         if (opts_.on_started) {
