@@ -130,7 +130,27 @@ inline std::filesystem::path root_shm_dir(const std::filesystem::path& templates
         detail.message = "mkdir " + dir.string();
         return {};
     }
+    // Whose it is: a directory whose templates directory is gone is swept (remove_gone_roots).
+    std::ofstream((dir / "templates").string()) << (canon_ec ? templates : canonical).string();
     return dir;
+}
+
+// Removes the memory files of cz roots that no longer exist (a test's root, removed with its
+// templates directory), as their directories in /dev/shm/cz-<uid> record them.
+inline void remove_gone_roots() {
+    std::error_code ec;
+    std::filesystem::path user = fmt::format("/dev/shm/cz-{}", ::getuid());
+    std::vector<std::filesystem::path> gone;
+    for (std::filesystem::directory_iterator it(user, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        std::ifstream in(it->path() / "templates");
+        std::string templates;
+        if (std::getline(in, templates) && !templates.empty() &&
+            !std::filesystem::exists(templates))
+            gone.push_back(it->path());
+    }
+    for (const auto& dir : gone)
+        std::filesystem::remove_all(dir, ec);
 }
 
 inline nlohmann::json to_json(const template_info& t) {
@@ -425,6 +445,7 @@ CZ_DECL template_info make_template(asio::io_context& ctx, const config& cfg, co
         return {};
     }
     detail::remove_abandoned_templates(parent);
+    detail::remove_gone_roots();
     // Being made: .new-<key>-<random>, removed whatever happens unless renamed into place.
     auto work = parent / (".new-" + key + "-" + detail::random_hex(4));
     if (::mkdir(work.c_str(), 0700) != 0) {
