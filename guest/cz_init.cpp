@@ -9,6 +9,11 @@
 //   cz.scratch=DEVICE                     the overlay's writable layer on DEVICE (ext4), not
 //                                         on tmpfs
 //   cz.log=error|warn|info|debug          what reaches the console; info by default
+//   cz.template=1                         a VM template's guest (cz/vm/template.hpp): no
+//                                         cz.rootfs; after the restore the host sends Awaken
+//                                         (RNG seed, time, hostname, machine id), then
+//                                         MountRootfs. Nothing here reads the RNG or boot_id
+//                                         before that, so clones share neither.
 //
 // PID 1 must never exit (the kernel panics): every failure is logged, and one that leaves nothing
 // to do powers the VM off, which the host sees as the VM ending.

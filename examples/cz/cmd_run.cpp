@@ -7,7 +7,7 @@
 //          [-v HOSTDIR:GUESTDIR[:ro]]... [--read-only] [--kernel PATH|FLAVOUR] [--init PATH]
 //          [--name NAME] [--hostname NAME] [--ulimit NAME=SOFT[:HARD]]...
 //          [--pull missing|always|never] [--platform P]
-//          [--timings] IMAGE [CMD ARGS...]
+//          [--timings] [--no-template] IMAGE [CMD ARGS...]
 //
 // Exit codes are docker's: the container's own; 125 when cz fails (including bad options);
 // 126 when the command cannot be executed; 127 when it does not exist. An image missing from
@@ -64,6 +64,7 @@ struct run_command_options {
     std::string pull = "missing";
     std::vector<std::string> ulimits;
     bool timings = false;
+    bool no_template = false;
     std::vector<std::string> words; // IMAGE [CMD ARGS...]
 };
 
@@ -206,6 +207,7 @@ int run_detached(const run_command_options& o, container::run_options opts, pull
     opts.pull = container::pull_policy::never;
     opts.on_pull_progress = nullptr;
     opts.on_progress = nullptr;
+    opts.on_warning = nullptr;
     container::detached_options d;
     d.name = opts.name;
     d.auto_remove = o.rm;
@@ -225,6 +227,11 @@ int run_run(const run_command_options& o) {
     auto opts = make_options(o);
     // A pull's progress and the run's own lines, on stderr.
     pull_display display(stderr);
+    opts.use_template = !o.no_template;
+    opts.on_warning = [&](std::string_view line) {
+        display.clear();
+        fmt::print(stderr, "cz: warning: {}\n", line);
+    };
     opts.registry.proxy = oci::registry::proxy_from_environment();
     std::string credentials_error; // why docker's credentials could not be had
     use_docker_credentials(opts.registry, credentials_error);
@@ -240,7 +247,7 @@ int run_run(const run_command_options& o) {
         for (const auto& t : r.timings)
             fmt::print(stderr, " {} {:.1f} ms", t.phase,
                        std::chrono::duration<double, std::milli>(t.duration).count());
-        fmt::print(stderr, "\n");
+        fmt::print(stderr, "; {}\n", r.from_template ? "from a VM template" : "cold boot");
     }
     if (r.oom_killed) fmt::print(stderr, "cz: the container ran out of memory (OOM-killed)\n");
     for (const auto& warning : r.warnings)
@@ -326,6 +333,8 @@ void register_run_command(context ctx) {
                 ->type_name("NAME=SOFT[:HARD]")
                 ->allow_extra_args(false);
             cmd.add_flag("--timings", o.timings, "Print how long each phase took, on stderr");
+            cmd.add_flag("--no-template", o.no_template,
+                         "Boot the VM cold, not from a VM template (cz template ls)");
             // IMAGE and everything after it (the container's command, options included) are
             // left unparsed, and taken as they are.
             cmd.prefix_command();

@@ -1,5 +1,6 @@
 // cz vm ... and cz kernel ...: boot a kernel in a microvm, build an initramfs, manage the cached
-// guest kernels.
+// guest kernels. cz template ls|rm: this user's VM templates (cz/vm/template.hpp), which cz run
+// makes on first use.
 #include "cli.hpp"
 
 #include <cz/vm.hpp>
@@ -199,6 +200,62 @@ int run_kernel_show(const kernel_options& o) {
     return exit_ok;
 }
 
+struct template_options {
+    std::string root;
+    std::vector<std::string> keys;
+};
+
+int run_template_ls(const template_options& o) {
+    auto root = state_root(o.root);
+    std::error_code ec;
+    auto list = vm::list_templates(root, ec);
+    if (ec) {
+        fmt::print(stderr, "cz: {}: {}\n", vm::templates_dir(root).string(), ec.message());
+        return exit_error;
+    }
+    fmt::print("{:<16}  {:>8}  {:>9}  {:<20}  {}\n", "KEY", "MEMORY", "STATE", "CREATED", "KERNEL");
+    for (const auto& t : list) {
+        char when[32] = "?";
+        std::time_t created = static_cast<std::time_t>(t.created);
+        std::tm tm{};
+        if (::localtime_r(&created, &tm))
+            std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        std::string kernel;
+        if (auto at = t.key_text.find("kernel="); at != std::string::npos) {
+            kernel = t.key_text.substr(at + 7, t.key_text.find('\n', at) - at - 7);
+            kernel = kernel.substr(0, kernel.find(' '));
+        }
+        fmt::print("{:<16}  {:>6}Mi  {:>7}Ki  {:<20}  {}\n", t.key, t.memory_size >> 20,
+                   (t.state_size + 1023) >> 10, when, kernel);
+    }
+    return exit_ok;
+}
+
+int run_template_rm(const template_options& o) {
+    auto root = state_root(o.root);
+    int rc = exit_ok;
+    std::vector<std::string> keys = o.keys;
+    if (keys.empty()) {
+        fmt::print(stderr, "cz: template rm: name templates (cz template ls), or 'all'\n");
+        return exit_error;
+    }
+    if (keys.size() == 1 && keys[0] == "all") {
+        std::error_code ec;
+        keys.clear();
+        for (const auto& t : vm::list_templates(root, ec))
+            keys.push_back(t.key);
+    }
+    for (const auto& key : keys) {
+        std::error_code ec;
+        vm::remove_template(root, key, ec);
+        if (ec) {
+            fmt::print(stderr, "cz: template {}: {}\n", key, ec.message());
+            rc = exit_error;
+        }
+    }
+    return rc;
+}
+
 } // namespace
 
 void register_vm_commands(context ctx) {
@@ -260,6 +317,21 @@ void register_vm_commands(context ctx) {
     add_command<kernel_options>(ctx, *kernel_cmd, "show",
                                 "List cached kernels and the accelerator cz would use",
                                 declare_kernel_root, run_kernel_show);
+
+    auto* template_cmd = ctx.app.add_subcommand(
+        "template", "VM templates: VMs booted once and saved, from which cz run starts");
+    template_cmd->require_subcommand(1);
+    add_command<template_options>(
+        ctx, *template_cmd, "ls", "List this user's VM templates",
+        [](CLI::App& cmd, template_options& o) { cmd.add_option("--root", o.root, "cz root"); },
+        run_template_ls);
+    add_command<template_options>(
+        ctx, *template_cmd, "rm", "Remove VM templates (KEY..., or all); cz run makes them again",
+        [](CLI::App& cmd, template_options& o) {
+            cmd.add_option("--root", o.root, "cz root");
+            cmd.add_option("keys", o.keys, "Template keys, or all")->required();
+        },
+        run_template_rm);
 }
 
 } // namespace cz::cli

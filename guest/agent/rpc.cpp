@@ -1,9 +1,13 @@
 #include "rpc.hpp"
 
 #include "../init/log.hpp"
+#include "../init/rootfs.hpp"
 #include "net.hpp"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -195,6 +199,69 @@ void do_set_hostname(const cz_agent_SetHostname& h) {
         fail_errno(errno, "sethostname '" + std::string(name) + "'");
 }
 
+// RNDADDENTROPY's argument: <linux/random.h>'s struct rand_pool_info with room for the seed.
+struct entropy_input {
+    int entropy_count;
+    int buf_size;
+    unsigned char buf[sizeof(cz_agent_Awaken{}.seed.bytes)];
+};
+
+void do_awaken(const cz_agent_Awaken& a) {
+    if (a.seed.size < 16) fail_invalid("Awaken: seed must be at least 16 bytes");
+    // The seed first: nothing below may draw on the template's random state.
+    int fd = ::open("/dev/urandom", O_RDWR | O_CLOEXEC);
+    if (fd < 0) fail_errno(errno, "open /dev/urandom");
+    entropy_input in{};
+    in.entropy_count = static_cast<int>(a.seed.size * 8);
+    in.buf_size = static_cast<int>(a.seed.size);
+    std::memcpy(in.buf, a.seed.bytes, a.seed.size);
+    // SAFETY: entropy_input is rand_pool_info's header followed by buf_size bytes of buf.
+    bool added = ::ioctl(fd, RNDADDENTROPY, &in) == 0;
+    int err = errno;
+    bool reseeded = added && ::ioctl(fd, RNDRESEEDCRNG) == 0;
+    if (added && !reseeded) err = errno;
+    ::close(fd);
+    if (!reseeded) fail_errno(err, added ? "RNDRESEEDCRNG" : "RNDADDENTROPY");
+    cz_agent_SetTime t{a.seconds, a.nanoseconds};
+    do_set_time(t);
+    auto name = get_string(a.hostname);
+    if (!name.empty() && ::sethostname(name.data(), name.size()) != 0)
+        fail_errno(errno, "sethostname '" + std::string(name) + "'");
+    auto id = get_string(a.machine_id);
+    if (!id.empty()) {
+        if (id.size() != 32 || !std::all_of(id.begin(), id.end(), [](char c) {
+                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+            }))
+            fail_invalid("Awaken: machine_id must be 32 lowercase hex digits");
+        make_directories("/etc", 0755);
+        replace_file("/etc/machine-id", std::string(id) + "\n", 0444);
+    }
+}
+
+// What the kernel cached of `device` (the template's placeholder disk, read at probe) is dropped.
+void flush_block_cache(const std::string& device) {
+    int fd = ::open(device.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail_errno(errno, "open " + device);
+    int r = ::ioctl(fd, BLKFLSBUF, 0);
+    int err = errno;
+    ::close(fd);
+    if (r != 0) fail_errno(err, "BLKFLSBUF " + device);
+}
+
+void do_mount_rootfs(const cz_agent_MountRootfs& m) {
+    rootfs_options opts;
+    opts.image_device = absolute_path(get_string(m.image_device), "image_device");
+    if (auto scratch = get_string(m.scratch_device); !scratch.empty())
+        opts.scratch_device = absolute_path(scratch, "scratch_device");
+    flush_block_cache(opts.image_device);
+    if (!opts.scratch_device.empty()) flush_block_cache(opts.scratch_device);
+    try {
+        mount_rootfs(opts);
+    } catch (const std::system_error& e) {
+        throw rpc_error{cz_agent_ErrorCode_ERROR_SYSTEM, e.code().value(), e.what()};
+    }
+}
+
 void do_configure_dns(const cz_agent_ConfigureDns& d) {
     std::string text;
     for (pb_size_t i = 0; i < d.nameservers_count; ++i)
@@ -332,6 +399,12 @@ bool answer_request(const agent::request& req, agent::response& resp) {
             break;
         case cz_agent_Request_ip_route_add_default_tag:
             check(ip_route_add_default(rpc.ip_route_add_default));
+            break;
+        case cz_agent_Request_awaken_tag:
+            do_awaken(rpc.awaken);
+            break;
+        case cz_agent_Request_mount_rootfs_tag:
+            do_mount_rootfs(rpc.mount_rootfs);
             break;
         case cz_agent_Request_shutdown_tag:
             ::sync();

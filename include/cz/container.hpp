@@ -30,4 +30,5 @@
 #include <cz/container/spec.hpp>
 #include <cz/container/state.hpp>
 #include <cz/container/supervisor.hpp>
+#include <cz/container/template.hpp>
 #include <cz/container/volume.hpp>

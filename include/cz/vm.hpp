@@ -33,3 +33,4 @@
 #include <cz/vm/qmp.hpp>
 #include <cz/vm/run.hpp>
 #include <cz/vm/shared_dir.hpp>
+#include <cz/vm/template.hpp>

@@ -41,8 +41,8 @@ TEST_SUITE("agent") {
 
     TEST_CASE("every message kind survives encode, frame, decode, encode unchanged") {
         auto all = every_message();
-        // Hello + 26 requests + 7 results + 2 events + StreamData + StreamCredit.
-        CHECK(all.size() == 1 + 26 + 7 + 2 + 1 + 1);
+        // Hello + 28 requests + 7 results + 2 events + StreamData + StreamCredit.
+        CHECK(all.size() == 1 + 28 + 7 + 2 + 1 + 1);
         auto decoded = fresh();
         for (auto& m : all) {
             CAPTURE(agent::to_string(agent::kind_of(*m)));

@@ -11,6 +11,7 @@
 #include <pb_common.h>
 
 #include <array>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -76,7 +77,16 @@ inline void fill(const pb_msgdesc_t* desc, void* msg, unsigned seed) {
             case PB_LTYPE_SUBMSG_W_CB:
                 fill(it.submsg_desc, p, v);
                 break;
-            case PB_LTYPE_BYTES: // only callback bytes_fields in agent.proto
+            case PB_LTYPE_BYTES:
+                if (PB_ATYPE(it.type) == PB_ATYPE_STATIC) { // a bounded array: to its bound
+                    auto* b = reinterpret_cast<pb_bytes_array_t*>(p);
+                    std::size_t n = it.data_size - offsetof(pb_bytes_array_t, bytes);
+                    b->size = static_cast<pb_size_t>(n);
+                    for (std::size_t j = 0; j < n; ++j)
+                        b->bytes[j] = static_cast<pb_byte_t>(v + j * 13);
+                    break;
+                }
+                // The others are bytes_fields viewing the frame.
                 REQUIRE(PB_ATYPE(it.type) == PB_ATYPE_CALLBACK);
                 reinterpret_cast<cz::agent::bytes_field*>(p)->set(
                     cz::bytes_view(payload()).first(1000 + v % 2000));

@@ -7,6 +7,7 @@
 
 #include <cz/oci/archive.hpp>
 #include <cz/oci/store.hpp>
+#include <cz/vm/template.hpp>
 
 #include <support/support.hpp>
 
@@ -26,6 +27,9 @@ struct removed_at_exit {
     ~removed_at_exit() {
         for (const auto& p : paths) {
             std::error_code ignored;
+            // The VM templates first: their memory files live in /dev/shm, not under the root.
+            for (const auto& t : cz::vm::list_templates(p, ignored))
+                cz::vm::remove_template(p, t.key, ignored);
             std::filesystem::remove_all(p, ignored);
         }
     }

@@ -92,17 +92,26 @@ TEST_SUITE("cz run") {
         o = cz_run("--net none busybox false");
         CHECK(o.rc == 1);
         // Without a network, its drivers are not even loaded (boot time).
-        o = cz_run("--net none busybox cat /proc/modules");
+        o = cz_run("--net none --no-template busybox cat /proc/modules");
         CHECK(o.rc == 0);
         CHECK(contains(o.out, "virtio_blk "));
         CHECK_FALSE(contains(o.out, "virtio_net "));
         CHECK_FALSE(contains(o.out, "failover "));
-        o = cz_run("--net none --timings busybox echo hello from a microVM");
+        o = cz_run("--net none --timings --no-template busybox echo hello from a microVM");
         CHECK(o.rc == 0);
         CHECK(o.out == "hello from a microVM\n");
         for (const char* phase :
              {"image", "rootfs", "guest", "boot", "agent", "start", "exit", "teardown"})
             CHECK(contains(o.err, std::string(" ") + phase + " "));
+        CHECK(contains(o.err, "; cold boot\n"));
+        // From the VM template the first run made.
+        o = cz_run("--net none --timings busybox echo hello from a clone");
+        CHECK(o.rc == 0);
+        CHECK(o.out == "hello from a clone\n");
+        for (const char* phase : {"image", "rootfs", "guest", "template", "qemu", "incoming",
+                                  "agent", "start", "exit", "teardown"})
+            CHECK(contains(o.err, std::string(" ") + phase + " "));
+        CHECK(contains(o.err, "; from a VM template\n"));
         CHECK(vm_dirs() == 0);
     }
 

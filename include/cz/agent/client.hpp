@@ -92,6 +92,8 @@ CZ_AGENT_RPC(cz_agent_Statistics, statistics)
 CZ_AGENT_RPC(cz_agent_CopyIn, copy_in)
 CZ_AGENT_RPC(cz_agent_CopyOut, copy_out)
 CZ_AGENT_RPC(cz_agent_Shutdown, shutdown)
+CZ_AGENT_RPC(cz_agent_Awaken, awaken)
+CZ_AGENT_RPC(cz_agent_MountRootfs, mount_rootfs)
 #undef CZ_AGENT_RPC
 
 } // namespace detail

@@ -11,11 +11,19 @@
 //   boot       start QEMU (cz/vm) with the rootfs as /dev/vda and the agent on a virtio-serial
 //              port; with volumes, a virtiofsd per volume first (cz/container/volume.hpp)
 //   agent      cz-init's agent answers (cz/agent) — the guest has booted
-//   setup      the guest's network (QEMU user-mode NAT: 10.0.2.15, gateway 10.0.2.2, DNS
-//              10.0.2.3), /etc/resolv.conf and /etc/hosts in the container's root
-//   start      create and start the container's process from its OCI spec (cz/container/spec.hpp)
+// or, from a VM template (run_options::use_template; cz/container/template.hpp):
+//   template   find this VM's template, making it on first use (a whole boot, once)
+//   qemu       start QEMU with the template's memory and -incoming
+//   incoming   the template's state restored: the guest runs on
+//   agent      cz-init's agent answers
+// and then, in one round of requests:
+//   start      (from a template: the clone is told who it is (seed, time, hostname) and mounts
+//              its root;) the guest's network (QEMU user-mode NAT: 10.0.2.15, gateway 10.0.2.2,
+//              DNS 10.0.2.3), /etc/resolv.conf and /etc/hosts in the container's root; the
+//              container's process created and started from its OCI spec (cz/container/spec.hpp)
 //   exit       the process runs, stdio streaming both ways, until it exits
-//   teardown   cz-init powers the VM off; QEMU is gone, and so is the VM's state directory
+//   teardown   QEMU is told to quit (with volumes, cz-init first syncs them and powers the VM
+//              off); QEMU is gone, and so is the VM's state directory
 //
 // Signals: while run() runs, SIGINT, SIGTERM, SIGHUP and SIGQUIT are forwarded to the container's
 // process (before it starts, they end the run with errc::interrupted), and with a terminal
@@ -107,6 +115,12 @@ struct run_options {
     int stderr_fd = 2;
     // Put a terminal stdin_fd into raw mode while the container has a terminal (as docker -t).
     bool raw_terminal = true;
+    // Start from a VM template when one fits (cz/container/template.hpp): made on first use
+    // under the root, restored in a fraction of a boot. A run with volumes, or whose template
+    // cannot be made or restored, boots cold (on_warning says why for the latter).
+    bool use_template = true;
+    // Warnings, one line each: a template that could not be used.
+    std::function<void(std::string_view)> on_warning;
     // How long the guest may take to boot until its agent answers.
     std::chrono::milliseconds boot_timeout{60000};
     // Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT (and SIGWINCH) as described above.
@@ -133,6 +147,8 @@ struct run_result {
     // The kernel OOM-killed a process of the container (exit_code is then usually 137).
     bool oom_killed = false;
     std::vector<phase_timing> timings;
+    // The VM was a template's clone (else it booted cold).
+    bool from_template = false;
     // The VM console's last lines, when the run failed in the guest (empty otherwise).
     std::string console_tail;
     // What went wrong without failing the run (a root filesystem that could not be cached).

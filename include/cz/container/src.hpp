@@ -16,4 +16,5 @@
 #include <cz/container/impl/spec.ipp>
 #include <cz/container/impl/state.ipp>
 #include <cz/container/impl/supervisor.ipp>
+#include <cz/container/impl/template.ipp>
 #include <cz/container/impl/volume.ipp>

@@ -43,6 +43,13 @@ enum class errc {
     already_started,
     // Parsing a byte size ("512M", "2G") or a port forward ("8080:80") failed.
     bad_syntax,
+    // No VM template of this key under the cz root (cz/vm/template.hpp): one is made on first use.
+    template_not_found,
+    // A VM template's files do not match its record (its state file was truncated or changed,
+    // its memory file is gone or was replaced): it cannot be restored, only made again.
+    template_invalid,
+    // QEMU reported a failed migration while saving a template or restoring a clone from one.
+    migration_failed,
 };
 
 // The category of cz::vm::errc; a function-local static so the header defines no globals.

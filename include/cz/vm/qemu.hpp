@@ -51,6 +51,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,20 @@ struct qemu_options {
     bool acpi = true;
     // Devices added by other modules, after cz's own (see device_hook).
     std::vector<device_hook> devices;
+    // Guest RAM in a file instead of a memfd: a VM template's memory (cz/vm/template.hpp).
+    // `shared`: the guest's writes reach the file (the template being made); otherwise the file
+    // is mapped privately, copy-on-write (a clone: many share the file's unmodified pages). A
+    // vhost-user device needs shared RAM, so a private mapping wants config::vsock off.
+    struct memory_file_backing {
+        std::filesystem::path path;
+        bool shared = false;
+    };
+    std::optional<memory_file_backing> memory_file;
+    // `-incoming defer`: QEMU starts without running the guest and waits for QMP's
+    // migrate-incoming (restoring a template's clone).
+    bool incoming = false;
+    // Called with each QMP event, after qemu_vm's own handling, on the VM's thread.
+    std::function<void(const qmp_message&)> on_event;
 };
 
 // When things happened, for benchmarks (steady_clock).

@@ -17,3 +17,4 @@
 #include <cz/vm/impl/qmp.ipp>
 #include <cz/vm/impl/run.ipp>
 #include <cz/vm/impl/shared_dir.ipp>
+#include <cz/vm/impl/template.ipp>

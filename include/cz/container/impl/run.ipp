@@ -9,10 +9,12 @@
 #include <cz/container/live.hpp>
 #include <cz/container/pull.hpp>
 #include <cz/container/rootfs.hpp>
+#include <cz/container/template.hpp>
 #include <cz/ext4/formatter.hpp>
 #include <cz/oci/store.hpp>
 #include <cz/vm/qemu.hpp>
 #include <cz/vm/run.hpp>
+#include <cz/vm/template.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -77,8 +79,10 @@ struct run_failure : std::runtime_error {
     throw run_failure(ec, std::move(what));
 }
 
-// The name of cz-init's virtio-serial port (its cz.agent=serial:NAME option).
+// The name of cz-init's virtio-serial port (its cz.agent=serial:NAME option), and the id of its
+// QEMU device (a template waits for the guest to open it).
 inline constexpr const char* agent_port = "cz.agent";
+inline constexpr const char* agent_port_id = "agentport";
 
 // Stream ids of the container's stdio.
 inline constexpr std::uint32_t stdin_stream = 1, stdout_stream = 2, stderr_stream = 3;
@@ -162,7 +166,8 @@ public:
         prepare_guest();
         prepare_scratch();
         phase("guest", t);
-
+        if (prepare_template()) phase("template", t);
+        if (interrupted_) fail(errc::interrupted, "interrupted while the VM template was made");
         vm_.emplace(io_, vm_config(), qemu_options());
         std::exception_ptr failure;
         asio::co_spawn(io_, main(), [&](std::exception_ptr e) {
@@ -378,20 +383,82 @@ private:
             c.append += " cz.scratch=/dev/vdb";
         }
         if (opts_.network == network_mode::user) c.network = vm::user_network{opts_.ports};
+        // A clone's QEMU is the template's: the same kernel command line (its guest has booted).
+        if (template_) c.append = template_append();
         return c;
+    }
+
+    std::string template_append() const {
+        return std::string("cz.log=warn cz.agent=serial:") + agent_port + " " + template_cmdline;
+    }
+
+    vm::template_options template_options() const {
+        vm::template_options t;
+        t.ready_port = agent_port_id;
+        t.layout = std::string("virtio-serial:") + agent_port_id;
+        t.ready_timeout = opts_.boot_timeout;
+        return t;
+    }
+
+    // This run's template, made when there is none (or a damaged one): whether the run is to
+    // start from it. Runs with volumes boot cold (virtio-fs shares guest RAM with virtiofsd).
+    bool prepare_template() {
+        if (!opts_.use_template || !volumes_.empty()) return false;
+        // The template's form of this run's VM (template_ is still empty: vm_config's is cold).
+        auto cfg = template_vm_config(vm_config(), template_append());
+        auto q = qemu_options();
+        auto t = template_options();
+        // A signal while the template's guest boots ends the run, as one during a boot does.
+        std::optional<asio::signal_set> signals;
+        if (opts_.forward_signals) {
+            signals.emplace(io_, SIGINT, SIGTERM, SIGHUP);
+            signals->add(SIGQUIT);
+            signals->async_wait([this](std::error_code e, int sig) {
+                if (!e) interrupted_ = sig;
+            });
+            t.cancelled = [this] { return interrupted_ != 0; };
+        }
+        std::error_code ec;
+        error_info why;
+        auto info = vm::find_template(cfg, q, t, ec, why);
+        if (ec == vm::errc::template_invalid) {
+            warn("VM template damaged, making it again: " + to_string(why));
+        }
+        if (ec) {
+            progress("making a VM template (once for this kernel, cz-init and VM size)");
+            why = {};
+            info = vm::make_template(io_, cfg, q, t, ec, why);
+            if (interrupted_) return false;
+            if (ec) {
+                warn("cannot make a VM template (" + ec.message() + ": " + to_string(why) +
+                     "); booting cold");
+                return false;
+            }
+        }
+        template_ = info;
+        return true;
+    }
+
+    void warn(const std::string& line) {
+        if (opts_.on_warning) opts_.on_warning(line);
     }
 
     vm::qemu_options qemu_options() const {
         vm::qemu_options q;
+        if (template_) vm::use_template(*template_, q);
         for (std::size_t i = 0; i < volumes_.size(); ++i)
             q.devices.push_back(
                 vm::qemu_shared_dir_device({volumes_[i].host, volume_tag(i), volumes_[i].read_only},
                                            volume_transport_, i, virtiofsd_));
         q.devices.push_back([](vm::device_context& d) -> std::vector<std::string> {
             auto socket = (d.state_dir() / (std::string(agent_port) + ".sock")).string();
-            return {"-device",  "virtio-serial-device",
-                    "-chardev", "socket,id=agent,server=on,wait=off,path=" + socket,
-                    "-device",  std::string("virtserialport,chardev=agent,name=") + agent_port};
+            return {"-device",
+                    "virtio-serial-device",
+                    "-chardev",
+                    "socket,id=agent,server=on,wait=off,path=" + socket,
+                    "-device",
+                    std::string("virtserialport,id=") + agent_port_id +
+                        ",chardev=agent,name=" + agent_port};
         });
         return q;
     }
@@ -407,20 +474,27 @@ private:
             if (opts_.spec.terminal) signals_->add(SIGWINCH);
             asio::co_spawn(io_, forward_signals(), asio::detached);
         }
-        auto [start_ec] = co_await vm_->async_start(tuple);
-        if (start_ec) fail(start_ec, "starting the VM: " + to_string(vm_->error_detail()));
+        if (template_) co_await restore_from_template(t);
+        if (!template_) {
+            auto [start_ec] = co_await vm_->async_start(tuple);
+            if (start_ec) fail(start_ec, "starting the VM: " + to_string(vm_->error_detail()));
+            phase("boot", t);
+        }
         publish_rootfs_meanwhile(); // QEMU has the image open now, whatever its name becomes
         asio::co_spawn(io_, watch_vm(), asio::detached);
-        phase("boot", t);
 
         co_await connect_agent();
         phase("agent", t);
-        // The guest's setup and the process's start in one go: cz-init takes requests in the
-        // order they arrive, so the process starts in a finished setup, and a setup that fails
-        // is the error told (its answer comes first).
+        // The guest's setup and the process's start in one round of requests (after a clone's
+        // Awaken and MountRootfs): cz-init takes them in the order they arrive, so the process
+        // starts in a finished setup, and a step that fails is the error told (its answer comes
+        // first).
         {
             using namespace asio::experimental::awaitable_operators;
-            co_await (setup_guest() && start_process());
+            if (template_)
+                co_await (awaken() && setup_guest() && start_process());
+            else
+                co_await (setup_guest() && start_process());
         }
         phase("start", t);
         if (opts_.on_started) {
@@ -433,6 +507,46 @@ private:
         co_await teardown();
         phase("teardown", t);
         signals_->cancel();
+    }
+
+    // A clone of the run's template: QEMU started with its memory, the state restored. A clone
+    // that cannot be restored (a state QEMU refuses) ends, and the run boots cold instead.
+    asio::awaitable<void> restore_from_template(clock::time_point& t) {
+        auto [start_ec] = co_await vm_->async_start(tuple);
+        // Stopped by a signal (forward_signals): no cold boot instead.
+        if (interrupted_)
+            fail(start_ec ? start_ec : make_error_code(errc::interrupted), "starting the VM");
+        if (!start_ec) {
+            phase("qemu", t);
+            error_info why;
+            auto ec = co_await vm::async_restore_clone(*vm_, *template_, why);
+            if (interrupted_) fail(ec ? ec : make_error_code(errc::interrupted), "starting the VM");
+            if (!ec) {
+                phase("incoming", t);
+                result_.from_template = true;
+                co_return;
+            }
+            warn("VM template " + template_->key + ": " + ec.message() + ": " + to_string(why) +
+                 "; booting cold");
+        } else {
+            warn("VM template " + template_->key +
+                 ": starting QEMU: " + to_string(vm_->error_detail()) + "; booting cold");
+        }
+        template_.reset();
+        vm_.reset();
+        vm_.emplace(io_, vm_config(), qemu_options());
+    }
+
+    // The clone learns who it is before anything else, then mounts its root file system.
+    asio::awaitable<void> awaken() {
+        std::error_code ec;
+        auto who = make_awaken(hostname_, ec);
+        if (ec) fail(ec, "a seed for the guest's random number generator");
+        auto mount = make_mount_rootfs(!scratch_.path.empty());
+        using namespace asio::experimental::awaitable_operators;
+        auto awaking = call(who, "telling the VM who it is");
+        auto mounting = call(mount, "mounting the root file system");
+        co_await (std::move(awaking) && std::move(mounting));
     }
 
     // Waits for the VM's end; a VM that ends on its own before the process does fails the run.
@@ -774,6 +888,7 @@ private:
     std::string virtiofsd_;
     removed_file scratch_; // declared before vm_: outlives the VM that uses it
     std::optional<vm::qemu_vm> vm_;
+    std::optional<vm::template_info> template_; // set: the VM is (to be) this template's clone
     std::optional<agent::client> client_;
     std::optional<asio::signal_set> signals_;
     std::optional<asio::posix::stream_descriptor> stdin_reader_;

@@ -30,6 +30,9 @@ public:
         case errc::not_running: return "VM is not running";
         case errc::already_started: return "VM already started";
         case errc::bad_syntax: return "bad syntax";
+        case errc::template_not_found: return "no VM template";
+        case errc::template_invalid: return "VM template damaged";
+        case errc::migration_failed: return "VM state migration failed";
         }
         return "unknown cz.vm error";
     }

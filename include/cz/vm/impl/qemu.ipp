@@ -28,6 +28,18 @@
 
 namespace cz::vm {
 
+namespace detail {
+// A value inside a QEMU option list (`key=value,...`): a comma is written twice.
+inline std::string qemu_option_value(std::string_view v) {
+    std::string out;
+    for (char c : v) {
+        out += c;
+        if (c == ',') out += ',';
+    }
+    return out;
+}
+} // namespace detail
+
 CZ_DECL std::string qemu_kernel_cmdline(const config& cfg, const qemu_options& qemu,
                                         accel_mode accel, unsigned long tsc_khz) {
     // reboot=t + -no-reboot: a reboot (and panic=-1's immediate reboot) ends the VM.
@@ -57,7 +69,15 @@ CZ_DECL std::vector<std::string> qemu_command_line(const config& cfg, const qemu
         add({"-accel", "tcg,thread=multi", "-cpu", "max,erms=off,fsrm=off"});
     }
     add({"-smp", std::to_string(cfg.cpus), "-m", fmt::format("{}M", cfg.memory_mib)});
-    auto memory = qemu_memory_args(cfg.memory_mib, "mem");
+    auto memory = qemu.memory_file
+                      ? std::vector<std::string>{"-object",
+                                                 fmt::format("memory-backend-file,id=mem,size={}M,"
+                                                             "mem-path={},share={}",
+                                                             cfg.memory_mib,
+                                                             detail::qemu_option_value(
+                                                                 qemu.memory_file->path.string()),
+                                                             qemu.memory_file->shared ? "on" : "off")}
+                      : qemu_memory_args(cfg.memory_mib, "mem");
     a.insert(a.end(), memory.begin(), memory.end());
     add({"-global", "virtio-mmio.force-legacy=false"});
     add({"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"});
@@ -81,6 +101,7 @@ CZ_DECL std::vector<std::string> qemu_command_line(const config& cfg, const qemu
         add({"-netdev", netdev, "-device", "virtio-net-device,netdev=net0"});
     }
     a.insert(a.end(), l.extra_args.begin(), l.extra_args.end());
+    if (qemu.incoming) add({"-incoming", "defer"});
     return a;
 }
 
@@ -513,6 +534,7 @@ CZ_DECL asio::awaitable<std::error_code> qemu_vm::start_op() {
         } else if (m.name == "GUEST_PANICKED") {
             st->panic_seen = true;
         }
+        if (st->qemu.on_event) st->qemu.on_event(m);
     });
     asio::co_spawn(ex, s->console_loop(s), asio::detached);
 
