@@ -627,22 +627,9 @@ void process_table::stat_in_container(const cz_agent_Stat& req, agent::response&
     copy_error err;
     if (!stat_path(std::string(get_string(req.path)), req.follow_symlinks, root, st, err))
         return fail(resp, err.code, err.message, err.sys_errno);
-    auto ns = [](const timespec& t) { return std::int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; };
     resp.which_result = cz_agent_Response_stat_tag;
-    auto& out = resp.result.stat;
-    out = cz_agent_StatResult_init_zero;
-    out.dev = st.st_dev;
-    out.ino = st.st_ino;
-    out.mode = st.st_mode;
-    out.nlink = st.st_nlink;
-    out.uid = st.st_uid;
-    out.gid = st.st_gid;
-    out.rdev = st.st_rdev;
-    out.size = static_cast<std::uint64_t>(st.st_size);
-    out.blocks = static_cast<std::uint64_t>(st.st_blocks);
-    out.atime_ns = ns(st.st_atim);
-    out.mtime_ns = ns(st.st_mtim);
-    out.ctime_ns = ns(st.st_ctim);
+    resp.result.stat = cz_agent_StatResult_init_zero;
+    fill_stat_result(st, resp.result.stat);
 }
 
 bool process_table::copy_in(std::uint64_t request_id, const cz_agent_CopyIn& req,

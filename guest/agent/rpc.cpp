@@ -143,11 +143,9 @@ void do_write_file(const cz_agent_WriteFile& w) {
     if (::close(fd) != 0) fail_errno(errno, "close " + path);
 }
 
-void do_stat(const cz_agent_Stat& s, cz_agent_StatResult& out) {
-    auto path = absolute_path(get_string(s.path), "path");
-    struct stat st {};
-    if ((s.follow_symlinks ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0)
-        fail_errno(errno, "stat " + path);
+} // namespace
+
+void fill_stat_result(const struct stat& st, cz_agent_StatResult& out) {
     auto ns = [](const timespec& t) { return std::int64_t(t.tv_sec) * 1000000000 + t.tv_nsec; };
     out.dev = st.st_dev;
     out.ino = st.st_ino;
@@ -161,6 +159,16 @@ void do_stat(const cz_agent_Stat& s, cz_agent_StatResult& out) {
     out.atime_ns = ns(st.st_atim);
     out.mtime_ns = ns(st.st_mtim);
     out.ctime_ns = ns(st.st_ctim);
+}
+
+namespace {
+
+void do_stat(const cz_agent_Stat& s, cz_agent_StatResult& out) {
+    auto path = absolute_path(get_string(s.path), "path");
+    struct stat st {};
+    if ((s.follow_symlinks ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0)
+        fail_errno(errno, "stat " + path);
+    fill_stat_result(st, out);
 }
 
 void do_sysctl(const cz_agent_Sysctl& s) {

@@ -10,6 +10,8 @@
 
 #include <cz/agent/protocol.hpp>
 
+#include <sys/stat.h>
+
 #include <string>
 
 namespace cz::guest {
@@ -21,6 +23,9 @@ bool answer_request(const agent::request& req, agent::response& resp);
 // The VM's network interfaces' counters (/sys/class/net/*/statistics), in name order, as many as
 // `out.links` holds.
 void fill_link_statistics(cz_agent_StatisticsResult& out);
+
+// A stat(2) result as the agent answers it (Stat, and CopyOut's container paths).
+void fill_stat_result(const struct stat& st, cz_agent_StatResult& out);
 
 // Makes `resp` an Error answer.
 void set_error(agent::response& resp, cz_agent_ErrorCode code, int sys_errno,
