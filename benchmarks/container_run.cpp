@@ -8,6 +8,7 @@
 //   ROOT: a cz root with Debian's kernel and a `busybox` image whose Cmd can run `true`
 //   (scripts/demo makes both in the default root, which is what ROOT defaults to).
 #include "bench.hpp"
+#include "vm_floor.hpp"
 
 #include <cz/vm.hpp>
 
@@ -28,35 +29,17 @@ int main(int argc, char** argv) try {
     if (runs < 1) throw std::runtime_error("RUNS must be at least 1");
     auto kernel = cz::vm::find_kernel(root, cz::vm::kernel_flavor::debian);
     cz::bench::temp_dir tmp;
-    auto floor_initrd = fs::path(tmp.path) / "poweroff.cpio.gz";
-    cz::vm::initramfs_builder().init(POWEROFF_INIT).write_gzip(floor_initrd);
+    cz::bench::vm_floor floor(root, kernel, POWEROFF_INIT, tmp.path);
 
-    std::string cz_cmd =
-        cz::bench::shell_quote(CZ_EXE) + " --root " + cz::bench::shell_quote(root.string()) +
-        " run --rm --timings --no-template busybox true 2>>" + cz::bench::shell_quote(tmp.path + "/timings");
+    std::string cz_cmd = cz::bench::shell_quote(CZ_EXE) + " --root " +
+                         cz::bench::shell_quote(root.string()) +
+                         " run --rm --timings --no-template busybox true 2>>" +
+                         cz::bench::shell_quote(tmp.path + "/timings");
     // Once untimed: builds the root filesystem and initramfs if they are not cached yet.
     cz::bench::run_command(cz_cmd);
     std::remove((tmp.path + "/timings").c_str());
 
-    auto floor_run = [&] {
-        return cz::bench::run_function([&] {
-            cz::vm::config cfg;
-            cfg.kernel = kernel.image;
-            cfg.initrd = floor_initrd;
-            cfg.root = root;
-            cfg.vsock.reset(); // cz run's VMs have none either (the agent is on virtio-serial)
-            // The same VM size as cz run's (run_options::memory_mib): under TCG the kernel's
-            // boot time grows with memory (it initialises a page struct for every 4 KiB).
-            cfg.memory_mib = 512;
-            asio::io_context io;
-            cz::vm::qemu_vm vm(io, cfg);
-            vm.start();
-            std::error_code ec;
-            auto status = vm.wait_for(std::chrono::seconds(120), ec);
-            if (ec || !status.clean())
-                throw std::runtime_error("the floor VM: " + status.describe());
-        });
-    };
+    auto floor_run = [&] { return floor.run(); };
     auto results = cz::bench::compare(
         {cz::bench::command("cz run busybox true", cz_cmd), {"floor: boot + poweroff", floor_run}},
         runs);
