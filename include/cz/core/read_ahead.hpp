@@ -2,10 +2,13 @@
 //
 // Turning a gzip layer into an ext4 image is two jobs of about equal weight: inflating, and
 // parsing tar + writing blocks. read_ahead_source runs the first on a second core: a producer
-// thread calls `inner.read_some` into a small ring of buffers (8 x 1 MiB by default) while the
+// thread calls `inner.read_some` into a small ring of buffers (8 x 128 KiB by default) while the
 // consumer reads the buffers already filled. Each buffer is handed over full (or at the end of
 // the stream, or at an error), so the threads rarely wait on each other. The ring bounds the
-// memory, and a full ring stops the producer until the consumer catches up.
+// memory, and a full ring stops the producer until the consumer catches up. Small buffers are
+// faster than large ones: a buffer is still in the cache when the consumer reads it, and a ring
+// that comes from malloc's heap, not from fresh mmap'd pages, costs no page faults when the next
+// layer's ring is made (8 x 1 MiB took 30% longer to build an image from three 75 MB layers).
 //
 //   cz::fd_source file(fd);
 //   cz::decompressing_source layer(file);
@@ -31,8 +34,8 @@ namespace cz {
 class read_ahead_source {
 public:
     struct options {
-        std::size_t buffer_size = std::size_t(1) << 20; // bytes per buffer (at least 1)
-        std::size_t buffers = 8;                        // buffers in the ring (at least 2)
+        std::size_t buffer_size = std::size_t(128) << 10; // bytes per buffer (at least 1)
+        std::size_t buffers = 8;                          // buffers in the ring (at least 2)
     };
 
     // `inner` must outlive this source and must not be read by anyone else once reading starts.
