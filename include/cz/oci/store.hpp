@@ -75,6 +75,7 @@ private:
     bool stored_ = false;
     sha256_hasher hasher_;
     std::uint64_t offset_ = 0;
+    std::uint64_t flushed_ = 0; // bytes before this offset have had their writeback started
 };
 
 struct verify_report {
