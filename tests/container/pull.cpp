@@ -1,8 +1,9 @@
 // cz::container::pull_image against docker-registry on loopback, through the tests' fault proxy:
 // a five-layer image (files added, replaced and whited out) pulled while its root filesystem is
-// built, layer by layer as the layers arrive. The image built so must be the one the layers
-// make when they are all in the store first; a pull that fails, or a layer that is not a tar,
-// leaves no image file behind.
+// built, layer by layer as the layers arrive (each read while it downloads). The image built so
+// must be the one the layers make when they are all in the store first, also when a layer's
+// download starts over; a pull that fails, or a layer that is not a tar, leaves no image file
+// behind.
 #include <cz/container/pull.hpp>
 
 #include "../oci/fault_proxy.hpp"
@@ -14,7 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
+#include <thread>
 
 using namespace cz_test;
 namespace oci = cz::oci;
@@ -152,6 +155,8 @@ TEST_CASE("a pull builds the root filesystem while later layers are still downlo
         return std::find(events.begin(), events.end(), e) - events.begin();
     };
     REQUIRE(at("arrived 4") < static_cast<long>(events.size()));
+    // Built once: no layer failed while it was read and had to be built again from the store.
+    CHECK(std::count(events.begin(), events.end(), "apply 0") == 1);
     CHECK(at("apply 0") < at("arrived 3"));
     CHECK(at("apply 2") < at("arrived 4"));
     // The same bytes as when every layer is there first.
@@ -168,6 +173,37 @@ TEST_CASE("a pull builds the root filesystem while later layers are still downlo
     REQUIRE_FALSE(ec);
     CHECK_FALSE(again.rootfs.built);
     CHECK(again.rootfs.path == r.rootfs.path);
+}
+
+TEST_CASE("a layer whose download starts over is built from the verified blob") {
+    if (!have("skopeo") || !have("docker-registry")) CZ_SKIP("skopeo and docker-registry needed");
+    fixture f;
+    // Layer 2 is cut off half-way. The resumed request (with Range) is answered late and with
+    // the whole blob, as a server that ignores Range does: the client starts the blob over in a
+    // new ingest file, while the builder has already read the first half of the old one.
+    const auto& layer = f.image.parsed.layers[2];
+    auto whole = f.image.content.read(layer, 1 << 20);
+    std::atomic<int> gets = 0;
+    std::atomic<bool> ranged = false;
+    fault_proxy proxy(f.server.endpoint(), [&](const std::vector<proxied_request>& seen) {
+        const auto& r = seen.back();
+        if (!r.is_blob_get() || r.target.find(layer.digest.str()) == std::string::npos)
+            return fault::pass();
+        if (++gets == 1) return fault::reset(whole.size() / 2);
+        ranged = r.header("range").has_value();
+        std::this_thread::sleep_for(500ms);
+        return fault::respond(http_answer(200, "OK", {}, whole));
+    });
+    std::error_code ec;
+    std::string why;
+    auto r = cz::container::pull_image(f.dest.path, proxy.host() + "/cz/layered:1", quick_options(),
+                                       ec, &why);
+    INFO(why);
+    REQUIRE_FALSE(ec);
+    CHECK(gets == 2);
+    CHECK(ranged);
+    CHECK(read_file(r.rootfs.path) == f.reference_rootfs());
+    CHECK(f.leftovers() == std::vector<std::string>{r.rootfs.path.filename().string()});
 }
 
 TEST_CASE("a pull that fails part-way leaves no root filesystem") {

@@ -6,6 +6,7 @@
 #include <cz/core/stream.hpp>
 #include <cz/ext4/reader.hpp>
 #include <cz/oci/archive.hpp>
+#include <cz/oci/error.hpp>
 #include <cz/oci/store.hpp>
 #include <cz/tar/writer.hpp>
 
@@ -16,9 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace ct = cz::container;
 namespace fs = std::filesystem;
@@ -126,6 +130,65 @@ TEST_SUITE("container rootfs") {
         CHECK(ec);
         CHECK(why.find("layer " + layer.str()) != std::string::npos);
         CHECK(fs::is_empty(root.path / "rootfs"));
+    }
+
+    TEST_CASE("open_layer: layers come from the reader, confirmed once the image is complete") {
+        // A reader that hands the blob over in 1000-byte pieces and records when it is asked to
+        // confirm; `refuse` makes the confirmation fail, as a layer the pull gave up on does.
+        struct piecewise_reader : ct::layer_reader {
+            piecewise_reader(const cz::oci::content_store& c, const cz::digest& d,
+                             std::vector<std::string>& log, bool refuse)
+                : fd(c.open_blob(d, open_ec)), log(log), refuse(refuse) {
+                REQUIRE_FALSE(open_ec);
+            }
+            std::size_t read_some(cz::mutable_bytes buf, std::error_code& ec) override {
+                ++reads;
+                return cz::fd_source(fd.get()).read_some(
+                    buf.first(std::min<std::size_t>(buf.size(), 1000)), ec);
+            }
+            void confirm(std::error_code& ec) override {
+                log.push_back("confirm after " + std::to_string(reads) + " reads");
+                ec = refuse ? make_error_code(cz::oci::errc::digest_mismatch) : std::error_code{};
+            }
+            std::error_code open_ec;
+            cz::unique_fd fd;
+            std::vector<std::string>& log;
+            bool refuse;
+            int reads = 0;
+        };
+        cz_test::temp_dir root;
+        store_with_image s(root.path, std::string(100000, 'x'));
+        for (bool refuse : {false, true}) {
+            CAPTURE(refuse);
+            std::vector<std::string> log;
+            ct::rootfs_options opts;
+            opts.on_layer = [&](std::size_t i, std::size_t) {
+                log.push_back("layer " + std::to_string(i));
+            };
+            opts.open_layer = [&](const cz::oci::descriptor& layer, std::error_code& ec) {
+                ec.clear();
+                return std::unique_ptr<ct::layer_reader>(
+                    new piecewise_reader(s.content, layer.digest, log, refuse));
+            };
+            std::error_code ec;
+            std::string why;
+            auto r = ct::ensure_rootfs(s.content, s.manifest, s.manifest_descriptor.digest, opts,
+                                       ec, &why);
+            REQUIRE(log.size() == 2);
+            CHECK(log[0] == "layer 0");
+            CHECK(log[1].find("confirm after ") == 0);
+            CHECK(log[1] != "confirm after 0 reads");
+            if (!refuse) {
+                REQUIRE_FALSE(ec);
+                CHECK(read_from_image(r.path, "/etc/greeting") == std::string(100000, 'x'));
+                fs::remove(r.path);
+            } else {
+                CHECK(ec == cz::oci::errc::digest_mismatch);
+                CHECK(why.find("layer " + s.manifest.layers[0].digest.str()) == 0);
+                // Nothing left behind: the image is not trusted.
+                CHECK(fs::is_empty(r.path.parent_path()));
+            }
+        }
     }
 
     TEST_CASE("defer_publish: the image is complete under its temporary name until published") {

@@ -1,15 +1,18 @@
 // cz/container/pull.hpp — an image pulled from its registry and its root filesystem built at
-// the same time: each layer is applied to the ext4 image as soon as it is in the store, in
-// order, while the later layers are still downloading. A cold `cz run` so takes about as long
-// as the longer of the two, not their sum.
+// the same time: each layer is applied to the ext4 image while it downloads, in order, as its
+// bytes are written to the store's ingest file. A cold `cz run` so takes about as long as the
+// pull alone, not the pull plus the build.
 //
 //   thread of the pull (Asio):  manifest | config, layer 1, layer 2, ... (4 at a time) | tag
-//   calling thread:                      | wait 1, apply 1 | wait 2, apply 2 | ...      | rename
+//   calling thread:                      | apply 1 as it arrives | apply 2 | ...        | rename
 //
-// Layers are read from the store only once committed there, so the builder sees only bytes whose
-// digest was verified. The root filesystem lands under its cache name (cz/container/rootfs.hpp)
-// only when it is complete; a pull that fails leaves its resumable ingest files in the store and
-// no image file.
+// The builder reads bytes before their digest is verified: the tar reader and the ext4 builder
+// take hostile input anyway, and the image is used only if every layer it read is then
+// committed to the store, verified, as the very file that was read. A layer whose download
+// started over, or a build that failed on unverified bytes, is built again from the verified
+// blobs once the pull is done. The root filesystem lands under its cache name
+// (cz/container/rootfs.hpp) only when it is complete; a pull that fails leaves its resumable
+// ingest files in the store and no image file.
 //
 // Example:
 //   cz::container::pull_options o;
@@ -42,6 +45,8 @@ struct pull_options {
     // Bytes of each blob as they arrive (called on the pull's own thread).
     std::function<void(const oci::registry::blob_progress&)> on_blob;
     // Before each layer is applied: (layer index from 0, number of layers), on the calling thread.
+    // A build that failed on bytes not yet verified is done again from the store: the layers are
+    // then reported again.
     std::function<void(std::size_t, std::size_t)> on_layer;
     // The root filesystem is left for the caller to publish (rootfs_options::defer_publish).
     bool defer_publish = false;

@@ -10,6 +10,7 @@
 // succeed (the second rename replaces the first's identical file).
 #pragma once
 
+#include <cz/core/bytes.hpp>
 #include <cz/core/config.hpp>
 #include <cz/core/error.hpp>
 #include <cz/core/sha256.hpp>
@@ -19,6 +20,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -35,13 +37,25 @@ CZ_DECL void remove_abandoned_files(const std::filesystem::path& dir);
 CZ_DECL std::filesystem::path rootfs_path(const std::filesystem::path& root,
                                           const digest& manifest);
 
+// A layer's bytes as the builder reads them, from somewhere other than the store's committed
+// blob (rootfs_options::open_layer). A byte_source.
+class layer_reader {
+public:
+    virtual ~layer_reader() = default;
+    // 1..buf.size() bytes, 0 at the end of the layer; blocks while the bytes are still coming.
+    virtual std::size_t read_some(mutable_bytes buf, std::error_code& ec) = 0;
+    // Once the layer is applied: returns when the bytes read are known to be the blob the store
+    // holds under the layer's digest (verified there), or sets `ec` when they are not.
+    virtual void confirm(std::error_code& ec) = 0;
+};
+
 struct rootfs_options {
     // Called before each layer is applied: (layer index from 0, number of layers).
     std::function<void(std::size_t, std::size_t)> on_layer;
-    // Called before a layer is read from the store: returns once it is there, or sets `ec` when
-    // it never will be. A pull in progress sets it (cz/container/pull.hpp), so that each layer
-    // is applied as soon as it has arrived while later ones are still downloading.
-    std::function<void(const oci::descriptor& layer, std::error_code& ec)> wait_for_layer;
+    // Where each layer's bytes are read from; unset: the blob in the store. A pull in progress
+    // sets it (cz/container/pull.hpp) to read each layer while it is still downloading.
+    std::function<std::unique_ptr<layer_reader>(const oci::descriptor& layer, std::error_code& ec)>
+        open_layer;
     // Leaves a built image under its temporary name, complete but not yet flushed to disk nor
     // renamed: publish_rootfs() does both. A run boots its VM from the image meanwhile, so the
     // flush (seconds for a large image on a slow disk) overlaps the boot instead of preceding it.

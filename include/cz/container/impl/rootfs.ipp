@@ -14,7 +14,9 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <memory>
 #include <random>
+#include <vector>
 
 namespace cz::container {
 
@@ -69,13 +71,22 @@ CZ_DECL rootfs_result ensure_rootfs(const oci::content_store& content, const oci
     ext4::format_options format; // size 0: grows to fit; read-only under an overlay, so no slack
     ext4::formatter image(std::move(fd), format);
     ext4::layer_applier applier(image);
+    // Layers read before they were verified, confirmed once all are applied: waiting for each
+    // one's commit (an fsync) before the next would put every commit on the build's path.
+    std::vector<std::unique_ptr<layer_reader>> unconfirmed;
     for (std::size_t i = 0; i < m.layers.size(); ++i) {
         const auto& layer = m.layers[i];
-        if (opts.wait_for_layer) {
-            opts.wait_for_layer(layer, ec);
-            if (ec) return fail("layer " + layer.digest.str());
-        }
         if (opts.on_layer) opts.on_layer(i, m.layers.size());
+        if (opts.open_layer) {
+            auto reader = opts.open_layer(layer, ec);
+            if (ec) return fail("layer " + layer.digest.str());
+            applier.apply(*reader, ec);
+            if (ec)
+                return fail("layer " + layer.digest.str() + ": " +
+                            to_string(applier.error_detail()));
+            unconfirmed.push_back(std::move(reader));
+            continue;
+        }
         auto blob = content.open_blob(layer.digest, ec);
         if (ec) return fail("layer " + layer.digest.str());
         fd_source src(blob.get());
@@ -85,6 +96,10 @@ CZ_DECL rootfs_result ensure_rootfs(const oci::content_store& content, const oci
     }
     image.finish(ec);
     if (ec) return fail(tmp.string());
+    for (std::size_t i = 0; i < unconfirmed.size(); ++i) {
+        unconfirmed[i]->confirm(ec);
+        if (ec) return fail("layer " + m.layers[i].digest.str());
+    }
     r.built = true;
     r.pending_name = r.path;
     r.path = tmp;
