@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
     }
     try {
         ::mkdir(work.c_str(), 0755);
+        ::mkdir((work + "/layers").c_str(), 0755);
         auto files = prepare_layers(work + "/layers");
         std::string layer_args;
         for (auto& f : files)
