@@ -60,9 +60,9 @@ CZ_DECL image_ref fd_image::ref() const noexcept {
             int fd = static_cast<const fd_image*>(o)->fd_;
             std::size_t done = 0;
             while (done < buf.size()) {
-                ssize_t r = sys::pread(fd, buf.data() + done, buf.size() - done, off_t(off + done));
+                ssize_t r =
+                    sys::pread_some(fd, buf.data() + done, buf.size() - done, off_t(off + done));
                 if (r < 0) {
-                    if (errno == EINTR) continue;
                     ec = last_system_error();
                     return done;
                 }
@@ -488,8 +488,11 @@ CZ_DECL void reader::read_file(std::uint32_t ino, sink_ref sink, std::error_code
         return;
     }
     if (st.type != file_type::regular && st.type != file_type::directory) return;
+    if (st.size == 0) return;
     const std::uint32_t bs = info_.block_size;
-    byte_buffer buf(std::size_t(256) * 1024);
+    // No larger than the file: most files are small, and zeroing a 256 KiB buffer for each one
+    // costs more than reading it.
+    byte_buffer buf(std::size_t(std::min<std::uint64_t>(st.size, 256 * 1024)));
     std::uint64_t pos = 0; // bytes emitted
     auto zeros = [&](std::uint64_t n) -> bool {
         std::fill(buf.begin(), buf.end(), std::byte{0});
