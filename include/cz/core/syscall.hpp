@@ -72,6 +72,15 @@ inline ssize_t pread(int fd, void* buf, std::size_t n, off_t offset) {
     return ::pread(fd, buf, n, offset);
 }
 
+// pread, started again when a signal interrupts it before it reads anything (EINTR): what
+// callers that read files want. The bytes read (0 at the end of the file), or -1 with errno set.
+inline ssize_t pread_some(int fd, void* buf, std::size_t n, off_t offset) {
+    for (;;) {
+        ssize_t r = pread(fd, buf, n, offset);
+        if (r >= 0 || errno != EINTR) return r;
+    }
+}
+
 inline ssize_t pwrite(int fd, const void* buf, std::size_t n, off_t offset) {
     if (int e = injected_fault("pwrite")) return errno = e, -1;
     return ::pwrite(fd, buf, n, offset);

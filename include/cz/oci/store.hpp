@@ -130,6 +130,10 @@ public:
     const std::filesystem::path& root() const noexcept { return root_; }
     std::filesystem::path layout_dir() const { return root_ / "content"; }
     std::filesystem::path ingest_dir() const { return root_ / "ingest"; }
+    // Where the blob `d` is written before it is committed (and a reader can follow the write).
+    std::filesystem::path ingest_path(const digest& d) const {
+        return ingest_dir() / ("sha256-" + d.hex());
+    }
     CZ_DECL std::filesystem::path blob_path(const digest& d) const;
     CZ_DECL bool contains(const digest& d) const;
 

@@ -91,11 +91,8 @@ public:
             if (offset_ < limit) {
                 auto want = std::min<std::uint64_t>(buf.size(), limit - offset_);
                 lock.unlock();
-                ssize_t n;
-                while ((n = sys::pread(fd_.get(), buf.data(), std::size_t(want), off_t(offset_))) <
-                           0 &&
-                       errno == EINTR) {
-                }
+                ssize_t n =
+                    sys::pread_some(fd_.get(), buf.data(), std::size_t(want), off_t(offset_));
                 if (n < 0) {
                     ec = last_system_error();
                     return 0;
@@ -136,8 +133,8 @@ private:
         }
         auto it = state_.blobs.find(layer_.digest);
         if (it == state_.blobs.end() || it->second.written == 0) return false;
-        auto ingest = content_.ingest_dir() / ("sha256-" + layer_.digest.hex());
-        fd_.reset(sys::open(ingest.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        fd_.reset(sys::open(content_.ingest_path(layer_.digest).c_str(),
+                            O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
         return bool(fd_); // committed meanwhile (renamed away): found in the store next time
     }
 

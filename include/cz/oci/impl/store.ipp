@@ -192,8 +192,7 @@ inline std::string read_verified(int fd, const std::filesystem::path& path, cons
     std::string out(std::size_t(st.st_size), '\0');
     std::size_t done = 0;
     while (done < out.size()) {
-        auto n = sys::pread(fd, out.data() + done, out.size() - done, off_t(done));
-        if (n < 0 && errno == EINTR) continue;
+        auto n = sys::pread_some(fd, out.data() + done, out.size() - done, off_t(done));
         if (n <= 0) {
             system_failure(ec, detail, "reading", path, n < 0 ? errno : EIO);
             return {};
@@ -434,8 +433,8 @@ CZ_DECL blob_writer content_store::start_write(const descriptor& expected, bool 
     w.expected_ = expected;
     w.know_digest_ = !(expected.digest == digest{});
     w.know_size_ = expected.size >= 0;
-    w.data_path_ = ingest_dir() / (w.know_digest_ ? "sha256-" + expected.digest.hex()
-                                                  : "unknown-" + detail::unique_suffix());
+    w.data_path_ = w.know_digest_ ? ingest_path(expected.digest)
+                                  : ingest_dir() / ("unknown-" + detail::unique_suffix());
     // Open and lock the ingest file. Another writer may commit (rename away) or abort (unlink)
     // the file while we wait for its lock: then the path no longer names the inode we locked,
     // and we start over, looking for the committed blob first.
@@ -501,8 +500,7 @@ CZ_DECL blob_writer content_store::start_write(const descriptor& expected, bool 
         std::vector<char> buf(1 << 20);
         while (w.offset_ < existing) {
             auto want = std::min<std::uint64_t>(buf.size(), existing - w.offset_);
-            auto n = sys::pread(w.fd_.get(), buf.data(), std::size_t(want), off_t(w.offset_));
-            if (n < 0 && errno == EINTR) continue;
+            auto n = sys::pread_some(w.fd_.get(), buf.data(), std::size_t(want), off_t(w.offset_));
             if (n <= 0) {
                 detail::system_failure(ec, detail, "re-reading", w.data_path_, n < 0 ? errno : EIO);
                 return {};

@@ -503,18 +503,15 @@ CZ_DECL http_body_reader detail::push_operation::blob_reader(const descriptor& d
     reader.size = size;
     reader.read = [this, fd, d, base](std::uint64_t offset, mutable_bytes out,
                                       std::error_code& rec) -> std::size_t {
-        for (;;) {
-            auto n =
-                sys::pread(fd->get(), out.data(), out.size(), static_cast<off_t>(base + offset));
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) {
-                rec = last_system_error();
-                return 0;
-            }
-            result_.bytes_sent += static_cast<std::uint64_t>(n);
-            report(d, base + offset + static_cast<std::uint64_t>(n), push_step::uploading);
-            return static_cast<std::size_t>(n);
+        auto n =
+            sys::pread_some(fd->get(), out.data(), out.size(), static_cast<off_t>(base + offset));
+        if (n < 0) {
+            rec = last_system_error();
+            return 0;
         }
+        result_.bytes_sent += static_cast<std::uint64_t>(n);
+        report(d, base + offset + static_cast<std::uint64_t>(n), push_step::uploading);
+        return static_cast<std::size_t>(n);
     };
     return reader;
 }
