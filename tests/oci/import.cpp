@@ -112,8 +112,9 @@ TEST_SUITE("oci") {
             source_layout src;
             auto img = oci_test::put_image(src.cs, "x\n");
             image_store(src.cs).tag("x", img.manifest);
-            auto outside =
-                tmp.path.parent_path() / ("cz-oci-outside-" + img.config.digest.hex().substr(0, 8));
+            // Beside the layout (dir/content), in this test's own directory: never a shared name
+            // in /tmp (the separately compiled copy of this test runs at the same time).
+            auto outside = src.dir.path / "outside";
             std::filesystem::copy_file(src.blob(img.config), outside);
             std::filesystem::remove(src.blob(img.config));
             std::filesystem::create_symlink(outside, src.blob(img.config));
