@@ -251,8 +251,8 @@ TEST_SUITE("container rootfs") {
         store_with_image s(root.path);
         fs::create_directories(root.path / "rootfs");
         // No process has pid 2^22 + 1 (above the kernel's pid_max limit); pid 1 always exists.
-        auto dead = root.path / "rootfs" / "x.v1.ext4.tmp-4194305-7";
-        auto alive = root.path / "rootfs" / "x.v1.ext4.tmp-1-7";
+        auto dead = root.path / "rootfs" / "x.v2.ext4.tmp-4194305-7";
+        auto alive = root.path / "rootfs" / "x.v2.ext4.tmp-1-7";
         cz_test::write_file(dead, "partial");
         cz_test::write_file(alive, "partial");
         std::error_code ec;

@@ -27,7 +27,8 @@
 namespace cz::container {
 
 // Bumped whenever the ext4 images cz builds change in a way a guest could see.
-inline constexpr int rootfs_format_version = 1;
+// 2: the inode tables are no longer the image's last blocks (a clone's guest read past them).
+inline constexpr int rootfs_format_version = 2;
 
 // Removes the files in `dir` that runs killed while writing them left behind: names with
 // ".tmp-<pid>-" whose process is gone (a half-built root filesystem, a scratch disk).

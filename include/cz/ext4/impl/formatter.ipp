@@ -8,7 +8,7 @@
 //   data_start ..     file data, slow symlinks, in the order it streamed in; blocks of files
 //                     that a later layer removed stay free in the bitmap
 //   meta_start ..     directory blocks, extent-tree blocks and xattr blocks, then every group's
-//                     block bitmap, inode bitmap and inode table (flex_bg lets them live here)
+//                     inode table, block bitmap and inode bitmap (flex_bg lets them live here)
 //   .. blocks_count   free space
 //
 // Until finish(), the formatter holds the tree in memory (`fnode`s indexed by node_id, each
@@ -64,9 +64,9 @@ struct geometry {
     std::uint64_t itb = 0;        // inode table blocks per group
     std::uint64_t gdt_blocks = 0; // group descriptor table, from block 1
     std::uint64_t meta_start = 0; // where file data ends: directory, extent-tree, xattr blocks
+    std::uint64_t it_start = 0;   // inode tables, itb blocks per group
     std::uint64_t bb_start = 0;   // block bitmaps, one per group
     std::uint64_t ib_start = 0;   // inode bitmaps
-    std::uint64_t it_start = 0;   // inode tables, itb blocks per group
     std::uint64_t meta_end = 0;
 };
 

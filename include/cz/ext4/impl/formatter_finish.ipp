@@ -281,10 +281,13 @@ inline std::error_code formatter::state::choose_geometry(std::uint64_t inodes_us
     g.gdt_blocks = (g.groups * sizeof(group_desc) + block_size - 1) / block_size;
     if (g.groups * g.ipg > 0xffffffffu || g.gdt_blocks > gdt_reserved) return errc::no_space;
     g.itb = detail::itable_blocks(g.ipg);
-    g.bb_start = g.meta_start + metadata_blocks;
+    // The inode tables before the bitmaps, never last in the image: Linux's inode-table
+    // readahead also reads the block after a table, and a guest whose disk is larger than the
+    // image (a VM template's clone sees its placeholder's size) gets an I/O error for it.
+    g.it_start = g.meta_start + metadata_blocks;
+    g.bb_start = g.it_start + g.groups * g.itb;
     g.ib_start = g.bb_start + g.groups;
-    g.it_start = g.ib_start + g.groups;
-    g.meta_end = g.it_start + g.groups * g.itb;
+    g.meta_end = g.ib_start + g.groups;
     return {};
 }
 
@@ -348,7 +351,7 @@ inline std::error_code formatter::state::write_inodes(const std::vector<node_id>
     if (!ec) ec = tables.flush();
     if (!ec) ec = app.flush();
     // Phase 2 and this one disagree: a bug, never silently corrupt.
-    if (!ec && app.block != g.bb_start) ec = cz::errc::invalid_argument;
+    if (!ec && app.block != g.it_start) ec = cz::errc::invalid_argument;
     return ec;
 }
 
