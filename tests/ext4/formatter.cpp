@@ -9,6 +9,9 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 using namespace cz::ext4;
 using cz_test::temp_dir;
 
@@ -20,9 +23,57 @@ cz::unique_fd create(const std::string& path) {
     return fd;
 }
 
+// Checks that the block after every inode table is inside the image: Linux's inode-table
+// readahead reads it, and a guest whose disk is larger than the image (a VM template's clone)
+// would ask its VMM for a block past the file's end.
+void check_no_table_ends_the_image(const std::string& path) {
+    cz::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    superblock sb{};
+    REQUIRE(::pread(fd.get(), &sb, sizeof sb, 1024) == ssize_t(sizeof sb));
+    const std::uint64_t bs = std::uint64_t(1024) << sb.log_block_size.get();
+    const std::uint64_t blocks = sb.blocks_count_lo.get();
+    const std::uint64_t per_group = sb.blocks_per_group.get();
+    REQUIRE(per_group > 0);
+    const std::uint64_t groups = (blocks + per_group - 1) / per_group;
+    const std::uint64_t table_blocks = sb.inodes_per_group.get() * sb.inode_size.get() / bs;
+    for (std::uint64_t g = 0; g < groups; ++g) {
+        group_desc gd{};
+        REQUIRE(::pread(fd.get(), &gd, sizeof gd, off_t(bs + g * sizeof gd)) ==
+                ssize_t(sizeof gd));
+        const std::uint64_t after = gd.inode_table_lo.get() + table_blocks;
+        CHECK_MESSAGE(after < blocks, "group ", g, "'s inode table ends at block ", after, " of ",
+                      blocks);
+    }
+}
+
 } // namespace
 
 TEST_SUITE("ext4") {
+
+TEST_CASE("no inode table is the last thing in an image (the kernel reads the block after it)") {
+    temp_dir tmp;
+    SUBCASE("one file, no free space") {
+        auto path = tmp / "small.img";
+        formatter f(create(path));
+        std::error_code ec;
+        auto n = f.add_file(f.root, "f", {}, ec);
+        std::string data(10000, 'x');
+        cz::memory_source src(cz::as_bytes(data));
+        f.write_file(n, 0, src, data.size(), ec);
+        f.finish(ec);
+        REQUIRE(!ec);
+        check_no_table_ends_the_image(path);
+    }
+    SUBCASE("the sample tree") {
+        auto path = tmp / "sample.img";
+        formatter f(create(path));
+        cz_test::sample_builder b{f, {}, 1, {}};
+        b.build();
+        f.finish();
+        check_no_table_ends_the_image(path);
+    }
+}
 
 TEST_CASE("every kind of node reads back as written") {
     temp_dir tmp;
