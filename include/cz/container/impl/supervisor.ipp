@@ -7,6 +7,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
 #include <asio/read.hpp>
@@ -604,26 +605,27 @@ private:
         create.stdout_stream = out;
         create.stderr_stream = err;
         create.stdin_stream = in;
-        auto [cec, cr] = co_await live_.agent.async_call(create, sv_tuple);
+        cz_agent_StartProcess start{};
+        put(start.container_id, live_.id);
+        put(start.process_id, pid);
+        // Both in one round trip: cz-init takes requests in the order they arrive, so Start finds
+        // the process Create made (or fails after it, and Create's error is the one told).
+        using namespace asio::experimental::awaitable_operators;
+        auto [created, started] = co_await (ask(create) && ask(start));
         int code = 0;
         std::string failure;
-        if (cec) {
+        if (created.ec) {
             code = 125;
-            failure = describe(cec, cr);
-        } else {
-            cz_agent_StartProcess start{};
-            put(start.container_id, live_.id);
-            put(start.process_id, pid);
-            auto [sec, sr] = co_await live_.agent.async_call(start, sv_tuple);
-            if (sec) {
-                code = 125;
-                if (sr.which_result == cz_agent_Response_error_tag) {
-                    if (sr.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND) code = 127;
-                    if (sr.result.error.code == cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION)
-                        code = 126;
-                }
-                failure = describe(sec, sr);
+            failure = describe(created.ec, created.r);
+        } else if (started.ec) {
+            code = 125;
+            const auto& sr = started.r;
+            if (sr.which_result == cz_agent_Response_error_tag) {
+                if (sr.result.error.code == cz_agent_ErrorCode_ERROR_NOT_FOUND) code = 127;
+                if (sr.result.error.code == cz_agent_ErrorCode_ERROR_FAILED_PRECONDITION)
+                    code = 126;
             }
+            failure = describe(started.ec, sr);
         }
         if (!failure.empty()) {
             co_await c->send(encode_control_error(code, failure));
@@ -634,27 +636,26 @@ private:
         co_await c->send(encode_control_frame(control_type::started));
         auto done = std::make_shared<bool>(false);
         asio::co_spawn(live_.io, input(c, pid, in, done), asio::detached);
-        auto pumps = std::make_shared<int>(err ? 2 : 1);
-        auto pumped = std::make_shared<signal_timer>(live_.io);
-        auto pump = [this, c, pumps, pumped](std::uint32_t stream,
-                                             control_type type) -> asio::awaitable<void> {
+        auto pump = [this, c](std::uint32_t stream, control_type type) -> asio::awaitable<void> {
             std::vector<std::byte> buf(64 * 1024);
             for (;;) {
                 auto [ec, n] = co_await live_.agent.async_read_stream(stream, buf, sv_tuple);
                 if (n > 0) co_await c->send(encode_control_frame(type, bytes_view(buf.data(), n)));
                 if (ec) break;
             }
-            --*pumps;
-            pumped->notify();
         };
-        asio::co_spawn(live_.io, pump(out, control_type::stdout_data), asio::detached);
-        if (err) asio::co_spawn(live_.io, pump(err, control_type::stderr_data), asio::detached);
-        while (*pumps > 0)
-            co_await pumped->wait();
+        // Asked now and answered when the process exits (cz-init sends a process's output before
+        // its exit), so that the exit code needs no round trip of its own once the output ends.
         cz_agent_WaitProcess wait{};
         put(wait.container_id, live_.id);
         put(wait.process_id, pid);
-        auto [wec, wr] = co_await live_.agent.async_call(wait, sv_tuple);
+        answer waited;
+        if (err)
+            waited = co_await (pump(out, control_type::stdout_data) &&
+                               pump(err, control_type::stderr_data) && ask(wait));
+        else
+            waited = co_await (pump(out, control_type::stdout_data) && ask(wait));
+        const auto& [wec, wr] = waited;
         *done = true;
         if (wec)
             co_await c->send(encode_control_error(125, "exec: waiting: " + describe(wec, wr)));
@@ -697,6 +698,17 @@ private:
         }
         // The client went away (or the exec ended): its input ends, the process goes on.
         if (!ended && !*done) co_await live_.agent.async_write_stream(in, {}, true, sv_tuple);
+    }
+
+    // An RPC's answer as it came, error or not.
+    struct answer {
+        std::error_code ec;
+        agent::response r;
+    };
+    template <class Rpc>
+    asio::awaitable<answer> ask(const Rpc& rpc) {
+        auto [ec, r] = co_await live_.agent.async_call(rpc, sv_tuple);
+        co_return answer{ec, std::move(r)};
     }
 
     asio::awaitable<void> delete_process(const std::string& pid) {
