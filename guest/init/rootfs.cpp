@@ -2,6 +2,9 @@
 
 #include "log.hpp"
 
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +32,16 @@ void wait_for_device(const std::filesystem::path& device, std::chrono::milliseco
     if (!S_ISBLK(st.st_mode)) throw_errno(ENOTBLK, device.string());
 }
 
+// Only a speed-up: a disk that refuses keeps the kernel's read-ahead, with a warning.
+void set_read_ahead(const std::filesystem::path& device, unsigned kib) {
+    int fd = ::open(device.c_str(), O_RDONLY | O_CLOEXEC);
+    // BLKRASET counts 512-byte sectors.
+    if (fd < 0 || ::ioctl(fd, BLKRASET, static_cast<unsigned long>(kib) * 2) != 0)
+        log(log_level::warn, "read-ahead of {}: {}", device.string(),
+            std::generic_category().message(errno));
+    if (fd >= 0) ::close(fd);
+}
+
 void make_dir(const std::filesystem::path& dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -53,6 +66,7 @@ std::filesystem::path mount_rootfs(const rootfs_options& opts) {
         make_dir(dir);
 
     wait_for_device(opts.image_device, opts.device_wait);
+    if (opts.image_read_ahead_kib) set_read_ahead(opts.image_device, opts.image_read_ahead_kib);
     mount_or_throw(opts.image_device.string(), lower, opts.image_fstype, MS_RDONLY | MS_NODEV, "");
 
     if (opts.scratch_device.empty()) {

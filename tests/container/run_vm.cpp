@@ -92,11 +92,14 @@ TEST_SUITE("cz run") {
         o = cz_run("--net none busybox false");
         CHECK(o.rc == 1);
         // Without a network, its drivers are not even loaded (boot time).
-        o = cz_run("--net none --no-template busybox cat /proc/modules");
+        o = cz_run("--net none --no-template busybox cat /proc/modules "
+                   "/sys/block/vda/queue/read_ahead_kb");
         CHECK(o.rc == 0);
         CHECK(contains(o.out, "virtio_blk "));
         CHECK_FALSE(contains(o.out, "virtio_net "));
         CHECK_FALSE(contains(o.out, "failover "));
+        // The image disk reads ahead in large steps (cz-init sets it; Linux's default is 128).
+        CHECK(contains(o.out, "\n2048\n"));
         o = cz_run("--net none --timings --no-template busybox echo hello from a microVM");
         CHECK(o.rc == 0);
         CHECK(o.out == "hello from a microVM\n");
