@@ -8,6 +8,8 @@
 //                                         /run/cz/rootfs/merged (guest/init/rootfs.hpp)
 //   cz.scratch=DEVICE                     the overlay's writable layer on DEVICE (ext4), not
 //                                         on tmpfs
+//   cz.net=IFACE,ADDRESS/PREFIX,GATEWAY   IFACE up with ADDRESS and a default route through
+//                                         GATEWAY, before "ready" (lo is always brought up)
 //   cz.log=error|warn|info|debug          what reaches the console; info by default
 //   cz.template=1                         a VM template's guest (cz/vm/template.hpp): no
 //                                         cz.rootfs; after the restore the host sends Awaken
@@ -19,6 +21,7 @@
 // to do powers the VM off, which the host sees as the VM ending.
 #include "agent/channel.hpp"
 #include "agent/event_loop.hpp"
+#include "agent/net.hpp"
 #include "agent/session.hpp"
 #include "init/boot.hpp"
 #include "init/cmdline.hpp"
@@ -32,6 +35,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 using namespace cz::guest;
@@ -68,6 +72,43 @@ cz::unique_fd watch_children(event_loop& loop, process_table& processes) {
 // Where the containers' cgroups go: one directory under it per container (process_table).
 const char* const containers_cgroup = "/sys/fs/cgroup/cz";
 
+// lo, and the interface `cz.net` names. The host could ask for the same through the agent, but
+// set up here, before "ready", it is part of a VM template (QEMU's user-mode network is the same
+// in every VM), so that its clones start with a network instead of building one. A failure is
+// logged and leaves the VM without that part of its network, as a failed RPC would.
+void configure_network(const std::optional<std::string>& spec) {
+    auto apply = [](net_error e) {
+        if (e) log(log_level::error, "network: {}", e.message);
+        return !e;
+    };
+    std::error_code ec;
+    cz_agent_IpLinkSet lo{};
+    cz::agent::set_string(lo.interface, "lo", ec);
+    lo.up = true;
+    apply(ip_link_set(lo));
+    if (!spec || spec->empty()) return;
+    net_setting net;
+    if (!parse_net_setting(*spec, net)) {
+        log(log_level::error, "cz.net={}: not IFACE,ADDRESS/PREFIX,GATEWAY", *spec);
+        return;
+    }
+    cz_agent_IpLinkSet link{};
+    cz_agent_IpAddrAdd addr{};
+    cz_agent_IpRouteAddDefault route{};
+    cz::agent::set_string(link.interface, net.interface, ec);
+    if (!ec) cz::agent::set_string(addr.interface, net.interface, ec);
+    if (!ec) cz::agent::set_string(addr.address, net.address, ec);
+    if (!ec) cz::agent::set_string(route.interface, net.interface, ec);
+    if (!ec) cz::agent::set_string(route.gateway, net.gateway, ec);
+    if (ec) {
+        log(log_level::error, "cz.net={}: a part too long for the agent's fields", *spec);
+        return;
+    }
+    link.up = true;
+    route.ipv6 = net.gateway.find(':') != std::string::npos;
+    if (apply(ip_link_set(link)) && apply(ip_addr_add(addr))) apply(ip_route_add_default(route));
+}
+
 void boot(const kernel_cmdline& cmdline) {
     mount_early_filesystems();
     for (const auto& failure : load_kernel_modules())
@@ -85,6 +126,7 @@ void boot(const kernel_cmdline& cmdline) {
     } catch (const std::exception& e) {
         log(log_level::warn, "cgroup controllers: {}", e.what());
     }
+    configure_network(cmdline.get("cz.net"));
     if (auto device = cmdline.get("cz.rootfs"); device && !device->empty()) {
         rootfs_options opts;
         opts.image_device = *device;

@@ -35,4 +35,16 @@ std::optional<std::string> kernel_cmdline::get(std::string_view key) const {
     return std::nullopt;
 }
 
+bool parse_net_setting(std::string_view text, net_setting& out) {
+    std::string* parts[] = {&out.interface, &out.address, &out.gateway};
+    for (std::size_t i = 0; i < 3; ++i) {
+        auto comma = text.find(',');
+        if ((comma == std::string_view::npos) != (i == 2)) return false;
+        *parts[i] = std::string(text.substr(0, comma));
+        if (parts[i]->empty()) return false;
+        text = i == 2 ? std::string_view() : text.substr(comma + 1);
+    }
+    return true;
+}
+
 } // namespace cz::guest

@@ -29,4 +29,12 @@ private:
     std::vector<std::pair<std::string, std::string>> params_;
 };
 
+// cz.net=IFACE,ADDRESS/PREFIX,GATEWAY: the interface cz-init brings up as it boots, its address
+// and its default route. The parts are checked when they are applied (guest/agent/net.hpp).
+struct net_setting {
+    std::string interface, address, gateway;
+};
+// False unless `text` has exactly three non-empty parts.
+bool parse_net_setting(std::string_view text, net_setting& out);
+
 } // namespace cz::guest

@@ -26,3 +26,17 @@ TEST_CASE("kernel command line: empty, spaces only, an unterminated quote, '=' i
     CHECK(kernel_cmdline::parse("root=PARTUUID=1234-5").get("root") == "PARTUUID=1234-5");
     CHECK(kernel_cmdline::parse("=x").get("") == "x");
 }
+
+TEST_CASE("cz.net: interface, address and gateway, each present, nothing more") {
+    cz::guest::net_setting n;
+    REQUIRE(cz::guest::parse_net_setting("eth0,10.0.2.15/24,10.0.2.2", n));
+    CHECK(n.interface == "eth0");
+    CHECK(n.address == "10.0.2.15/24");
+    CHECK(n.gateway == "10.0.2.2");
+    REQUIRE(cz::guest::parse_net_setting("eth1,fd00::2/64,fd00::1", n));
+    CHECK(n.address == "fd00::2/64");
+    CHECK(n.gateway == "fd00::1");
+    for (const char* bad : {"", "eth0", "eth0,10.0.2.15/24", "eth0,10.0.2.15/24,", ",a,b", "a,,b",
+                            "eth0,10.0.2.15/24,10.0.2.2,extra"})
+        CHECK_MESSAGE(!cz::guest::parse_net_setting(bad, n), bad);
+}

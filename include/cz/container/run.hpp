@@ -18,9 +18,11 @@
 //   agent      cz-init's agent answers
 // and then, in one round of requests:
 //   start      (from a template: the clone is told who it is (seed, time, hostname) and mounts
-//              its root;) the guest's network (QEMU user-mode NAT: 10.0.2.15, gateway 10.0.2.2,
-//              DNS 10.0.2.3), /etc/resolv.conf and /etc/hosts in the container's root; the
-//              container's process created and started from its OCI spec (cz/container/spec.hpp)
+//              its root;) /etc/resolv.conf (QEMU user-mode NAT's DNS, 10.0.2.3) and /etc/hosts in
+//              the container's root; the container's process created and started from its OCI
+//              spec (cz/container/spec.hpp). The guest's network (10.0.2.15/24, gateway
+//              10.0.2.2) is up by then: cz-init sets it up as it boots (its cz.net), so a VM
+//              template has it too.
 //   exit       the process runs, stdio streaming both ways, until it exits
 //   teardown   QEMU is told to quit (with volumes, cz-init first syncs them and powers the VM
 //              off); QEMU is gone, and so is the VM's state directory

@@ -382,14 +382,24 @@ private:
             c.disks.push_back({scratch_.path, false});
             c.append += " cz.scratch=/dev/vdb";
         }
-        if (opts_.network == network_mode::user) c.network = vm::user_network{opts_.ports};
+        if (opts_.network == network_mode::user) {
+            c.network = vm::user_network{opts_.ports};
+            c.append += network_cmdline();
+        }
         // A clone's QEMU is the template's: the same kernel command line (its guest has booted).
         if (template_) c.append = template_append();
         return c;
     }
 
     std::string template_append() const {
-        return std::string("cz.log=warn cz.agent=serial:") + agent_port + " " + template_cmdline;
+        return std::string("cz.log=warn cz.agent=serial:") + agent_port + " " + template_cmdline +
+               network_cmdline();
+    }
+
+    // QEMU's user-mode network, the same in every VM: the guest is 10.0.2.15/24, the host
+    // 10.0.2.2. cz-init sets it up as it boots, before it is ready (so a template has it).
+    std::string network_cmdline() const {
+        return opts_.network == network_mode::user ? " cz.net=eth0,10.0.2.15/24,10.0.2.2" : "";
     }
 
     vm::template_options template_options() const {
@@ -628,14 +638,9 @@ private:
         if (ec) fail(errc::bad_option, "\"" + std::string(value) + "\" is too long for the agent");
     }
 
-    // The guest's network and name files. The RPCs go out at once, not one per round trip:
-    // cz-init handles requests in the order they arrive, so each still finds the ones before it
-    // done (the address before the route through it).
+    // The guest's name files. The guest's network is set up by cz-init as it boots
+    // (network_cmdline): in a template's clone, it is there already.
     asio::awaitable<void> setup_guest() {
-        using namespace asio::experimental::awaitable_operators;
-        cz_agent_IpLinkSet lo{};
-        put(lo.interface, "lo");
-        lo.up = true;
         cz_agent_ConfigureHosts hosts{};
         put(hosts.root, guest_rootfs_path);
         put(hosts.entries[0].address,
@@ -644,33 +649,19 @@ private:
         hosts.entries[0].names_count = 1;
         hosts.entries_count = 1;
         if (opts_.network != network_mode::user) {
-            auto lo_up = call(lo, "bringing up lo");
-            auto hosts_file = call(hosts, "writing /etc/hosts");
-            co_await (std::move(lo_up) && std::move(hosts_file));
+            co_await call(hosts, "writing /etc/hosts");
             co_return;
         }
-        // QEMU's user-mode network: the guest is 10.0.2.15/24, the host 10.0.2.2, DNS 10.0.2.3.
-        cz_agent_IpLinkSet eth{};
-        put(eth.interface, "eth0");
-        eth.up = true;
-        cz_agent_IpAddrAdd addr{};
-        put(addr.interface, "eth0");
-        put(addr.address, "10.0.2.15/24");
-        cz_agent_IpRouteAddDefault route{};
-        put(route.interface, "eth0");
-        put(route.gateway, "10.0.2.2");
+        // QEMU's user-mode network: DNS at 10.0.2.3.
         cz_agent_ConfigureDns dns{};
         put(dns.root, guest_rootfs_path);
         put(dns.nameservers[0], "10.0.2.3");
         dns.nameservers_count = 1;
-        auto lo_up = call(lo, "bringing up lo");
-        auto eth_up = call(eth, "bringing up eth0");
-        auto address = call(addr, "adding 10.0.2.15/24 to eth0");
-        auto gateway = call(route, "adding the default route via 10.0.2.2");
+        // In one round trip: cz-init answers them in order.
+        using namespace asio::experimental::awaitable_operators;
         auto resolv_conf = call(dns, "writing /etc/resolv.conf");
         auto hosts_file = call(hosts, "writing /etc/hosts");
-        co_await (std::move(lo_up) && std::move(eth_up) && std::move(address) &&
-                  std::move(gateway) && std::move(resolv_conf) && std::move(hosts_file));
+        co_await (std::move(resolv_conf) && std::move(hosts_file));
     }
 
     asio::awaitable<void> start_process() {
