@@ -6,6 +6,7 @@
 #include <cz/agent/client.hpp>
 #include <cz/container/error.hpp>
 #include <cz/container/guest.hpp>
+#include <cz/container/impl/ask.hpp>
 #include <cz/container/live.hpp>
 #include <cz/container/pull.hpp>
 #include <cz/container/rootfs.hpp>
@@ -611,17 +612,6 @@ private:
         fail(ec, what);
     }
 
-    // An RPC's answer as it came, error or not (call() turns errors into failures).
-    struct answer {
-        std::error_code ec;
-        agent::response r;
-    };
-    template <class Rpc>
-    asio::awaitable<answer> ask(const Rpc& rpc) {
-        auto [ec, r] = co_await client_->async_call(rpc, tuple);
-        co_return answer{ec, std::move(r)};
-    }
-
     template <class Rpc>
     asio::awaitable<agent::response> call(const Rpc& rpc, std::string what) {
         auto [ec, r] = co_await client_->async_call(rpc, tuple);
@@ -693,8 +683,8 @@ private:
         // Both in one round trip: cz-init takes requests in the order they arrive, so Start finds
         // the process Create made (or fails after it, and Create's error is the one told).
         using namespace asio::experimental::awaitable_operators;
-        auto creating = ask(create);
-        auto starting = ask(start);
+        auto creating = detail::ask(*client_, create);
+        auto starting = detail::ask(*client_, start);
         auto [created, started] = co_await (std::move(creating) && std::move(starting));
         if (created.ec) {
             if (created.r.which_result == cz_agent_Response_error_tag)
@@ -726,8 +716,8 @@ private:
         cz_agent_WaitProcess wait{};
         put(wait.container_id, name_);
         put(wait.process_id, name_);
-        auto waiting = ask(wait);
-        answer waited;
+        auto waiting = detail::ask(*client_, wait);
+        detail::rpc_answer waited;
         if (opts_.spec.terminal) {
             waited =
                 co_await (pump_output(stdout_stream, opts_.stdout_fd, 1) && std::move(waiting));

@@ -1,6 +1,7 @@
 // Out-of-line definitions for cz/container/supervisor.hpp.
 #pragma once
 
+#include <cz/container/impl/ask.hpp>
 #include <cz/container/live.hpp>
 #include <cz/container/supervisor.hpp>
 
@@ -611,7 +612,8 @@ private:
         // Both in one round trip: cz-init takes requests in the order they arrive, so Start finds
         // the process Create made (or fails after it, and Create's error is the one told).
         using namespace asio::experimental::awaitable_operators;
-        auto [created, started] = co_await (ask(create) && ask(start));
+        auto [created, started] =
+            co_await (detail::ask(live_.agent, create) && detail::ask(live_.agent, start));
         int code = 0;
         std::string failure;
         if (created.ec) {
@@ -649,12 +651,14 @@ private:
         cz_agent_WaitProcess wait{};
         put(wait.container_id, live_.id);
         put(wait.process_id, pid);
-        answer waited;
+        detail::rpc_answer waited;
         if (err)
-            waited = co_await (pump(out, control_type::stdout_data) &&
-                               pump(err, control_type::stderr_data) && ask(wait));
+            waited =
+                co_await (pump(out, control_type::stdout_data) &&
+                          pump(err, control_type::stderr_data) && detail::ask(live_.agent, wait));
         else
-            waited = co_await (pump(out, control_type::stdout_data) && ask(wait));
+            waited =
+                co_await (pump(out, control_type::stdout_data) && detail::ask(live_.agent, wait));
         const auto& [wec, wr] = waited;
         *done = true;
         if (wec)
@@ -698,17 +702,6 @@ private:
         }
         // The client went away (or the exec ended): its input ends, the process goes on.
         if (!ended && !*done) co_await live_.agent.async_write_stream(in, {}, true, sv_tuple);
-    }
-
-    // An RPC's answer as it came, error or not.
-    struct answer {
-        std::error_code ec;
-        agent::response r;
-    };
-    template <class Rpc>
-    asio::awaitable<answer> ask(const Rpc& rpc) {
-        auto [ec, r] = co_await live_.agent.async_call(rpc, sv_tuple);
-        co_return answer{ec, std::move(r)};
     }
 
     asio::awaitable<void> delete_process(const std::string& pid) {
