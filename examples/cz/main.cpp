@@ -13,7 +13,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
+#include <iterator>
 #include <stdexcept>
+#include <string_view>
 
 namespace cz::cli {
 
@@ -48,6 +50,79 @@ int run_version(const version_options&) {
     return exit_ok;
 }
 
+namespace {
+
+void register_version_command(context ctx) {
+    add_command<version_options>(
+        ctx, ctx.app, "version", "Print cz's version", [](CLI::App&, version_options&) {},
+        run_version);
+}
+
+void register_image_group(context ctx) {
+    register_image_commands(ctx);
+    register_image_push_command(ctx, *ctx.app.get_subcommand("image"));
+}
+
+// cz's commands in groups, with the top-level names each group adds, in the order `cz --help`
+// lists them. main() registers only the group whose name the command line starts with: building
+// CLI11's whole tree is a measurable part of a short command like `cz exec ID true`.
+struct command_group {
+    std::initializer_list<std::string_view> names;
+    void (*add)(context);
+};
+const command_group command_groups[] = {
+    {{"version"}, register_version_command},
+    {{"digest", "decompress"}, register_core_commands},
+    {{"tar"}, register_tar_commands},
+    {{"ext4"}, register_ext4_commands},
+    {{"net"}, register_netlink_commands},
+    {{"vm", "kernel", "template"}, register_vm_commands},
+    {{"image"}, register_image_group},
+    {{"store"}, register_store_commands},
+    {{"run"}, register_run_command},
+    {{"ps", "logs", "stop", "kill", "wait", "rm", "inspect", "stats", "cp", "exec"},
+     register_container_commands},
+    {{"login", "logout"}, register_login_commands},
+};
+
+// The command the command line names: its first argument that is not cz's own option (--root
+// DIR). Empty when an option comes first (--help) or there is none.
+std::string_view command_name(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--root") {
+            ++i;
+        } else if (!arg.starts_with("--root=")) {
+            return arg.starts_with("-") ? std::string_view{} : arg;
+        }
+    }
+    return {};
+}
+
+bool has_command(CLI::App& app, std::string_view name) {
+    return !app.get_subcommands([&](CLI::App* c) { return c->get_name() == name; }).empty();
+}
+
+// Registers the group that adds `name`'s command, or every group when no group names it (help,
+// a mistyped command: CLI11 then lists or rejects against the whole tree).
+void register_commands(context ctx, std::string_view name) {
+    bool added[std::size(command_groups)] = {};
+    for (std::size_t i = 0; i < std::size(command_groups); ++i) {
+        for (auto n : command_groups[i].names) {
+            if (n == name) {
+                command_groups[i].add(ctx);
+                added[i] = true;
+                break;
+            }
+        }
+    }
+    if (!name.empty() && has_command(ctx.app, name)) return;
+    for (std::size_t i = 0; i < std::size(command_groups); ++i)
+        if (!added[i]) command_groups[i].add(ctx);
+}
+
+} // namespace
+
 } // namespace cz::cli
 
 int main(int argc, char** argv) {
@@ -72,20 +147,7 @@ int main(int argc, char** argv) {
         return cz::cli::is_run_command(a) || cz::cli::is_exec_command(a);
     };
 
-    cz::cli::add_command<cz::cli::version_options>(
-        ctx, app, "version", "Print cz's version", [](CLI::App&, cz::cli::version_options&) {},
-        cz::cli::run_version);
-    cz::cli::register_core_commands(ctx);
-    cz::cli::register_tar_commands(ctx);
-    cz::cli::register_ext4_commands(ctx);
-    cz::cli::register_netlink_commands(ctx);
-    cz::cli::register_vm_commands(ctx);
-    cz::cli::register_image_commands(ctx);
-    cz::cli::register_image_push_command(ctx, *app.get_subcommand("image"));
-    cz::cli::register_store_commands(ctx);
-    cz::cli::register_run_command(ctx);
-    cz::cli::register_container_commands(ctx);
-    cz::cli::register_login_commands(ctx);
+    cz::cli::register_commands(ctx, cz::cli::command_name(argc, argv));
 
     try {
         app.parse(argc, argv);

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 using namespace cli_test;
 using namespace cz_test;
@@ -76,6 +78,33 @@ TEST_SUITE("cli") {
 
         o = run_cz(dir, "");
         CHECK(o.rc == 2);
+    }
+
+    // main() builds only the part of the command tree that the command line names: each command
+    // `cz --help` lists must still be found, with cz's own --root before it or not.
+    TEST_CASE("every command cz --help lists has its help") {
+        temp_dir dir("cz-cli");
+        auto all = run_cz(dir, "--help");
+        REQUIRE(all.rc == 0);
+        auto at = all.out.find("Subcommands:\n");
+        REQUIRE(at != std::string::npos);
+        std::vector<std::string> names;
+        std::istringstream lines(all.out.substr(at + 13));
+        for (std::string line; std::getline(lines, line) && line.starts_with("  ");)
+            names.push_back(line.substr(2, line.find(' ', 2) - 2));
+        CHECK(names.size() >= 20);
+        for (const auto& name : names) {
+            for (const std::string& root : {std::string(), "--root " + quote(dir.str()) + " ",
+                                            "--root=" + quote(dir.str()) + " "}) {
+                CAPTURE(root + name);
+                auto o = run_cz(dir, root + name + " --help");
+                CHECK(o.rc == 0);
+                CHECK(contains(o.out, "Usage: cz " + name + " "));
+            }
+        }
+        auto o = run_cz(dir, "no-such-command");
+        CHECK(o.rc == 2);
+        CHECK(o.out.empty());
     }
 
     TEST_CASE("an error is one line and exit code 1") {
