@@ -12,9 +12,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <functional>
 #include <spawn.h>
 #include <sstream>
@@ -35,28 +37,50 @@ struct sample {
     long peak_rss_kib = 0;  // the largest of its processes; 0 for in-process measurements
 };
 
-// Runs `command` with /bin/sh -c and measures wall time and the child's peak RSS. Throws when the
-// command fails: a benchmark of a failing command measures nothing.
-inline sample run_command(const std::string& command) {
+// Spawns `path` with `argv` (standard output to /dev/null when `quiet`), waits, and measures wall
+// time and the child's peak RSS. Throws when it fails: a benchmark of a failing command measures
+// nothing.
+inline sample run_spawned(const char* path, const std::vector<std::string>& args, bool quiet) {
+    std::vector<char*> argv;
+    for (const auto& a : args)
+        argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    if (quiet) ::posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     auto start = std::chrono::steady_clock::now();
     // posix_spawn, not fork: glibc spawns with CLONE_VM|CLONE_VFORK, so the child never holds a
     // copy of this process's pages and its peak RSS is the command's own.
-    const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
     pid_t pid = 0;
-    if (::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) !=
-        0)
-        throw std::runtime_error("posix_spawn failed");
+    int rc = ::posix_spawnp(&pid, path, &actions, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error("posix_spawn failed: " + args.front());
     int status = 0;
     rusage usage{};
     while (::wait4(pid, &status, 0, &usage) < 0) {
         if (errno != EINTR) throw std::runtime_error("wait4 failed");
     }
     auto end = std::chrono::steady_clock::now();
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw std::runtime_error("benchmark command failed: " + command);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::string line;
+        for (const auto& a : args)
+            line += (line.empty() ? "" : " ") + a;
+        throw std::runtime_error("benchmark command failed: " + line);
+    }
     double cpu = double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                  double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
     return {std::chrono::duration<double>(end - start).count(), cpu, usage.ru_maxrss};
+}
+
+// Runs `command` with /bin/sh -c.
+inline sample run_command(const std::string& command) {
+    return run_spawned("/bin/sh", {"sh", "-c", command}, false);
+}
+
+// Runs a program directly, without a shell, its standard output to /dev/null: for a latency of
+// a few milliseconds, which /bin/sh's own start (2-3 ms) would blur.
+inline sample run_program(const std::vector<std::string>& args) {
+    return run_spawned(args.front().c_str(), args, true);
 }
 
 // Measures an in-process function.
@@ -93,6 +117,10 @@ inline contender command(std::string name, std::string cmd, std::string prepare_
     contender c{std::move(name), [cmd] { return run_command(cmd); }};
     if (!prepare_cmd.empty()) c.prepare = [prepare_cmd] { run_command(prepare_cmd); };
     return c;
+}
+
+inline contender program(std::string name, std::vector<std::string> args) {
+    return {std::move(name), [args] { return run_program(args); }};
 }
 
 // Runs every contender `runs` times, round-robin, and returns their medians in order.

@@ -134,8 +134,11 @@ int main(int argc, char** argv) try {
         std::string cmd;
         ~cleanup() { std::system(cmd.c_str()); }
     } remove_it{cz + " rm -f " + id + " >/dev/null"};
-    const std::string exec_cmd = cz + " exec " + id + " true";
-    cz::bench::run_command(exec_cmd); // once untimed: the page cache, the supervisor's first exec
+    // Spawned directly, as a shell runs a command: through `sh -c` the figures would count
+    // another program's start.
+    const std::vector<std::string> exec_args = {CZ_EXE, "--root", root.string(),
+                                                "exec", id,       "true"};
+    cz::bench::run_program(exec_args); // once untimed: the page cache, the supervisor's first exec
 
     cz::unique_fd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     auto library_call = [&] {
@@ -149,11 +152,11 @@ int main(int argc, char** argv) try {
                 throw std::runtime_error("exec_in_container: " + why + ": " + ec.message());
         });
     };
-    auto results = cz::bench::compare(
-        {cz::bench::command("cz exec ID true", exec_cmd),
-         {"library: exec_in_container()", library_call},
-         cz::bench::command("cli start-up: cz version", cz + " version >/dev/null")},
-        runs);
+    auto results =
+        cz::bench::compare({cz::bench::program("cz exec ID true", exec_args),
+                            {"library: exec_in_container()", library_call},
+                            cz::bench::program("cli start-up: cz version", {CZ_EXE, "version"})},
+                           runs);
 
     // The raw figure: its own VM (the supervisor holds the detached container's agent).
     auto raw = raw_exec_ms(root, runs);
